@@ -1,0 +1,1 @@
+"""launch: the command line. It parses, validates and dispatches; heavy imports happen inside commands."""

@@ -1,0 +1,16 @@
+"""The `launch` command group. Subcommands live in their own modules."""
+from __future__ import annotations
+
+import click
+
+from launcher.train_cmd import train
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="launch")
+def main() -> None:
+    """launch: train the seed tutorial's models as single runs, DDP jobs or Ray Tune sweeps,
+    tracked in MLflow and TensorBoardX."""
+
+
+main.add_command(train)

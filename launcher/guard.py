@@ -1,0 +1,36 @@
+"""Turn user errors into one clear line and exit code 2; SIGTERM into a clean interrupt."""
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from typing import Any, Callable
+
+import click
+
+USER_ERROR_EXIT = 2
+INTERRUPTED_EXIT = 130
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for commands: UserError -> 'error: ...' on stderr, exit 2, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from trainlib.errors import UserError
+
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(USER_ERROR_EXIT)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(INTERRUPTED_EXIT)
+
+    return wrapper

@@ -1,0 +1,34 @@
+"""`launch train`: one training run, tracked in MLflow and TensorBoardX."""
+from __future__ import annotations
+
+import click
+
+from launcher.config_args import cli_layers, config_options, flag_values
+from launcher.guard import guarded
+
+
+@click.command("train")
+@config_options
+@click.option("--resume", metavar="RUN_ID|PATH",
+              help="Continue a run from its last complete epoch (MLflow run id, run folder or checkpoint file).")
+@click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
+@guarded
+def train(config_file, overrides, resume, print_config, progress, **flags):
+    """Train a model: `launch train` trains the seed's Net on the bundled digits."""
+    from trainlib.config import resolve
+
+    layers = cli_layers(config_file, overrides, flag_values(flags))
+    point = None
+    if resume:
+        from trainlib.resume import locate
+
+        point = locate(resume, flags.get("tracking_uri"))
+        layers = [point.config, *layers]
+    cfg = resolve(layers)
+    if print_config:
+        click.echo(cfg.to_yaml(), nl=False)
+        return
+    from trainlib.run import run
+
+    run(cfg, resume=point, progress=progress, echo=click.echo)

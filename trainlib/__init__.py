@@ -1,0 +1,21 @@
+"""trainlib: the training library behind `launch` (usable without Ray or MLflow).
+
+The heavy entry points load lazily, so `import trainlib.errors` stays cheap for the CLI.
+"""
+from importlib import import_module
+
+_LAZY = {
+    "run": "trainlib.run",
+    "EpochReport": "trainlib.run",
+    "TrainConfig": "trainlib.config",
+    "resolve": "trainlib.config",
+    "validate": "trainlib.config",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'trainlib' has no attribute {name!r}")

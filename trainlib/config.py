@@ -1,0 +1,228 @@
+"""The one train config: schema, layered resolution and validation.
+
+Layers, lowest first: defaults <- YAML file <- `-s dotted.key=value` overrides <- flags.
+A family (model, data, init, loss, optimizer, scheduler) is ``{name: ..., **params}``; its
+params are checked against the registry entry's signature. When a layer switches a
+family's name, the lower layers' params that the new entry does not take are dropped
+(``-s optimizer.name=adam`` keeps the lr, forgets SGD's momentum).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from trainlib.data.datasets import DATASETS
+from trainlib.errors import ConfigError
+from trainlib.inits import INITS
+from trainlib.losses import LOSSES
+from trainlib.models import MODELS
+from trainlib.optimizers import OPTIMIZERS
+from trainlib.registry import Registry
+from trainlib.schedulers import SCHEDULERS
+from trainlib.transforms import parse_pipeline
+
+FAMILIES: dict[str, Registry] = {
+    "model": MODELS,
+    "data": DATASETS,
+    "init": INITS,
+    "loss": LOSSES,
+    "optimizer": OPTIMIZERS,
+    "scheduler": SCHEDULERS,
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoaderConfig(_Section):
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the main process)")
+
+
+class TransformsConfig(_Section):
+    train: list[Any] | None = Field(None, description="train pipeline; null: the dataset's default")
+    eval: list[Any] | None = Field(None, description="valid/test pipeline; null: the dataset's default")
+
+    @field_validator("train", "eval", mode="before")
+    @classmethod
+    def _pipeline(cls, value: Any, info) -> list[dict] | None:
+        return parse_pipeline(value, f"transforms.{info.field_name}")
+
+
+class OutputConfig(_Section):
+    dir: str = Field("runs", description="root for run folders (checkpoints, TensorBoard logs, config)")
+
+
+class TrackingConfig(_Section):
+    uri: str | None = Field(None, description="MLflow tracking URI; null: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    experiment: str = Field("launch", min_length=1, description="MLflow experiment name")
+    run_name: str | None = Field(None, description="MLflow run name; null: generated")
+    mlflow: bool = Field(True, description="log to MLflow")
+    tensorboard: bool = Field(True, description="write TensorBoardX event files")
+
+
+class TrainConfig(_Section):
+    model: dict[str, Any] = Field(default_factory=lambda: {"name": "net"})
+    data: dict[str, Any] = Field(default_factory=lambda: {"name": "digits"})
+    loader: LoaderConfig = Field(default_factory=LoaderConfig)
+    transforms: TransformsConfig = Field(default_factory=TransformsConfig)
+    init: dict[str, Any] = Field(default_factory=lambda: {"name": "initialize_weights"})
+    loss: dict[str, Any] = Field(default_factory=lambda: {"name": "cross_entropy"})
+    optimizer: dict[str, Any] = Field(
+        default_factory=lambda: {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4})
+    scheduler: dict[str, Any] = Field(default_factory=lambda: {"name": "cosine"})
+    epochs: int = Field(15, ge=1, description="training epochs")
+    batch_size: int = Field(32, ge=1, description="batch size (per worker under DDP)")
+    seed: int = Field(0, description="seed for weights, shuffling and augmentation")
+    device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @field_validator(*FAMILIES, mode="before")
+    @classmethod
+    def _family(cls, value: Any, info) -> dict[str, Any]:
+        family = info.field_name
+        spec = normalize_family(value, family)
+        return {"name": spec["name"], **FAMILIES[family].validate(
+            spec["name"], {k: v for k, v in spec.items() if k != "name"}, family)}
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        base = value.split(":")[0]
+        if base not in ("auto", "cpu", "cuda", "mps"):
+            raise ConfigError(f"unknown device '{value}'; valid: auto, cpu, cuda, cuda:N, mps")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def normalize_family(value: Any, family: str) -> dict[str, Any]:
+    """Accept ``name`` or ``{name: ..., **params}``."""
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, dict) and "name" in value:
+        return dict(value)
+    raise ConfigError(f"'{family}' must be a name or a mapping with 'name', not {value!r}; "
+                      f"valid names: {', '.join(FAMILIES[family].names())}")
+
+
+def default_config_dict() -> dict[str, Any]:
+    return {name: copy.deepcopy(field.get_default(call_default_factory=True))
+            for name, field in TrainConfig.model_fields.items()
+            if name in FAMILIES}
+
+
+def merge(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `upper` over `lower`, switching family names as described above."""
+    out = copy.deepcopy(lower)
+    for key, value in upper.items():
+        if key in FAMILIES and key in out and isinstance(value, (str, dict)):
+            out[key] = _merge_family(key, out[key], value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _merge_family(family: str, lower: Any, upper: Any) -> dict[str, Any]:
+    lower = normalize_family(lower, family) if isinstance(lower, (str, dict)) else {}
+    upper = {"name": upper} if isinstance(upper, str) else dict(upper)
+    new_name = upper.get("name", lower.get("name"))
+    if new_name != lower.get("name") and new_name in FAMILIES[family]:
+        accepted = FAMILIES[family].get(new_name).params
+        lower = {k: v for k, v in lower.items() if k in accepted}
+    return {**lower, **upper, "name": new_name}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`optimizer.lr=0.01` -> ("optimizer.lr", 0.01); the value is read as YAML (never eval'd)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override '{text}' must look like dotted.key=value, e.g. optimizer.lr=0.01")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def nest(key: str, value: Any) -> dict[str, Any]:
+    """("optimizer.lr", 0.01) -> {"optimizer": {"lr": 0.01}}."""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, not {type(data).__name__}")
+    return data
+
+
+def resolve(layers: list[dict[str, Any]]) -> TrainConfig:
+    """Merge layers (lowest first) over the defaults and validate once."""
+    merged: dict[str, Any] = default_config_dict()
+    for layer in layers:
+        merged = merge(merged, layer)
+    return validate(merged)
+
+
+def validate(data: dict[str, Any]) -> TrainConfig:
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        parent = TrainConfig
+        for part in err["loc"][:-1]:
+            parent = parent.model_fields[str(part)].annotation
+        valid = ", ".join(parent.model_fields)
+        return f"unknown config key '{loc}'; valid keys here: {valid}"
+    return f"bad value for '{loc}': {err['msg']} (got {err.get('input')!r})"
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {"optimizer.lr": 0.01, ...}; lists become JSON text."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = json.dumps(value)
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,124 @@
+"""Name -> builder registries, one per family (models, optimizers, losses, ...).
+
+A builder's positional parameters are supplied by trainlib (the model's parameters, the
+number of classes...); its keyword-only parameters are what a user sets in a config, and
+their annotations and defaults are the schema: validation, `launch catalog` and the
+config reference all read them from here.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from trainlib.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    annotation: Any
+    default: Any
+
+    @property
+    def type_name(self) -> str:
+        ann = self.annotation
+        return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    builder: Callable[..., Any]
+    summary: str
+    params: dict[str, Param] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: copy.deepcopy(p.default) for p in self.params.values()}
+
+
+def _keyword_params(fn: Callable[..., Any]) -> dict[str, Param]:
+    sig = inspect.signature(fn)
+    hints = inspect.get_annotations(fn, eval_str=True)
+    params = {}
+    for p in sig.parameters.values():
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY:
+            continue
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(f"{fn.__name__}: config parameter '{p.name}' needs a default")
+        params[p.name] = Param(p.name, hints.get(p.name, Any), p.default)
+    return params
+
+
+class Registry:
+    """Lowercase name -> builder, with the builder's keyword-only parameters as its schema."""
+
+    def __init__(self, family: str):
+        self.family = family
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, summary: str | None = None, **meta: Any):
+        if name != name.lower():
+            raise ValueError(f"{self.family} names are lowercase: {name!r}")
+
+        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries:
+                raise ValueError(f"{self.family} '{name}' is registered twice")
+            doc = summary or (inspect.getdoc(fn) or "").split("\n")[0]
+            self._entries[name] = Entry(name, fn, doc, _keyword_params(fn), meta)
+            return fn
+
+        return add
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[n] for n in self.names()]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            raise ConfigError(
+                f"unknown {self.family} '{name}'; valid: {', '.join(self.names())}"
+            ) from None
+
+    def validate(self, name: str, params: dict[str, Any], where: str | None = None) -> dict[str, Any]:
+        """Return the entry's full parameter set (defaults filled in), type-checked."""
+        from pydantic import TypeAdapter, ValidationError
+
+        entry = self.get(name)
+        where = where or self.family
+        unknown = sorted(set(params) - set(entry.params))
+        if unknown:
+            valid = ", ".join(entry.params) or "(none)"
+            raise ConfigError(
+                f"unknown parameter '{where}.{unknown[0]}' for {self.family} '{name}'; valid: {valid}"
+            )
+        resolved = entry.defaults()
+        for key, value in params.items():
+            param = entry.params[key]
+            try:
+                resolved[key] = TypeAdapter(param.annotation).validate_python(value, strict=False)
+            except ValidationError as exc:
+                reason = exc.errors()[0]["msg"]
+                raise ConfigError(
+                    f"bad value {value!r} for '{where}.{key}' ({param.type_name}): {reason}"
+                ) from None
+        check = entry.meta.get("check")
+        if check is not None:
+            problem = check(**resolved)
+            if problem:
+                raise ConfigError(f"bad {where} '{name}': {problem}")
+        return resolved
+
+    def build(self, spec: dict[str, Any], *context: Any) -> Any:
+        """Call the builder for a validated spec ``{name: ..., **params}``."""
+        params = {k: v for k, v in spec.items() if k != "name"}
+        return self.get(spec["name"]).builder(*context, **params)

@@ -1,0 +1,254 @@
+"""`run(config)`: the one entry point for a training run.
+
+`launch train`, the Ray Tune trainable, the Ray Train worker and the tests all call it.
+It builds everything from the validated config *before* opening the tracking run, so bad
+input never leaves a run behind; a run that fails or is interrupted ends FAILED/KILLED.
+"""
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainlib import checkpoint as ckpt
+from trainlib.config import TrainConfig, flatten, validate
+from trainlib.data.datasets import DATASETS, ImageSplits, build_dataset
+from trainlib.data.loaders import make_loader
+from trainlib.engine import evaluate, train_one_epoch
+from trainlib.errors import ConfigError
+from trainlib.inits import apply_init
+from trainlib.losses import build_loss
+from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
+from trainlib.models import build_model
+from trainlib.optimizers import build_optimizer
+from trainlib.resume import ResumePoint
+from trainlib.schedulers import LRSchedule, build_scheduler
+from trainlib.tracking import Tracker
+from trainlib.tracking.open import RunHandle, open_trackers
+from trainlib.transforms import TransformContext, build_pipeline
+
+
+@dataclass
+class EpochReport:
+    """What callbacks (e.g. the Tune reporter) receive after each epoch's checkpoint."""
+
+    epoch: int
+    metrics: dict[str, float]
+    checkpoint_dir: Path
+    run_id: str
+
+
+@dataclass
+class Parts:
+    cfg: TrainConfig
+    device: torch.device
+    data: ImageSplits
+    loaders: dict[str, Any]
+    loader_generator: torch.Generator
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+
+
+@dataclass
+class Progress:
+    epoch: int = 0
+    best_valid_acc: float = float("-inf")
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+Callback = Callable[[EpochReport], None]
+
+
+def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callbacks: Sequence[Callback] = (),
+        progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, float]:
+    """Train, validate each epoch, test at the end; returns the final metrics."""
+    cfg = config if isinstance(config, TrainConfig) else validate(config)
+    parts = build_parts(cfg)
+    state = Progress()
+    if resume is not None:
+        state = restore(parts, resume)
+    check_writable(Path(cfg.output.dir))
+    handle = open_trackers(cfg, run_tags(cfg, parts.device), resume, state.epoch)
+    tracker = handle.tracker
+    try:
+        final = fit(parts, state, handle, callbacks, progress, echo)
+    except KeyboardInterrupt:
+        tracker.close("KILLED")
+        raise
+    except BaseException as exc:
+        tracker.set_tags({"launch.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        tracker.close("FAILED")
+        raise
+    tracker.close("FINISHED")
+    return final
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' requested but CUDA is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def build_parts(cfg: TrainConfig) -> Parts:
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    data = build_dataset(cfg.data)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    loaders = build_loaders(cfg, data, generator, device)
+    model = build_model(cfg.model, data.num_classes, data.in_channels)
+    apply_init(cfg.init, model)
+    model.to(device)
+    optimizer = build_optimizer(cfg.optimizer, model)
+    schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
+    loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
+    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule)
+
+
+def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
+                  device: torch.device) -> dict[str, Any]:
+    defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
+    ctx = TransformContext(data.mean, data.std, data.image_size)
+    pipelines = {
+        "train": build_pipeline(cfg.transforms.train or defaults.get("train", []), ctx),
+        "eval": build_pipeline(cfg.transforms.eval or defaults.get("eval", []), ctx),
+    }
+    common = {"batch_size": cfg.batch_size, "num_workers": cfg.loader.num_workers,
+              "pin_memory": device.type == "cuda"}
+    return {
+        "train": make_loader(data.train, pipelines["train"], shuffle=True, generator=generator, **common),
+        "valid": make_loader(data.valid, pipelines["eval"], shuffle=False, **common),
+        "test": make_loader(data.test, pipelines["eval"], shuffle=False, **common),
+    }
+
+
+def restore(parts: Parts, point: ResumePoint) -> Progress:
+    state = point.state
+    parts.model.load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.schedule.load_state_dict(state["scheduler"])
+    ckpt.restore_rng(state["rng"], parts.loader_generator)
+    return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]))
+
+
+def check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{time.time_ns()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"output dir '{root}' is not writable: {exc.strerror}") from None
+
+
+def run_tags(cfg: TrainConfig, device: torch.device) -> dict[str, str]:
+    tags = {"launch.seed": str(cfg.seed), "launch.torch_version": torch.__version__,
+            "launch.device": str(device), "launch.model": cfg.model["name"],
+            "launch.dataset": cfg.data["name"], "launch.command": " ".join(sys.argv)[:5000]}
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Callback], progress: bool,
+        echo: Callable[[str], None]) -> dict[str, float]:
+    cfg, tracker, run_dir = parts.cfg, handle.tracker, handle.run_dir
+    ckpt_dir = run_dir / "checkpoints"
+    if state.epoch == 0:
+        config_path = run_dir / "config.yaml"
+        config_path.write_text(cfg.to_yaml())
+        tracker.log_params(flatten(cfg.to_dict()))
+        tracker.log_artifact(config_path)
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        metrics = train_and_validate(parts, epoch, progress)
+        state.epoch = epoch
+        if metrics["valid/acc"] > state.best_valid_acc:
+            state.best_valid_acc = metrics["valid/acc"]
+            save_checkpoint(parts, state, ckpt_dir / ckpt.BEST, handle.run_id)
+        metrics["valid/best_acc"] = state.best_valid_acc
+        save_checkpoint(parts, state, ckpt_dir / ckpt.LAST, handle.run_id)
+        tracker.log_metrics(metrics, step=epoch)
+        echo(epoch_line(epoch, cfg.epochs, metrics))
+        for callback in callbacks:
+            callback(EpochReport(epoch, metrics, ckpt_dir, handle.run_id))
+    final = finish(parts, state, tracker, run_dir, echo)
+    for line in handle.summary():
+        echo(line)
+    return final
+
+
+def train_and_validate(parts: Parts, epoch: int, progress: bool) -> dict[str, float]:
+    lr = parts.optimizer.param_groups[0]["lr"]
+    train = train_one_epoch(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
+                            parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress)
+    valid = evaluate(parts.model, parts.loaders["valid"], parts.loss_fn, parts.device)
+    metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
+               "lr": lr, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
+    parts.schedule.after_epoch(metrics)
+    return metrics
+
+
+def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> None:
+    ckpt.save_atomic({
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.schedule.state_dict(),
+        "epoch": state.epoch,
+        "best_valid_acc": state.best_valid_acc,
+        "rng": ckpt.rng_state(parts.loader_generator),
+        "config": parts.cfg.to_dict(),
+        "num_classes": parts.data.num_classes,
+        "class_names": parts.data.class_names,
+        "run_id": run_id,
+    }, path)
+
+
+def epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
+    return (f"epoch {epoch:>3}/{epochs}  train loss {m['train/loss']:.4f} acc {m['train/acc']:.2%}  "
+            f"valid loss {m['valid/loss']:.4f} acc {m['valid/acc']:.2%}  lr {m['lr']:.4g}  "
+            f"{m['time/epoch_s']:.1f}s  {m['time/img_per_s']:,.0f} img/s")
+
+
+def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
+           echo: Callable[[str], None]) -> dict[str, float]:
+    test = evaluate(parts.model, parts.loaders["test"], parts.loss_fn, parts.device)
+    cm = confusion_matrix(test.preds, test.targets, parts.data.num_classes)
+    report = per_class_report(cm, parts.data.class_names)
+    final = {"test/loss": test.loss, "test/acc": test.acc, "valid/best_acc": state.best_valid_acc}
+    tracker.log_metrics(final, step=state.epoch)
+    (run_dir / "per_class_report.txt").write_text(report + "\n")
+    plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",
+                          f"test confusion matrix (acc {test.acc:.2%})")
+    for name in ("per_class_report.txt", "confusion_matrix.png"):
+        tracker.log_artifact(run_dir / name)
+    for name in (ckpt.BEST, ckpt.LAST):
+        tracker.log_artifact(run_dir / "checkpoints" / name, "checkpoints")
+    echo(f"test loss {test.loss:.4f}  test acc {test.acc:.2%}")
+    echo(report)
+    return final

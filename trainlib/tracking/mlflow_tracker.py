@@ -1,0 +1,95 @@
+"""MLflow tracker on an explicit run id (no global active run, so it is safe in Ray workers)."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+MAX_PARAMS_PER_CALL = 100
+MAX_PARAM_LEN = 6000
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """Config value, else $MLFLOW_TRACKING_URI, else a SQLite file in the working directory."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    if "://" not in uri:  # a plain path: a folder store is not supported by MLflow 3, use SQLite
+        return f"sqlite:///{Path(uri).resolve()}"
+    return uri
+
+
+def quiet_mlflow_logs() -> None:
+    """MLflow and alembic log every schema migration of a new SQLite store at INFO."""
+    import logging
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Keep a SQLite store's artifacts beside its database file, whatever the cwd."""
+    if uri.startswith("sqlite:///"):
+        return str(Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts")
+    return None
+
+
+def get_or_create_experiment(client, name: str, uri: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    root = artifact_root_for(uri)
+    location = f"{root}/{name}" if root else None
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # another process created it first
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+class MlflowTracker:
+    def __init__(self, uri: str, experiment: str, run_name: str | None = None,
+                 run_id: str | None = None, tags: dict[str, str] | None = None):
+        from mlflow import MlflowClient
+
+        quiet_mlflow_logs()
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        if run_id is None:
+            exp_id = get_or_create_experiment(self.client, experiment, uri)
+            run = self.client.create_run(exp_id, run_name=run_name, tags=tags or {})
+        else:
+            run = self.client.get_run(run_id)
+            self.client.update_run(run_id, status="RUNNING")
+        self.run_id = run.info.run_id
+        self.run_name = run.info.run_name
+        self.experiment_id = run.info.experiment_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(self.run_id).data.params
+        items = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in params.items() if k not in existing]
+        for i in range(0, len(items), MAX_PARAMS_PER_CALL):
+            self.client.log_batch(self.run_id, params=items[i:i + MAX_PARAMS_PER_CALL])
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def close(self, status: str) -> None:
+        self.client.set_terminated(self.run_id, status=status)

@@ -1,0 +1,60 @@
+"""Open a run's trackers (MLflow + TensorBoardX, as configured) and its run folder."""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainlib.config import TrainConfig
+from trainlib.tracking.base import MultiTracker, Tracker
+
+RUN_DIR_TAG = "launch.run_dir"
+
+
+@dataclass
+class RunHandle:
+    tracker: Tracker
+    run_id: str
+    run_dir: Path
+    tracking_uri: str | None
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.run_dir / "tb"
+
+    def summary(self) -> list[str]:
+        lines = [f"run id:          {self.run_id}", f"run folder:      {self.run_dir}"]
+        if self.tensorboard_dir.exists():
+            lines.append(f"TensorBoard:     tensorboard --logdir {self.tensorboard_dir}")
+        if self.tracking_uri:
+            lines.append(f"MLflow UI:       launch ui   (or: mlflow ui --backend-store-uri {self.tracking_uri})")
+        return lines
+
+
+def default_run_name(cfg: TrainConfig) -> str:
+    return f"{cfg.model['name']}-{cfg.data['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epoch: int = 0) -> RunHandle:
+    from trainlib.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
+    from trainlib.tracking.tensorboard import TensorBoardTracker
+
+    trackers: list[Tracker] = []
+    uri = None
+    run_name = cfg.tracking.run_name or default_run_name(cfg)
+    if cfg.tracking.mlflow:
+        uri = resolve_tracking_uri(cfg.tracking.uri)
+        mlf = MlflowTracker(uri, cfg.tracking.experiment, run_name=run_name,
+                            run_id=resume.run_id if resume else None, tags=tags)
+        trackers.append(mlf)
+        run_id = mlf.run_id
+    else:
+        run_id = resume.run_id if resume else uuid.uuid4().hex
+    run_dir = resume.run_dir if resume else Path(cfg.output.dir).resolve() / f"{run_name}-{run_id[:8]}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.tracking.tensorboard:
+        trackers.append(TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
+    tracker = MultiTracker(trackers)
+    tracker.set_tags({RUN_DIR_TAG: str(run_dir)})
+    return RunHandle(tracker, run_id, run_dir, uri)
