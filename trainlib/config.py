@@ -155,7 +155,17 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    return key, value
+    return key, _yaml11_float(value)
+
+
+def _yaml11_float(value: Any) -> Any:
+    """YAML 1.1 reads `1e-3` as text; users mean a number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def nest(key: str, value: Any) -> dict[str, Any]:

@@ -10,9 +10,18 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
+
+from pydantic import Field
 
 from trainlib.errors import ConfigError
+
+# Constrained parameter types for builder signatures (validated with the config).
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Probability = Annotated[float, Field(ge=0, le=1)]
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,14 @@ class Param:
     @property
     def type_name(self) -> str:
         ann = self.annotation
+        for alias, name in _ALIAS_NAMES.items():
+            if ann == alias:
+                return name
         return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+
+
+_ALIAS_NAMES = {PositiveFloat: "float > 0", NonNegativeFloat: "float >= 0", PositiveInt: "int > 0",
+                NonNegativeInt: "int >= 0", Probability: "float in [0, 1]"}
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,13 @@ class Registry:
         return resolved
 
     def build(self, spec: dict[str, Any], *context: Any) -> Any:
-        """Call the builder for a validated spec ``{name: ..., **params}``."""
+        """Call the builder for a validated spec ``{name: ..., **params}``.
+
+        torch constructors check their arguments and raise ValueError with a clear reason
+        (e.g. "Invalid learning rate"); that is the user's input, so it becomes a ConfigError.
+        """
         params = {k: v for k, v in spec.items() if k != "name"}
-        return self.get(spec["name"]).builder(*context, **params)
+        try:
+            return self.get(spec["name"]).builder(*context, **params)
+        except ValueError as exc:
+            raise ConfigError(f"bad {self.family} '{spec['name']}' parameters: {exc}") from None

@@ -1,0 +1,63 @@
+"""Shared fixtures: an isolated working dir, a fresh real MLflow SQLite store, fast run configs."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run every test in its own folder with no inherited MLflow settings."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def empty_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Create (migrate) one empty MLflow SQLite store per session; tests get copies."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, empty_store_template: Path) -> str:
+    """A real, empty MLflow tracking store (SQLite) for this test."""
+    path = tmp_path / "store" / "mlflow.db"
+    path.parent.mkdir()
+    shutil.copy(empty_store_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def client(store: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=store)
+
+
+@pytest.fixture
+def run_config(tmp_path: Path, store: str):
+    """Build a small train-config layer writing into this test's store and folder."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        from trainlib.config import merge
+
+        base = {"epochs": 2, "output": {"dir": str(tmp_path / "runs")},
+                "tracking": {"uri": store, "experiment": "test"}}
+        return merge(base, overrides)
+
+    return make
+
+
+def train_args(tmp_path: Path, store: str, *extra: str) -> list[str]:
+    """CLI args for a small tracked `launch train` in this test's folder and store."""
+    return ["train", "--no-progress", "--tracking-uri", store, "--experiment", "test",
+            "--output-dir", str(tmp_path / "runs"), *extra]
