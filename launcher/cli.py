@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import click
 
+from launcher.compare_cmd import compare
+from launcher.runs_cmd import runs
 from launcher.train_cmd import train
+from launcher.ui_cmd import ui
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,3 +17,6 @@ def main() -> None:
 
 
 main.add_command(train)
+main.add_command(ui)
+main.add_command(runs)
+main.add_command(compare)
