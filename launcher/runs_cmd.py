@@ -18,7 +18,7 @@ MAX_PARAM_COLUMNS = 8
 
 @click.command("runs")
 @click.option("--experiment", "-e", help="Only this MLflow experiment (default: all).")
-@click.option("--sweep", help="Only the trials of this sweep (its name or parent run id; the newest sweep of that name).")
+@click.option("--sweep", help="Only the trials of this sweep: its name (the newest sweep so named) or its parent run id.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest runs to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (all params and metrics) instead of a table.")
 @tracking_uri_option
