@@ -41,7 +41,7 @@ def runs(experiment, sweep, limit, as_json, tracking_uri):
     if as_json:
         click.echo(json.dumps([run_record(r, exp_ids) for r in shown], indent=2))
     elif not shown:
-        click.echo("no runs yet; start one with: launch train")
+        click.echo("no trials in this sweep yet" if sweep else "no runs yet; start one with: launch train")
     else:
         click.echo(runs_table(shown, exp_ids))
         if len(found) > limit:

@@ -29,6 +29,7 @@ class Server:
     port: int
     ready_path: str = "/"
     env: dict[str, str] = field(default_factory=dict)
+    hint: str = ""  # shown with the URL
     process: subprocess.Popen | None = None
 
     @property
@@ -38,7 +39,8 @@ class Server:
 
     @property
     def log_path(self) -> Path:
-        return Path(tempfile.gettempdir()) / f"launch-ui-{self.name}-{self.port}.log"
+        slug = self.name.lower().replace(" ", "-")
+        return Path(tempfile.gettempdir()) / f"launch-ui-{slug}-{self.port}.log"
 
 
 class ServerError(UserError):
@@ -100,7 +102,7 @@ def last_log_line(server: Server) -> str:
 
 
 def watch(servers: list[Server]) -> None:
-    """Block while all servers run; return never (interrupt to stop), raise if one dies."""
+    """Block until interrupted; raise if a server exits meanwhile."""
     while True:
         for server in servers:
             check_alive(server)
@@ -120,6 +122,11 @@ def stop_all(servers: list[Server]) -> None:
         running = [proc for proc in running if not group_gone(proc, deadline)]
         if not running:
             return
+
+
+def remove_logs(servers: list[Server]) -> None:
+    for server in servers:
+        server.log_path.unlink(missing_ok=True)
 
 
 def group_gone(proc: subprocess.Popen, deadline: float) -> bool:

@@ -38,12 +38,15 @@ def ui(tool, host, port, logdir, tracking_uri):
         servers.wait_ready(planned)
         for server in planned:
             click.echo(f"{server.name}: {server.url}")
+            if server.hint:
+                click.echo(f"  {server.hint}", err=True)
         click.echo("Ctrl-C stops", err=True)
         servers.watch(planned)
     except KeyboardInterrupt:
         click.echo("stopping", err=True)
     finally:
         servers.stop_all(planned)
+    servers.remove_logs(planned)  # kept when a server failed: the error names its log
 
 
 def mlflow_server(tracking_uri: str | None, host: str, port: int):
@@ -63,7 +66,8 @@ def mlflow_server(tracking_uri: str | None, host: str, port: int):
         command += ["--default-artifact-root", root]
     # The job runner serves GenAI evaluation jobs; browsing runs needs none of its ~8 processes.
     return Server("MLflow UI", command, host, port, ready_path="/health",
-                  env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+                  env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                  hint="runs are under 'Model training' in the sidebar; a sweep's trials under its parent run (+)")
 
 
 def tensorboard_server(logdir: str, host: str, port: int):

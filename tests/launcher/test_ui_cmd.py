@@ -6,8 +6,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from click.testing import CliRunner
@@ -30,6 +32,7 @@ def test_tensorboard_serves_the_log_root_and_stops_on_ctrl_c(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in err
     assert not port_open(url) and not processes_mentioning(str(logdir))
+    assert not (Path(tempfile.gettempdir()) / f"launch-ui-tensorboard-{urlparse(url).port}.log").exists()
 
 
 @pytest.fixture
@@ -40,12 +43,13 @@ def taken_port():
         yield sock.getsockname()[1]
 
 
-def assert_one_line_error(args: list[str], culprit: str) -> None:
+def assert_one_line_error(args: list[str], culprit: str) -> str:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and culprit in lines[-1], result.stderr
     assert "Traceback" not in result.output and not Path("mlflow.db").exists()
+    return lines[-1]
 
 
 @pytest.mark.parametrize("args, culprit", [
@@ -57,6 +61,9 @@ def test_bad_input_is_one_line_exit_2(args, culprit, tmp_path):
     assert_one_line_error(["ui", *args(tmp_path)], culprit)
 
 
-def test_a_taken_port_is_one_line_exit_2(tmp_path, taken_port):
-    assert_one_line_error(["ui", "--tensorboard", "--logdir", str(tmp_path), "--port", str(taken_port)],
-                          "TensorBoard exited")
+def test_a_taken_port_is_one_line_exit_2_naming_the_server_log(tmp_path, taken_port):
+    error = assert_one_line_error(["ui", "--tensorboard", "--logdir", str(tmp_path), "--port", str(taken_port)],
+                                  "TensorBoard exited")
+    log = Path(error.rsplit("(log: ", 1)[1].rstrip(")"))
+    assert str(taken_port) in log.read_text()
+    log.unlink()
