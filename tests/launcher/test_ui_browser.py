@@ -71,7 +71,7 @@ def shoot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def test_mlflow_ui_shows_experiment_sweep_charts_and_confusion_matrix(demo_store, ui_url, page, tmp_path):
+def test_mlflow_ui_shows_experiment_sweep_charts_and_confusion_matrix(page, demo_store, ui_url, tmp_path):
     page.goto(ui_url + "#/experiments")
     page.get_by_text("Model training", exact=True).click()  # runs live in the UI's model-training view
     page.get_by_role("link", name="launch", exact=True).first.click()
