@@ -101,6 +101,8 @@ def _parse_item(item: Any, where: str, level: str) -> dict:
         raise ConfigError(f"'{where}' must be a name or {{name: {{params}}}}, not {item!r}")
     if not isinstance(params, dict):
         raise ConfigError(f"'{where}' parameters must be a mapping, not {params!r}")
+    if name not in TRANSFORMS:
+        raise ConfigError(f"'{where}': unknown transform '{name}'; valid: {', '.join(TRANSFORMS.names())}")
     spec = {"name": name, **TRANSFORMS.validate(name, params, where)}
     entry = TRANSFORMS.get(name)
     if entry.meta.get("nested"):
