@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "trainlib"))
+sys.path.insert(0, str(ROOT))
 
-from catalog_runs import ACC_BAR, EPOCHS, optimizer_spec, short_run_config, train  # noqa: E402
+from tests.trainlib.catalog_runs import ACC_BAR, EPOCHS, optimizer_spec, short_run_config, train  # noqa: E402
 
 
 def rows(out_dir: Path) -> list[str]:
@@ -24,7 +24,8 @@ def rows(out_dir: Path) -> list[str]:
 
     lines = []
     runs = [("loss", name, {"loss": name}) for name in list_losses()]
-    runs += [("optimizer", e.name, {"optimizer": optimizer_spec(e.name)}) for e in OPTIMIZERS.entries() if not e.refused]
+    runs += [("optimizer", e.name, {"optimizer": optimizer_spec(e.name)})
+             for e in OPTIMIZERS.entries() if not e.refused]
     for family, name, choice in runs:
         config = short_run_config(out_dir, **choice)
         result = train(config)

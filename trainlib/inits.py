@@ -15,7 +15,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from trainlib.registry import Registry
+from trainlib.registry import NonNegativeFloat, Probability, Registry
 
 Nonlinearity = Literal["linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu"]
 FanMode = Literal["fan_in", "fan_out"]
@@ -91,14 +91,14 @@ def initialize_weights() -> LayerInit:
 
 
 @INITS.register("xavier_uniform")
-def xavier_uniform(*, gain: float | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
+def xavier_uniform(*, gain: NonNegativeFloat | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
     """Glorot uniform: U(-b, b), b = gain*sqrt(6/(fan_in+fan_out)); gain null: calculate_gain(nonlinearity)."""
     g = _gain(gain, nonlinearity)
     return _everywhere(lambda w: nn.init.xavier_uniform_(w, gain=g))
 
 
 @INITS.register("xavier_normal")
-def xavier_normal(*, gain: float | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
+def xavier_normal(*, gain: NonNegativeFloat | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
     """Glorot normal: N(0, std^2), std = gain*sqrt(2/(fan_in+fan_out)); gain null: calculate_gain(nonlinearity)."""
     g = _gain(gain, nonlinearity)
     return _everywhere(lambda w: nn.init.xavier_normal_(w, gain=g))
@@ -123,13 +123,13 @@ def uniform(*, low: float = -0.05, high: float = 0.05) -> LayerInit:
 
 
 @INITS.register("normal")
-def normal(*, mean: float = 0.0, std: float = 0.01) -> LayerInit:
+def normal(*, mean: float = 0.0, std: NonNegativeFloat = 0.01) -> LayerInit:
     """Weights from N(mean, std^2)."""
     return _everywhere(lambda w: nn.init.normal_(w, mean, std))
 
 
 @INITS.register("trunc_normal")
-def trunc_normal(*, mean: float = 0.0, std: float = 0.02, a: float = -2.0, b: float = 2.0) -> LayerInit:
+def trunc_normal(*, mean: float = 0.0, std: NonNegativeFloat = 0.02, a: float = -2.0, b: float = 2.0) -> LayerInit:
     """Weights from N(mean, std^2) truncated to [a, b] (absolute bounds, as nn.init.trunc_normal_)."""
     return _everywhere(lambda w: nn.init.trunc_normal_(w, mean, std, a, b))
 
@@ -153,17 +153,13 @@ def dirac() -> LayerInit:
 
 
 @INITS.register("orthogonal")
-def orthogonal(*, gain: float | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
+def orthogonal(*, gain: NonNegativeFloat | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
     """(Semi-)orthogonal weights (conv kernels flattened to rows), scaled by gain; gain null: calculate_gain."""
     g = _gain(gain, nonlinearity)
     return _everywhere(lambda w: nn.init.orthogonal_(w, gain=g))
 
 
-def _check_sparsity(*, sparsity: float, **_) -> str | None:
-    return None if 0.0 <= sparsity < 1.0 else f"sparsity must be in [0, 1), not {sparsity}"
-
-
-@INITS.register("sparse", check=_check_sparsity)
-def sparse(*, sparsity: float = 0.1, std: float = 0.01) -> LayerInit:
+@INITS.register("sparse")
+def sparse(*, sparsity: Probability = 0.1, std: NonNegativeFloat = 0.01) -> LayerInit:
     """Sparse N(0, std^2): a `sparsity` fraction of each column zeroed (conv kernels flattened to 2-D)."""
     return _everywhere(lambda w: nn.init.sparse_(w.view(w.shape[0], -1), sparsity, std))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainlib.errors import ConfigError
-from trainlib.registry import Registry
+from trainlib.registry import NonNegativeFloat, PositiveFloat, Probability, Registry
 
 LOSSES = Registry("loss")
 
@@ -59,10 +59,6 @@ def _class_weights(weights: list[float] | None, num_classes: int) -> torch.Tenso
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _check_smoothing(*, label_smoothing: float = 0.0, **_) -> str | None:
-    return None if 0.0 <= label_smoothing <= 1.0 else f"label_smoothing must be in [0, 1], not {label_smoothing}"
-
-
 def _on_probs(loss: nn.Module, num_classes: int, smoothing: float,
               squash: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
               encode: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> Adapted:
@@ -82,22 +78,22 @@ def _signs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
 # --- the cross-entropy family -------------------------------------------------------------
 
-@LOSSES.register("cross_entropy", check=_check_smoothing)
-def cross_entropy(num_classes: int, *, label_smoothing: float = 0.0,
-                  class_weights: list[float] | None = None) -> nn.Module:
+@LOSSES.register("cross_entropy")
+def cross_entropy(num_classes: int, *, label_smoothing: Probability = 0.0,
+                  class_weights: list[NonNegativeFloat] | None = None) -> nn.Module:
     """nn.CrossEntropyLoss on logits and class ids or probabilities (label smoothing, class weights)."""
     return nn.CrossEntropyLoss(weight=_class_weights(class_weights, num_classes), label_smoothing=label_smoothing)
 
 
 @LOSSES.register("nll", soft_targets=False)
-def nll(num_classes: int, *, class_weights: list[float] | None = None) -> nn.Module:
+def nll(num_classes: int, *, class_weights: list[NonNegativeFloat] | None = None) -> nn.Module:
     """nn.NLLLoss on log_softmax(logits) and class ids (together: cross-entropy)."""
     weight = _class_weights(class_weights, num_classes)
     return Adapted(nn.NLLLoss(weight=weight), lambda logits, t: (F.log_softmax(logits, 1), t))
 
 
-@LOSSES.register("kl_div", check=_check_smoothing)
-def kl_div(num_classes: int, *, label_smoothing: float = 0.1) -> nn.Module:
+@LOSSES.register("kl_div")
+def kl_div(num_classes: int, *, label_smoothing: Probability = 0.1) -> nn.Module:
     """nn.KLDivLoss(batchmean) from log_softmax(logits) to the (smoothed) one-hot target distribution."""
     return _on_probs(nn.KLDivLoss(reduction="batchmean"), num_classes, label_smoothing,
                      squash=lambda x: F.log_softmax(x, 1))
@@ -111,47 +107,48 @@ def poisson_nll(num_classes: int, *, full: bool = False, eps: float = 1e-8) -> n
 
 # --- regression losses on one-hot targets ------------------------------------------------
 
-@LOSSES.register("l1", check=_check_smoothing)
-def l1(num_classes: int, *, label_smoothing: float = 0.0) -> nn.Module:
+@LOSSES.register("l1")
+def l1(num_classes: int, *, label_smoothing: Probability = 0.0) -> nn.Module:
     """nn.L1Loss between softmax(logits) and the (smoothed) one-hot target."""
     return _on_probs(nn.L1Loss(), num_classes, label_smoothing, squash=lambda x: F.softmax(x, 1))
 
 
-@LOSSES.register("mse", check=_check_smoothing)
-def mse(num_classes: int, *, label_smoothing: float = 0.0) -> nn.Module:
+@LOSSES.register("mse")
+def mse(num_classes: int, *, label_smoothing: Probability = 0.0) -> nn.Module:
     """nn.MSELoss between softmax(logits) and the (smoothed) one-hot target (the Brier score)."""
     return _on_probs(nn.MSELoss(), num_classes, label_smoothing, squash=lambda x: F.softmax(x, 1))
 
 
-@LOSSES.register("smooth_l1", check=_check_smoothing)
-def smooth_l1(num_classes: int, *, beta: float = 1.0, label_smoothing: float = 0.0) -> nn.Module:
+@LOSSES.register("smooth_l1")
+def smooth_l1(num_classes: int, *, beta: NonNegativeFloat = 1.0, label_smoothing: Probability = 0.0) -> nn.Module:
     """nn.SmoothL1Loss(beta) between the logits and the (smoothed) one-hot target."""
     return _on_probs(nn.SmoothL1Loss(beta=beta), num_classes, label_smoothing)
 
 
 # --- one-vs-rest (multi-label style) losses -----------------------------------------------
 
-@LOSSES.register("bce", check=_check_smoothing)
-def bce(num_classes: int, *, label_smoothing: float = 0.0) -> nn.Module:
+@LOSSES.register("bce")
+def bce(num_classes: int, *, label_smoothing: Probability = 0.0) -> nn.Module:
     """nn.BCELoss between sigmoid(logits) and the (smoothed) one-hot target: K one-vs-rest problems."""
     return _on_probs(nn.BCELoss(), num_classes, label_smoothing, squash=torch.sigmoid)
 
 
-@LOSSES.register("bce_with_logits", check=_check_smoothing)
-def bce_with_logits(num_classes: int, *, label_smoothing: float = 0.0, pos_weight: float | None = None) -> nn.Module:
+@LOSSES.register("bce_with_logits")
+def bce_with_logits(num_classes: int, *, label_smoothing: Probability = 0.0,
+                    pos_weight: PositiveFloat | None = None) -> nn.Module:
     """nn.BCEWithLogitsLoss on logits and the (smoothed) one-hot target; pos_weight scales the positive term."""
     weight = None if pos_weight is None else torch.full((num_classes,), pos_weight)
     return _on_probs(nn.BCEWithLogitsLoss(pos_weight=weight), num_classes, label_smoothing)
 
 
-@LOSSES.register("soft_margin", check=_check_smoothing)
-def soft_margin(num_classes: int, *, label_smoothing: float = 0.0) -> nn.Module:
+@LOSSES.register("soft_margin")
+def soft_margin(num_classes: int, *, label_smoothing: Probability = 0.0) -> nn.Module:
     """nn.SoftMarginLoss on logits and targets 2*one_hot-1 (+1 true class, -1 others): logistic one-vs-rest."""
     return _on_probs(nn.SoftMarginLoss(), num_classes, label_smoothing, encode=lambda t: 2 * t - 1)
 
 
-@LOSSES.register("multilabel_soft_margin", check=_check_smoothing)
-def multilabel_soft_margin(num_classes: int, *, label_smoothing: float = 0.0) -> nn.Module:
+@LOSSES.register("multilabel_soft_margin")
+def multilabel_soft_margin(num_classes: int, *, label_smoothing: Probability = 0.0) -> nn.Module:
     """nn.MultiLabelSoftMarginLoss on logits with the (smoothed) one-hot target as the label set."""
     return _on_probs(nn.MultiLabelSoftMarginLoss(), num_classes, label_smoothing)
 
@@ -160,7 +157,7 @@ def multilabel_soft_margin(num_classes: int, *, label_smoothing: float = 0.0) ->
 
 @LOSSES.register("multi_margin", soft_targets=False)
 def multi_margin(num_classes: int, *, p: Literal[1, 2] = 1, margin: float = 1.0,
-                 class_weights: list[float] | None = None) -> nn.Module:
+                 class_weights: list[NonNegativeFloat] | None = None) -> nn.Module:
     """nn.MultiMarginLoss on logits and class ids: multi-class hinge, each wrong logit margin below the true one."""
     return nn.MultiMarginLoss(p=p, margin=margin, weight=_class_weights(class_weights, num_classes))
 
@@ -193,7 +190,7 @@ def margin_ranking(num_classes: int, *, margin: float = 1.0) -> nn.Module:
 
 @LOSSES.register("hinge_embedding", soft_targets=False)
 def hinge_embedding(num_classes: int, *, margin: float = 1.0) -> nn.Module:
-    """nn.HingeEmbeddingLoss on distances d_k = -log_softmax(logits)_k: y=1 for the true class, -1 (at least margin away) for others."""
+    """nn.HingeEmbeddingLoss on distances d_k = -log_softmax(logits)_k: y=1 for the true class, -1 for others."""
     return Adapted(nn.HingeEmbeddingLoss(margin=margin),
                    lambda logits, t: (-F.log_softmax(logits, 1), _signs(logits, t)))
 
@@ -211,8 +208,8 @@ def cosine_embedding(num_classes: int, *, margin: float = 0.0) -> nn.Module:
 
 
 @LOSSES.register("triplet_margin", soft_targets=False)
-def triplet_margin(num_classes: int, *, margin: float = 1.0, p: float = 2.0) -> nn.Module:
-    """nn.TripletMarginLoss: anchor softmax(logits), positive its class's one-hot prototype, negative each other prototype."""
+def triplet_margin(num_classes: int, *, margin: NonNegativeFloat = 1.0, p: PositiveFloat = 2.0) -> nn.Module:
+    """nn.TripletMarginLoss: anchor softmax(logits), positive its class's one-hot, negatives the other one-hots."""
 
     def prepare(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, ...]:
         prototypes = torch.eye(logits.shape[1], device=logits.device, dtype=logits.dtype)

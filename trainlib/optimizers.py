@@ -101,8 +101,9 @@ def rprop(params: ParamGroups, *, lr: PositiveFloat = 0.01, eta_minus: float = 0
 
 
 @OPTIMIZERS.register("adagrad")
-def adagrad(params: ParamGroups, *, lr: PositiveFloat = 0.01, lr_decay: float = 0.0, weight_decay: NonNegativeFloat = 0.0,
-            initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> torch.optim.Optimizer:
+def adagrad(params: ParamGroups, *, lr: PositiveFloat = 0.01, lr_decay: float = 0.0,
+            weight_decay: NonNegativeFloat = 0.0, initial_accumulator_value: float = 0.0,
+            eps: float = 1e-10) -> torch.optim.Optimizer:
     """Adagrad: per-weight lr scaled by the accumulated squared gradients."""
     return torch.optim.Adagrad(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                initial_accumulator_value=initial_accumulator_value, eps=eps)
@@ -117,7 +118,8 @@ def adadelta(params: ParamGroups, *, lr: PositiveFloat = 1.0, rho: float = 0.9, 
 
 @OPTIMIZERS.register("rmsprop")
 def rmsprop(params: ParamGroups, *, lr: PositiveFloat = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-            weight_decay: NonNegativeFloat = 0.0, momentum: NonNegativeFloat = 0.0, centered: bool = False) -> torch.optim.Optimizer:
+            weight_decay: NonNegativeFloat = 0.0, momentum: NonNegativeFloat = 0.0,
+            centered: bool = False) -> torch.optim.Optimizer:
     """RMSprop."""
     return torch.optim.RMSprop(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                momentum=momentum, centered=centered)
@@ -147,8 +149,8 @@ def adamax(params: ParamGroups, *, lr: PositiveFloat = 0.002, beta1: float = 0.9
 
 
 @OPTIMIZERS.register("nadam")
-def nadam(params: ParamGroups, *, lr: PositiveFloat = 0.002, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-          weight_decay: NonNegativeFloat = 0.0, momentum_decay: float = 0.004,
+def nadam(params: ParamGroups, *, lr: PositiveFloat = 0.002, beta1: float = 0.9, beta2: float = 0.999,
+          eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.0, momentum_decay: float = 0.004,
           decoupled_weight_decay: bool = False) -> torch.optim.Optimizer:
     """NAdam: Adam with Nesterov momentum."""
     return torch.optim.NAdam(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
@@ -156,8 +158,9 @@ def nadam(params: ParamGroups, *, lr: PositiveFloat = 0.002, beta1: float = 0.9,
 
 
 @OPTIMIZERS.register("radam")
-def radam(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-          weight_decay: NonNegativeFloat = 0.0, decoupled_weight_decay: bool = False) -> torch.optim.Optimizer:
+def radam(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+          eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.0,
+          decoupled_weight_decay: bool = False) -> torch.optim.Optimizer:
     """RAdam: Adam with a rectified (warmup-free) adaptive lr."""
     return torch.optim.RAdam(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
                              decoupled_weight_decay=decoupled_weight_decay)

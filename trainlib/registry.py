@@ -11,7 +11,7 @@ import copy
 import inspect
 from dataclasses import dataclass, field
 from types import UnionType
-from typing import Annotated, Any, Callable, Union, get_args, get_origin
+from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
 
 from pydantic import Field
 
@@ -47,11 +47,14 @@ def _type_name(ann: Any) -> str:
             return name
     if ann is type(None):
         return "None"
-    if get_origin(ann) in (Union, UnionType):
-        return " | ".join(_type_name(arg) for arg in get_args(ann))
-    if isinstance(ann, type) and not get_args(ann):
-        return ann.__name__
-    return str(ann).replace("typing.", "")
+    origin, args = get_origin(ann), get_args(ann)
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    if origin is Literal:
+        return str(ann).replace("typing.", "")
+    if not args:
+        return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+    return f"{_type_name(origin)}[{', '.join(_type_name(arg) for arg in args)}]"
 
 
 @dataclass(frozen=True)

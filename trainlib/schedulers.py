@@ -17,12 +17,12 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from trainlib.errors import ConfigError
-from trainlib.registry import Registry
+from trainlib.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Registry
 
 LR_POINTS_PER_EPOCH = 20  # at most this many `lr/step` points logged per epoch
 
 
-def _shared(*, warmup_epochs: float = 0.0, warmup_start: float = 0.1) -> None:
+def _shared(*, warmup_epochs: NonNegativeFloat = 0.0, warmup_start: Probability = 0.1) -> None:
     """warmup_epochs: linear warmup length (0: none); warmup_start: the lr factor it starts from."""
 
 
@@ -130,33 +130,35 @@ def constant(optimizer, epochs: int, steps_per_epoch: int) -> LRSchedule:
 
 
 @SCHEDULERS.register("step")
-def step(optimizer, epochs: int, steps_per_epoch: int, *, step_size: int = 10, gamma: float = 0.1) -> LRSchedule:
+def step(optimizer, epochs: int, steps_per_epoch: int, *, step_size: PositiveInt = 10,
+         gamma: PositiveFloat = 0.1) -> LRSchedule:
     """StepLR: multiply the lr by gamma every step_size epochs."""
     return LRSchedule(torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma))
 
 
 @SCHEDULERS.register("multistep")
-def multistep(optimizer, epochs: int, steps_per_epoch: int, *, milestones: list[int] = [8, 12],
-              gamma: float = 0.1) -> LRSchedule:
+def multistep(optimizer, epochs: int, steps_per_epoch: int, *, milestones: list[PositiveInt] = [8, 12],
+              gamma: PositiveFloat = 0.1) -> LRSchedule:
     """MultiStepLR: multiply the lr by gamma after each milestone epoch."""
     return LRSchedule(torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=gamma))
 
 
 @SCHEDULERS.register("exponential")
-def exponential(optimizer, epochs: int, steps_per_epoch: int, *, gamma: float = 0.9) -> LRSchedule:
+def exponential(optimizer, epochs: int, steps_per_epoch: int, *, gamma: PositiveFloat = 0.9) -> LRSchedule:
     """ExponentialLR: multiply the lr by gamma every epoch."""
     return LRSchedule(torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma))
 
 
 @SCHEDULERS.register("cosine")
-def cosine(optimizer, epochs: int, steps_per_epoch: int, *, eta_min: float = 0.0) -> LRSchedule:
+def cosine(optimizer, epochs: int, steps_per_epoch: int, *, eta_min: NonNegativeFloat = 0.0) -> LRSchedule:
     """CosineAnnealingLR over the whole run (T_max = epochs), stepped per epoch."""
     return LRSchedule(torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=eta_min))
 
 
 @SCHEDULERS.register("plateau")
 def plateau(optimizer, epochs: int, steps_per_epoch: int, *, monitor: Literal["valid/loss", "valid/acc"] = "valid/loss",
-            factor: float = 0.1, patience: int = 3, threshold: float = 1e-4, min_lr: float = 0.0) -> LRSchedule:
+            factor: Probability = 0.1, patience: NonNegativeInt = 3, threshold: NonNegativeFloat = 1e-4,
+            min_lr: NonNegativeFloat = 0.0) -> LRSchedule:
     """ReduceLROnPlateau on a validation metric (min for the loss, max for the accuracy)."""
     mode = "min" if monitor.endswith("loss") else "max"
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -187,14 +189,15 @@ LambdaName = Literal[tuple(LAMBDAS)]
 
 @SCHEDULERS.register("lambda")
 def lambda_(optimizer, epochs: int, steps_per_epoch: int, *, fn: LambdaName = "linear_decay") -> LRSchedule:
-    """LambdaLR with a named factor per epoch: linear_decay (1 - e/epochs), inverse_sqrt (1/sqrt(1+e)), exp_095 (0.95^e)."""
+    """LambdaLR, named factor per epoch: linear_decay (1 - e/epochs), inverse_sqrt (1/sqrt(1+e)), exp_095 (0.95^e)."""
     return LRSchedule(torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(LAMBDAS[fn], epochs=epochs)))
 
 
 @SCHEDULERS.register("onecycle")
-def onecycle(optimizer, epochs: int, steps_per_epoch: int, *, pct_start: float = 0.3,
-             anneal_strategy: Literal["cos", "linear"] = "cos", div_factor: float = 25.0,
-             final_div_factor: float = 1e4, three_phase: bool = False, cycle_momentum: bool = False) -> LRSchedule:
+def onecycle(optimizer, epochs: int, steps_per_epoch: int, *, pct_start: Probability = 0.3,
+             anneal_strategy: Literal["cos", "linear"] = "cos", div_factor: PositiveFloat = 25.0,
+             final_div_factor: PositiveFloat = 1e4, three_phase: bool = False,
+             cycle_momentum: bool = False) -> LRSchedule:
     """OneCycleLR per batch peaking at the optimizer's lr (start lr/div_factor, end lr/div_factor/final_div_factor)."""
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=_group_lrs(optimizer), total_steps=epochs * steps_per_epoch, pct_start=pct_start,
@@ -204,8 +207,8 @@ def onecycle(optimizer, epochs: int, steps_per_epoch: int, *, pct_start: float =
 
 
 @SCHEDULERS.register("cosine_restarts")
-def cosine_restarts(optimizer, epochs: int, steps_per_epoch: int, *, t_0: float = 5.0, t_mult: int = 1,
-                    eta_min: float = 0.0) -> LRSchedule:
+def cosine_restarts(optimizer, epochs: int, steps_per_epoch: int, *, t_0: PositiveFloat = 5.0, t_mult: PositiveInt = 1,
+                    eta_min: NonNegativeFloat = 0.0) -> LRSchedule:
     """CosineAnnealingWarmRestarts per batch: first cycle t_0 epochs, each next one t_mult times longer."""
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         optimizer, T_0=_at_least_one(t_0 * steps_per_epoch), T_mult=t_mult, eta_min=eta_min)
@@ -213,9 +216,10 @@ def cosine_restarts(optimizer, epochs: int, steps_per_epoch: int, *, t_0: float 
 
 
 @SCHEDULERS.register("cyclic")
-def cyclic(optimizer, epochs: int, steps_per_epoch: int, *, base_fraction: float = 0.1,
-           half_cycle_epochs: float = 2.0, mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
-           gamma: float = 1.0, cycle_momentum: bool = False) -> LRSchedule:
+def cyclic(optimizer, epochs: int, steps_per_epoch: int, *, base_fraction: Probability = 0.1,
+           half_cycle_epochs: PositiveFloat = 2.0,
+           mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
+           gamma: PositiveFloat = 1.0, cycle_momentum: bool = False) -> LRSchedule:
     """CyclicLR per batch between base_fraction x lr and the optimizer's lr, half a cycle every half_cycle_epochs."""
     scheduler = torch.optim.lr_scheduler.CyclicLR(
         optimizer, base_lr=_group_lrs(optimizer, base_fraction), max_lr=_group_lrs(optimizer),
@@ -225,7 +229,7 @@ def cyclic(optimizer, epochs: int, steps_per_epoch: int, *, base_fraction: float
 
 
 @SCHEDULERS.register("polynomial")
-def polynomial(optimizer, epochs: int, steps_per_epoch: int, *, power: float = 1.0) -> LRSchedule:
+def polynomial(optimizer, epochs: int, steps_per_epoch: int, *, power: PositiveFloat = 1.0) -> LRSchedule:
     """PolynomialLR per batch: lr x (1 - step/total)^power, reaching 0 at the end of the run."""
     scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=epochs * steps_per_epoch, power=power)
     return LRSchedule(scheduler, interval="step")

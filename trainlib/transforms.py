@@ -22,7 +22,7 @@ import torch
 from torchvision.transforms import v2
 
 from trainlib.errors import ConfigError
-from trainlib.registry import Registry
+from trainlib.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Registry
 
 TRANSFORMS = Registry("transform")
 
@@ -141,28 +141,25 @@ def to_float(img: Any) -> torch.Tensor:
     return img.float().div_(255) if img.dtype == torch.uint8 else img
 
 
-def _check_p(*, p: float, **_) -> str | None:
-    return None if 0.0 <= p <= 1.0 else f"p must be a probability in [0, 1], not {p}"
-
-
 # --- crops, flips, geometry ---------------------------------------------------------------
 
 @TRANSFORMS.register("random_crop")
-def random_crop(ctx: TransformContext, *, size: int = 0, padding: int = 4, padding_mode: PadMode = "constant",
-                fill: int = 0) -> Callable:
+def random_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, padding: NonNegativeInt = 4,
+                padding_mode: PadMode = "constant", fill: int = 0) -> Callable:
     """RandomCrop of `size` (0: the image size) after padding each side by `padding` (with `fill` if constant)."""
     return v2.RandomCrop(size or ctx.image_size, padding=padding, padding_mode=padding_mode, fill=fill)
 
 
 @TRANSFORMS.register("center_crop")
-def center_crop(ctx: TransformContext, *, size: int = 0) -> Callable:
+def center_crop(ctx: TransformContext, *, size: NonNegativeInt = 0) -> Callable:
     """CenterCrop of `size` (0: the image size; after pad/resize to a larger size)."""
     return v2.CenterCrop(size or ctx.image_size)
 
 
 @TRANSFORMS.register("random_resized_crop")
-def random_resized_crop(ctx: TransformContext, *, size: int = 0, scale: tuple[float, float] = (0.08, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: Interpolation = "bilinear") -> Callable:
+def random_resized_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, scale: tuple[float, float] = (0.08, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                        interpolation: Interpolation = "bilinear") -> Callable:
     """RandomResizedCrop: a random area/aspect crop resized to `size` (0: the image size)."""
     return v2.RandomResizedCrop(size or ctx.image_size, scale=scale, ratio=ratio, interpolation=interpolation)
 
@@ -172,25 +169,25 @@ def _stack_crops(crops: tuple) -> torch.Tensor:
 
 
 @TRANSFORMS.register("five_crop")
-def five_crop(ctx: TransformContext, *, size: int = 0) -> Callable:
+def five_crop(ctx: TransformContext, *, size: NonNegativeInt = 0) -> Callable:
     """FiveCrop: 4 corners + center of `size` (0: the image size), stacked (5, C, size, size); logits averaged."""
     return v2.Compose([v2.FiveCrop(size or ctx.image_size), _stack_crops])
 
 
 @TRANSFORMS.register("ten_crop")
-def ten_crop(ctx: TransformContext, *, size: int = 0, vertical_flip: bool = False) -> Callable:
+def ten_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, vertical_flip: bool = False) -> Callable:
     """TenCrop: five_crop of the image and of its (horizontal, or vertical) flip, stacked (10, C, size, size)."""
     return v2.Compose([v2.TenCrop(size or ctx.image_size, vertical_flip=vertical_flip), _stack_crops])
 
 
-@TRANSFORMS.register("random_horizontal_flip", check=_check_p)
-def random_horizontal_flip(ctx: TransformContext, *, p: float = 0.5) -> Callable:
+@TRANSFORMS.register("random_horizontal_flip")
+def random_horizontal_flip(ctx: TransformContext, *, p: Probability = 0.5) -> Callable:
     """Flip left-right with probability p."""
     return v2.RandomHorizontalFlip(p)
 
 
-@TRANSFORMS.register("random_vertical_flip", check=_check_p)
-def random_vertical_flip(ctx: TransformContext, *, p: float = 0.5) -> Callable:
+@TRANSFORMS.register("random_vertical_flip")
+def random_vertical_flip(ctx: TransformContext, *, p: Probability = 0.5) -> Callable:
     """Flip upside-down with probability p."""
     return v2.RandomVerticalFlip(p)
 
@@ -212,14 +209,15 @@ def random_affine(ctx: TransformContext, *, degrees: float = 0.0,
 
 
 @TRANSFORMS.register("resize")
-def resize(ctx: TransformContext, *, size: int = 0, interpolation: Interpolation = "bilinear",
+def resize(ctx: TransformContext, *, size: NonNegativeInt = 0, interpolation: Interpolation = "bilinear",
            antialias: bool = True) -> Callable:
     """Resize to size x size (0: the image size)."""
     return v2.Resize((size or ctx.image_size,) * 2, interpolation=interpolation, antialias=antialias)
 
 
 @TRANSFORMS.register("pad")
-def pad(ctx: TransformContext, *, padding: int = 4, fill: int = 0, padding_mode: PadMode = "constant") -> Callable:
+def pad(ctx: TransformContext, *, padding: NonNegativeInt = 4, fill: int = 0,
+        padding_mode: PadMode = "constant") -> Callable:
     """Pad each side by `padding` (the image grows: crop it back for fixed-size models such as net)."""
     return v2.Pad(padding, fill=fill, padding_mode=padding_mode)
 
@@ -243,8 +241,8 @@ def grayscale(ctx: TransformContext, *, num_output_channels: Literal[1, 3] = 3) 
     return v2.Grayscale(num_output_channels)
 
 
-@TRANSFORMS.register("random_grayscale", check=_check_p)
-def random_grayscale(ctx: TransformContext, *, p: float = 0.1) -> Callable:
+@TRANSFORMS.register("random_grayscale")
+def random_grayscale(ctx: TransformContext, *, p: Probability = 0.1) -> Callable:
     """Grayscale (keeping the channel count) with probability p."""
     return v2.RandomGrayscale(p)
 
@@ -260,8 +258,9 @@ def normalize(ctx: TransformContext, *, mean: list[float] | None = None,
 
 
 @TRANSFORMS.register("linear_transformation")
-def linear_transformation(ctx: TransformContext, *, epsilon: float = 0.1, max_samples: int = 1000) -> Callable:
-    """LinearTransformation as ZCA whitening from the train split (<= max_samples images); float out, use instead of normalize."""
+def linear_transformation(ctx: TransformContext, *, epsilon: PositiveFloat = 0.1,
+                          max_samples: PositiveInt = 1000) -> Callable:
+    """LinearTransformation: ZCA whitening of the train split (<= max_samples images); float out, not with normalize."""
     matrix, mean = ctx.zca(epsilon, max_samples)
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.LinearTransformation(matrix, mean)])
 
@@ -313,18 +312,15 @@ def _check_nested(*, transforms: list[Any], **_) -> str | None:
     return None if transforms else "needs at least one transform in 'transforms'"
 
 
-def _check_apply(*, transforms: list[Any], p: float, **_) -> str | None:
-    return _check_nested(transforms=transforms) or _check_p(p=p)
-
-
 @TRANSFORMS.register("random_choice", nested=True, check=_check_choice)
-def random_choice(ctx: TransformContext, *, transforms: list[Any] = [], p: list[float] | None = None) -> Callable:
+def random_choice(ctx: TransformContext, *, transforms: list[Any] = [],
+                  p: list[NonNegativeFloat] | None = None) -> Callable:
     """RandomChoice: apply one transform of the nested list, picked with weights p (default: uniform)."""
     return v2.RandomChoice(build_steps(transforms, ctx), p=p)
 
 
-@TRANSFORMS.register("random_apply", nested=True, check=_check_apply)
-def random_apply(ctx: TransformContext, *, transforms: list[Any] = [], p: float = 0.5) -> Callable:
+@TRANSFORMS.register("random_apply", nested=True, check=_check_nested)
+def random_apply(ctx: TransformContext, *, transforms: list[Any] = [], p: Probability = 0.5) -> Callable:
     """RandomApply: apply the whole nested list with probability p."""
     return v2.RandomApply(build_steps(transforms, ctx), p=p)
 
@@ -337,8 +333,8 @@ def random_order(ctx: TransformContext, *, transforms: list[Any] = []) -> Callab
 
 # --- automatic augmentation policies ------------------------------------------------------
 
-@TRANSFORMS.register("random_erasing", check=_check_p)
-def random_erasing(ctx: TransformContext, *, p: float = 0.5, scale: tuple[float, float] = (0.02, 0.33),
+@TRANSFORMS.register("random_erasing")
+def random_erasing(ctx: TransformContext, *, p: Probability = 0.5, scale: tuple[float, float] = (0.02, 0.33),
                    ratio: tuple[float, float] = (0.3, 3.3), value: float = 0.0) -> Callable:
     """RandomErasing: blank a random rectangle (area fraction in scale) with `value`, with probability p."""
     return v2.RandomErasing(p=p, scale=scale, ratio=ratio, value=value)
@@ -351,7 +347,7 @@ def auto_augment(ctx: TransformContext, *, policy: Literal["cifar10", "imagenet"
 
 
 @TRANSFORMS.register("rand_augment")
-def rand_augment(ctx: TransformContext, *, num_ops: int = 2, magnitude: int = 9,
+def rand_augment(ctx: TransformContext, *, num_ops: PositiveInt = 2, magnitude: int = 9,
                  num_magnitude_bins: int = 31) -> Callable:
     """RandAugment: num_ops random ops at a fixed magnitude."""
     return v2.RandAugment(num_ops=num_ops, magnitude=magnitude, num_magnitude_bins=num_magnitude_bins)
@@ -374,12 +370,12 @@ def augmix(ctx: TransformContext, *, severity: int = 3, mixture_width: int = 3, 
 # --- batch level --------------------------------------------------------------------------
 
 @TRANSFORMS.register("mixup", level=BATCH)
-def mixup(ctx: TransformContext, *, alpha: float = 1.0) -> Callable:
+def mixup(ctx: TransformContext, *, alpha: PositiveFloat = 1.0) -> Callable:
     """MixUp (batch): blend image pairs and their one-hot labels with a Beta(alpha, alpha) weight."""
     return v2.MixUp(alpha=alpha, num_classes=ctx.num_classes)
 
 
 @TRANSFORMS.register("cutmix", level=BATCH)
-def cutmix(ctx: TransformContext, *, alpha: float = 1.0) -> Callable:
+def cutmix(ctx: TransformContext, *, alpha: PositiveFloat = 1.0) -> Callable:
     """CutMix (batch): paste a box from another image, labels mixed by the box's area."""
     return v2.CutMix(alpha=alpha, num_classes=ctx.num_classes)

@@ -40,12 +40,12 @@ def test_parameters_show_types_and_defaults():
     assert "  sgd: Stochastic gradient descent with momentum, dampening, Nesterov and weight decay." in out
     assert "      nesterov: bool = False" in out
     assert "      line_search_fn: Literal['strong_wolfe'] | None = None" in out
-    assert "      momentum: float = 0.9" in out
+    assert "      momentum: float >= 0 = 0.9" in out
 
 
 def test_shared_parameters_and_refusals_are_shown():
     schedulers = catalog("schedulers").output
-    assert "  (every entry) warmup_epochs:" in schedulers and "      warmup_epochs: float = 0.0" in schedulers
+    assert "  (every entry) warmup_epochs:" in schedulers and "      warmup_epochs: float >= 0 = 0.0" in schedulers
     optimizers = catalog("optimizers").output
     assert "      refused: SparseAdam only takes sparse gradients" in optimizers
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from catalog_runs import ACC_BAR, OPTIMIZER_PARAMS, optimizer_spec, short_run_config, train
+from tests.trainlib.catalog_runs import ACC_BAR, OPTIMIZER_PARAMS, optimizer_spec, short_run_config, train
 from trainlib.config import validate
 from trainlib.engine import optimizer_step
 from trainlib.errors import ConfigError

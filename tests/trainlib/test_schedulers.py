@@ -52,9 +52,11 @@ DOCUMENTED = {
     "exponential": ({"gamma": 0.5}, lambda c: per_epoch(c) == pytest.approx([LR * 0.5 ** e for e in range(EPOCHS)])),
     "cosine": ({}, lambda c: per_epoch(c) == pytest.approx(
         [LR * (1 + math.cos(math.pi * e / EPOCHS)) / 2 for e in range(EPOCHS)])),
-    "plateau": ({"patience": 0, "factor": 0.5},  # a metric that never improves halves the lr after every epoch but the first
+    # a metric that never improves halves the lr after every epoch but the first
+    "plateau": ({"patience": 0, "factor": 0.5},
                 lambda c: per_epoch(c) == pytest.approx([LR, LR, LR / 2, LR / 4])),
-    "lambda": ({"fn": "linear_decay"}, lambda c: per_epoch(c) == pytest.approx([LR * (1 - e / EPOCHS) for e in range(EPOCHS)])),
+    "lambda": ({"fn": "linear_decay"},
+               lambda c: per_epoch(c) == pytest.approx([LR * (1 - e / EPOCHS) for e in range(EPOCHS)])),
     "onecycle": ({}, lambda c: max(flat(c)) == pytest.approx(LR, rel=0.05) and flat(c)[0] == pytest.approx(LR / 25)
                  and flat(c)[-1] < LR / 100 and decreasing(flat(c)[flat(c).index(max(flat(c))):])),
     "cosine_restarts": ({"t_0": 2.0}, lambda c: flat(c)[0] == LR and decreasing(flat(c)[:2 * STEPS])
