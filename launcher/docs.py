@@ -31,7 +31,8 @@ def _registries() -> str:
     from trainlib.transforms import TRANSFORMS
 
     usage = {key: f"`{key}: {{name: NAME, PARAM: VALUE, ...}}`" for key in FAMILIES}
-    usage["transforms"] = "items of `transforms.train` / `transforms.eval`: `NAME` or `{NAME: {PARAM: VALUE}}`"
+    usage["transforms"] = ("items of `transforms.train` / `transforms.eval` (mixup, cutmix: `transforms.batch`): "
+                           "`NAME` or `{NAME: {PARAM: VALUE}}`")
     return "\n\n".join(registry_reference(key, registry, usage[key])
                        for key, registry in {**FAMILIES, "transforms": TRANSFORMS}.items())
 
