@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from launcher.compare_cmd import compare
+from launcher.data_cmd import data
 from launcher.runs_cmd import runs
 from launcher.train_cmd import train
 from launcher.ui_cmd import ui
@@ -20,3 +21,4 @@ main.add_command(train)
 main.add_command(ui)
 main.add_command(runs)
 main.add_command(compare)
+main.add_command(data)
