@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from trainlib.errors import ConfigError
 
@@ -75,23 +76,18 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x
 
 
-def source_index(pos: torch.Tensor, length: int, mode: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Map padded coordinates (may be < 0 or >= length) to source pixels, as torchvision pads.
-
-    Returns the indices and, for constant padding, the mask of positions inside the image.
-    """
-    if mode == "constant":
-        return pos.clamp(0, length - 1), (pos >= 0) & (pos < length)
+def source_index(pos: torch.Tensor, length: int, mode: str) -> torch.Tensor:
+    """Map coordinates of a padded image (may be < 0 or >= length) to source pixels, as torchvision pads."""
     if mode == "edge" or length == 1:
-        return pos.clamp(0, length - 1), None
+        return pos.clamp(0, length - 1)
     if mode == "reflect":  # ... 2 1 | 0 1 2 | 1 0 ...
         period = 2 * (length - 1)
         pos = pos.remainder(period)
-        return torch.where(pos >= length, period - pos, pos), None
+        return torch.where(pos >= length, period - pos, pos)
     if mode == "symmetric":  # ... 1 0 | 0 1 2 | 2 1 ...
         period = 2 * length
         pos = pos.remainder(period)
-        return torch.where(pos >= length, period - 1 - pos, pos), None
+        return torch.where(pos >= length, period - 1 - pos, pos)
     raise ConfigError(f"unknown padding_mode '{mode}'; valid: constant, edge, reflect, symmetric")
 
 
@@ -99,25 +95,24 @@ def source_index(pos: torch.Tensor, length: int, mode: str) -> tuple[torch.Tenso
 def random_crop(ctx: BatchContext, *, size: int = 0, padding: int = 4, padding_mode: str = "constant",
                 fill: int = 0) -> BatchOp:
     size = size or ctx.image_size
-    span = ctx.image_size + 2 * padding - size + 1
-    if span < 1:
+    if ctx.image_size + 2 * padding < size:
         raise ConfigError(f"random_crop size {size} is larger than the padded image ({ctx.image_size} + 2 x {padding})")
-    source_index(torch.zeros(1, dtype=torch.long), 2, padding_mode)  # unknown modes fail now, not mid-epoch
+    if padding_mode != "constant":
+        source_index(torch.zeros(1, dtype=torch.long), 2, padding_mode)  # unknown modes fail now, not mid-epoch
     offsets = torch.arange(size) - padding
 
     def crop(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, c, h, w = x.shape
-        top = torch.randint(0, h + 2 * padding - size + 1, (n, 1), generator=generator)
-        left = torch.randint(0, w + 2 * padding - size + 1, (n, 1), generator=generator)
-        rows, row_ok = source_index(top + offsets, h, padding_mode)
-        cols, col_ok = source_index(left + offsets, w, padding_mode)
-        rows, cols = rows.to(x.device, non_blocking=True), cols.to(x.device, non_blocking=True)
-        out = x.gather(2, rows[:, None, :, None].expand(n, c, size, w))
-        out = out.gather(3, cols[:, None, None, :].expand(n, c, size, size))
-        if row_ok is None:
-            return out
-        inside = (row_ok[:, :, None] & col_ok[:, None, :]).to(x.device, non_blocking=True)
-        return out.masked_fill(~inside[:, None], fill)
+        top = torch.randint(0, h + 2 * padding - size + 1, (n, 1), generator=generator) + offsets
+        left = torch.randint(0, w + 2 * padding - size + 1, (n, 1), generator=generator) + offsets
+        if padding_mode == "constant":
+            x, h, w = F.pad(x, [padding] * 4, value=fill), h + 2 * padding, w + 2 * padding
+            rows, cols = top + padding, left + padding
+        else:
+            rows, cols = source_index(top, h, padding_mode), source_index(left, w, padding_mode)
+        # one gather over flattened pixels (uint8 gathers are slow on CPU: do a single one)
+        flat = (rows[:, :, None] * w + cols[:, None, :]).view(n, 1, size * size).to(x.device, non_blocking=True)
+        return x.reshape(n, c, h * w).gather(2, flat.expand(n, c, size * size)).view(n, c, size, size)
     return crop
 
 
@@ -142,7 +137,11 @@ def random_vertical_flip(ctx: BatchContext, *, p: float = 0.5) -> BatchOp:
 def normalize(ctx: BatchContext, *, mean: list[float] | None = None, std: list[float] | None = None) -> BatchOp:
     mean_t = torch.tensor(list(mean or ctx.mean), dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
     std_t = torch.tensor(list(std or ctx.std), dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
+    # (x / 255 - mean) / std as one multiply-add on uint8 input
+    scale, shift = 1 / (255 * std_t), -mean_t / std_t
 
     def norm(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return (to_float(x) - mean_t) / std_t
+        if x.dtype == torch.uint8:
+            return torch.addcmul(shift, x.float(), scale)
+        return (x - mean_t) / std_t
     return norm
