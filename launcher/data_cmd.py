@@ -23,7 +23,7 @@ def _common(fn):
 
 @click.group("data")
 def data() -> None:
-    """Prepare image datasets for `launch train` (data.name=folder or txt)."""
+    """Prepare image datasets: CIFAR-10 to PNGs, splits, txt lists, mean/std."""
 
 
 @data.command("cifar10")
@@ -31,8 +31,13 @@ def data() -> None:
 @_common
 @guarded
 def cifar10(source, out, ratios, seed, force, progress):
-    """CIFAR-10 python release (cifar-10-python.tar.gz or cifar-10-batches-py/) -> PNGs per class,
-    split per class into OUT/{train,valid,test}/<class>/, OUT/{train,valid,test}.txt, OUT/stats.json."""
+    """CIFAR-10 python release -> PNGs per class, txt lists, stats.
+
+    ARCHIVE_OR_DIR is cifar-10-python.tar.gz or its extracted cifar-10-batches-py/. All six
+    batches are pooled and split per class into OUT/{train,valid,test}/<class>/*.png, with
+    OUT/{train,valid,test}.txt ("path label", paths relative to OUT), OUT/classes.txt and the
+    train split's per-channel mean/std in OUT/stats.json. Re-running with the same source and
+    settings does nothing; OUT is written in full or not at all."""
     from pathlib import Path
 
     from trainlib.data.prepare import export_cifar10
@@ -46,8 +51,11 @@ def cifar10(source, out, ratios, seed, force, progress):
 @_common
 @guarded
 def split(source, out, ratios, seed, force, progress):
-    """Split a class-per-folder tree SRC/<class>/<image> per class into OUT/{train,valid,test}/<class>/,
-    with txt lists and the train split's mean/std."""
+    """Split a class-per-folder image tree into train/valid/test.
+
+    Copies SRC/<class>/<image> into OUT/{train,valid,test}/<class>/ (every image is decoded
+    to check it), and writes the txt lists, classes.txt and the train split's mean/std
+    (OUT/stats.json), like `launch data cifar10`."""
     from pathlib import Path
 
     from trainlib.data.prepare import split_folder
@@ -61,7 +69,10 @@ def split(source, out, ratios, seed, force, progress):
 @click.option("--write/--no-write", default=True, help="Write DIR/stats.json (read by data.name=folder and txt).")
 @guarded
 def stats(root, write):
-    """Images per split and class, and the per-channel mean/std of DIR's train split (or of DIR/<class>/)."""
+    """Images per class, and the train split's mean/std.
+
+    DIR is a train/valid/test tree (the mean/std is of DIR/train) or a single class-per-folder
+    tree DIR/<class>/<image>."""
     from pathlib import Path
 
     from trainlib.data.prepare import folder_stats

@@ -11,7 +11,7 @@ from tests.data_files import write_class_tree
 from launcher.cli import main
 from trainlib.data import list_datasets
 
-TINY = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--no-progress"]
+TINY = ["--epochs", "1", "--batch-size", "64", "--device", "cpu", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

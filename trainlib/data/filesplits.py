@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from trainlib.data.datasets import ImageSplits, TensorImages
-from trainlib.data.imagefiles import FileImages, check_headers, decode, decode_all, image_size
+from trainlib.data.imagefiles import FileImages, check_files, decode, decode_all, image_size
 from trainlib.data.splits import SPLITS
 from trainlib.data.stats import ChannelMoments, read_stats
 from trainlib.errors import DataError
@@ -36,7 +36,7 @@ def load_file_splits(lists: dict[str, FileList], class_names: list[str], stats_d
                   for name in SPLITS}
     else:
         for name in SPLITS:
-            check_headers(lists[name].paths, None if resize else shape)
+            check_files(lists[name].paths, None if resize else shape)
         splits = {name: FileImages(lists[name].paths, _labels(lists[name]), shape, resize) for name in SPLITS}
     stats = read_stats(stats_dir, channels=3)
     if stats is None and isinstance(splits["train"], FileImages):

@@ -91,10 +91,20 @@ def decode_all(paths: list[Path], shape: tuple[int, int, int], resize: int) -> t
     return out
 
 
-def check_headers(paths: list[Path], shape: tuple[int, int, int] | None) -> None:
-    """Every file must open as an image; with `shape`, its header must give that height and width."""
+def verify(path: Path) -> tuple[int, int]:
+    """Check a file's structure (PIL's verify: chunks and checksums, no decoding); returns (height, width)."""
+    with _open(path) as img:
+        try:
+            img.verify()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"corrupt image {path}: {exc}") from None
+        return img.height, img.width
+
+
+def check_files(paths: list[Path], shape: tuple[int, int, int] | None) -> None:
+    """Every file must be a sound image; with `shape`, of that height and width."""
     for path in paths:
-        size = image_size(path)
+        size = verify(path)
         if shape is not None and size != shape[1:]:
             raise DataError(different_sizes(path, (3, *size), paths[0], shape))
 

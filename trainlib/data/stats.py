@@ -40,7 +40,7 @@ class ChannelMoments:
         return tuple(m / 255 for m in mean), tuple(math.sqrt(max(v, 0.0)) / 255 for v in var)
 
 
-def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def channel_stats(images: torch.Tensor, chunk: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Mean/std of an (N, C, H, W) uint8 tensor, in chunks so large sets need little extra memory."""
     moments = ChannelMoments()
     for start in range(0, len(images), chunk):
