@@ -6,7 +6,7 @@ Net (the seed's LeNet) on digits (1,437 train images, upscaled to 32x32) and on 
 trainlib's `train_one_epoch`. Each figure is the best of --repeats timed epochs after one
 warm-up epoch. Prints a table and one JSON line per measurement.
 
-    PYTHONPATH=$PWD python bench/data_paths.py [--device cpu|cuda] [--fake-samples 4096]
+    PYTHONPATH=$PWD python bench/data_paths.py [--device cpu|cuda] [--threads 1] [--workers 0 2]
 """
 from __future__ import annotations
 
@@ -79,7 +79,10 @@ def main() -> None:
     parser.add_argument("--fake-samples", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--workers", type=int, nargs="+", default=[0], help="DataLoader worker counts to time")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rows = []
     for name in ("digits", "fake"):
