@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, TensorImages, check_root
+from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, TensorImages, dataset_root
 from trainlib.data.splits import split_per_class
 from trainlib.errors import DataError
+from trainlib.registry import Probability
 
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -165,21 +166,16 @@ def _download(root: Path) -> None:
     CIFAR10(str(root), train=True, download=True)
 
 
-def _check(root: str, download: bool, valid_ratio: float, **_) -> str | None:
-    if not 0 < valid_ratio < 1:
-        return f"valid_ratio must be between 0 and 1, not {valid_ratio}"
-    if download and root:
-        return None
-    return check_root(root)
+def _check(valid_ratio: float, **_) -> str | None:
+    return "valid_ratio must be strictly between 0 and 1" if valid_ratio in (0, 1) else None
 
 
 @DATASETS.register("cifar10", transforms=PHOTO_TRANSFORMS, check=_check)
-def cifar10(*, root: str = "", download: bool = False, valid_ratio: float = 0.1, split_seed: int = 0) -> ImageSplits:
+def cifar10(*, root: str = "", download: bool = False, valid_ratio: Probability = 0.1, split_seed: int = 0) -> ImageSplits:
     """CIFAR-10 from the python archive or folder: official test_batch as test, valid split off train per class."""
-    base = Path(root).expanduser()
-    if download and _needs_download(base):
-        _download(base)
-    release = read_release(base)
+    if download and root and _needs_download(Path(root).expanduser()):
+        _download(Path(root).expanduser())
+    release = read_release(dataset_root(root))
     train_images, train_labels = release.join(TRAIN_BATCHES)
     index = split_per_class(train_labels, [1 - valid_ratio, valid_ratio, 0.0], split_seed)
     test_images, test_labels = release.join(TEST_BATCHES)

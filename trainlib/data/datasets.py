@@ -7,6 +7,7 @@ or on disk (`imagefiles.FileImages`, decoded per sample by a DataLoader); both g
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from trainlib.data.splits import split_per_class
 from trainlib.data.stats import channel_stats
+from trainlib.errors import DataError
 from trainlib.registry import Registry
 
 DATASETS = Registry("dataset")
@@ -120,14 +122,12 @@ def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_
     return splits_from_arrays(images, bunch.target, class_names, split, split_seed)
 
 
-def check_root(root: str, image_size: int = 0, max_memory_mb: int = 0, **_: Any) -> str | None:
-    """Shared `check` for datasets read from a folder: root must be given and exist."""
-    from pathlib import Path
-
+def dataset_root(root: str) -> Path:
+    """The `root` of a dataset read from disk: it must be given and exist (checked when the
+    dataset is built, so every entry still validates with its defaults)."""
     if not root:
-        return "set data.root to the dataset's folder, e.g. -s data.root=data/cifar10"
-    if not Path(root).expanduser().exists():
-        return f"data.root '{root}' does not exist"
-    if image_size < 0 or max_memory_mb < 0:
-        return "image_size and max_memory_mb must not be negative"
-    return None
+        raise DataError("set data.root to the dataset's file or folder, e.g. -s data.root=data/cifar10")
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DataError(f"data.root '{root}' does not exist")
+    return path

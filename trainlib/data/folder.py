@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, check_root
+from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, dataset_root
 from trainlib.data.filesplits import FileList, load_file_splits
 from trainlib.data.imagefiles import scan_classes
 from trainlib.data.splits import SPLITS
 from trainlib.data.txtlist import read_class_names
 from trainlib.errors import DataError
+from trainlib.registry import NonNegativeInt
 
 
 def read_tree(root: Path) -> tuple[dict[str, FileList], list[str]]:
@@ -34,9 +35,9 @@ def read_tree(root: Path) -> tuple[dict[str, FileList], list[str]]:
     return lists, class_names
 
 
-@DATASETS.register("folder", transforms=PHOTO_TRANSFORMS, check=check_root)
-def folder(*, root: str = "", image_size: int = 0, max_memory_mb: int = 2048) -> ImageSplits:
+@DATASETS.register("folder", transforms=PHOTO_TRANSFORMS)
+def folder(*, root: str = "", image_size: NonNegativeInt = 0, max_memory_mb: NonNegativeInt = 2048) -> ImageSplits:
     """Images in root/{train,valid,test}/<class>/ (as `launch data` writes them); root/stats.json when present."""
-    base = Path(root).expanduser()
+    base = dataset_root(root)
     lists, class_names = read_tree(base)
     return load_file_splits(lists, class_names, base, image_size, max_memory_mb)

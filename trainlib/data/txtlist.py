@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, check_root
+from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, dataset_root
 from trainlib.data.filesplits import FileList, load_file_splits
 from trainlib.data.splits import SPLITS
 from trainlib.errors import DataError
+from trainlib.registry import NonNegativeInt
 
 CLASSES_FILE = "classes.txt"
 
@@ -56,11 +57,11 @@ def check_labels(lists: dict[str, tuple[FileList, list[int]]], paths: dict[str, 
         raise DataError(f"class {missing[0]} ('{class_names[missing[0]]}') has no images in {paths['train']}")
 
 
-@DATASETS.register("txt", transforms=PHOTO_TRANSFORMS, check=check_root)
+@DATASETS.register("txt", transforms=PHOTO_TRANSFORMS)
 def txt(*, root: str = "", train: str = "train.txt", valid: str = "valid.txt", test: str = "test.txt",
-        image_size: int = 0, max_memory_mb: int = 2048) -> ImageSplits:
+        image_size: NonNegativeInt = 0, max_memory_mb: NonNegativeInt = 2048) -> ImageSplits:
     """The seed's txt lists in root ('path label' lines); class names from root/classes.txt when present."""
-    base = Path(root).expanduser()
+    base = dataset_root(root)
     paths = {"train": base / train, "valid": base / valid, "test": base / test}
     lists = {split: read_list(paths[split]) for split in SPLITS}
     class_names = read_class_names(base) or [str(i) for i in range(max(lists["train"][0].labels, default=-1) + 1)]

@@ -153,11 +153,17 @@ def test_a_class_without_train_images_in_txt_lists(image_tree):
         build_dataset(spec("txt", root=str(image_tree)))
 
 
+@pytest.mark.parametrize("name, params", [("folder", {}), ("txt", {"root": "/no/such/dir"}),
+                                          ("cifar10", {"root": "/no/such.tar.gz"})])
+def test_a_missing_root_is_a_data_error_when_built(name, params):
+    with pytest.raises(DataError, match="set data.root|does not exist"):
+        build_dataset(spec(name, **params))
+
+
 @pytest.mark.parametrize("name, params, message", [
-    ("folder", {}, "set data.root"),
-    ("txt", {"root": "/no/such/dir"}, "does not exist"),
-    ("cifar10", {"root": "/no/such.tar.gz"}, "does not exist"),
-    ("cifar10", {"root": "x", "valid_ratio": 1.5}, "valid_ratio must be between 0 and 1"),
+    ("cifar10", {"root": "x", "valid_ratio": 1.5}, "valid_ratio"),
+    ("cifar10", {"root": "x", "valid_ratio": 0}, "valid_ratio must be strictly between 0 and 1"),
+    ("folder", {"root": ".", "max_memory_mb": -1}, "max_memory_mb"),
     ("fake", {"num_samples": 5}, "num_samples must be at least"),
 ])
 def test_bad_dataset_params_are_config_errors(name, params, message):
