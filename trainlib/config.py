@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -42,6 +42,9 @@ class _Section(BaseModel):
 
 class LoaderConfig(_Section):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the main process)")
+    mode: Literal["auto", "memory", "dataloader"] = Field(
+        "auto", description="memory: in-memory data augmented on the device; dataloader: per-sample "
+                            "pipeline in workers; auto: memory when the data fits and every transform has a batch version")
 
 
 class TransformsConfig(_Section):

@@ -21,7 +21,7 @@ from torch import nn
 from trainlib import checkpoint as ckpt
 from trainlib.config import TrainConfig, flatten, validate
 from trainlib.data.datasets import DATASETS, ImageSplits, build_dataset
-from trainlib.data.loaders import make_loader
+from trainlib.data.loaders import build_loaders as make_loaders
 from trainlib.engine import evaluate, train_one_epoch
 from trainlib.errors import ConfigError
 from trainlib.inits import apply_init
@@ -33,7 +33,7 @@ from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, open_trackers
-from trainlib.transforms import TransformContext, build_batch_transform, build_pipeline
+from trainlib.transforms import TransformContext, build_batch_transform
 
 
 @dataclass
@@ -127,18 +127,10 @@ def build_parts(cfg: TrainConfig) -> Parts:
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
                   device: torch.device) -> dict[str, Any]:
     defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
-    ctx = TransformContext.from_splits(data)
-    pipelines = {
-        "train": build_pipeline(cfg.transforms.train or defaults.get("train", []), ctx),
-        "eval": build_pipeline(cfg.transforms.eval or defaults.get("eval", []), ctx),
-    }
-    common = {"batch_size": cfg.batch_size, "num_workers": cfg.loader.num_workers,
-              "pin_memory": device.type == "cuda"}
-    return {
-        "train": make_loader(data.train, pipelines["train"], shuffle=True, generator=generator, **common),
-        "valid": make_loader(data.valid, pipelines["eval"], shuffle=False, **common),
-        "test": make_loader(data.test, pipelines["eval"], shuffle=False, **common),
-    }
+    specs = {"train": cfg.transforms.train or defaults.get("train", []),
+             "eval": cfg.transforms.eval or defaults.get("eval", [])}
+    return make_loaders(data, specs, mode=cfg.loader.mode, batch_size=cfg.batch_size,
+                        num_workers=cfg.loader.num_workers, generator=generator, device=device, seed=cfg.seed)
 
 
 def restore(parts: Parts, point: ResumePoint) -> Progress:
