@@ -109,9 +109,31 @@ DIGITS_TRANSFORMS = {
 }
 
 
-@DATASETS.register("digits", transforms=DIGITS_TRANSFORMS)
-def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_seed: int = 0) -> ImageSplits:
-    """scikit-learn's bundled 1,797 handwritten 8x8 digits, upscaled to RGB, split 80/10/10 per class."""
+def keep_classes(images: torch.Tensor, labels: np.ndarray, class_names: list[str],
+                 classes: list[int] | None) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """Only the listed class ids, relabelled 0..k-1 in the listed order (e.g. to finetune on a subset)."""
+    if classes is None:
+        return images, labels, class_names
+    keep = np.isin(labels, classes)
+    new_id = np.full(len(class_names), -1)
+    new_id[classes] = np.arange(len(classes))
+    return images[torch.as_tensor(keep)], new_id[labels[keep]], [class_names[c] for c in classes]
+
+
+def _check_digit_classes(classes: list[int] | None = None, **_) -> str | None:
+    if classes is not None and (len(set(classes)) != len(classes) or len(classes) < 2
+                                or not all(0 <= c <= 9 for c in classes)):
+        return f"classes must be at least 2 distinct digits 0-9, not {classes}"
+    return None
+
+
+@DATASETS.register("digits", transforms=DIGITS_TRANSFORMS, check=_check_digit_classes)
+def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_seed: int = 0,
+           classes: list[int] | None = None) -> ImageSplits:
+    """scikit-learn's bundled 1,797 handwritten 8x8 digits, upscaled to RGB, split 80/10/10 per class.
+
+    `classes` keeps only those digits, relabelled 0..k-1 in the given order.
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -119,7 +141,8 @@ def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_
     big = F.interpolate(small, size=(image_size, image_size), mode="bilinear", align_corners=False)
     images = (big.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)
     class_names = [str(c) for c in bunch.target_names]
-    return splits_from_arrays(images, bunch.target, class_names, split, split_seed)
+    images, labels, class_names = keep_classes(images, bunch.target, class_names, classes)
+    return splits_from_arrays(images, labels, class_names, split, split_seed)
 
 
 def dataset_root(root: str) -> Path:
