@@ -6,6 +6,7 @@ import click
 from launcher.catalog_cmd import catalog
 from launcher.compare_cmd import compare
 from launcher.data_cmd import data
+from launcher.eval_cmd import eval_
 from launcher.runs_cmd import runs
 from launcher.train_cmd import train
 from launcher.ui_cmd import ui
@@ -24,3 +25,4 @@ main.add_command(runs)
 main.add_command(compare)
 main.add_command(catalog)
 main.add_command(data)
+main.add_command(eval_)

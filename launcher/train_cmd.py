@@ -11,14 +11,22 @@ from launcher.guard import guarded
 @config_options
 @click.option("--resume", metavar="RUN_ID|PATH",
               help="Continue a run from its last complete epoch (MLflow run id, run folder or checkpoint file).")
+@click.option("--finetune", metavar="SOURCE",
+              help="Start a NEW run from these weights (finetune.source): RUN_ID[:best|last], a run folder, "
+                   "a checkpoint or a state-dict file (.pt/.pth/.pkl); matching layers load, the head is new.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
 @guarded
-def train(config_file, overrides, resume, print_config, progress, **flags):
+def train(config_file, overrides, resume, finetune, print_config, progress, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""
     from trainlib.config import resolve
+    from trainlib.errors import ConfigError
 
+    if resume and finetune:
+        raise ConfigError("--resume continues a run, --finetune starts a new one from weights: pass one of them")
     layers = cli_layers(config_file, overrides, flag_values(flags))
+    if finetune:
+        layers.append({"finetune": {"source": finetune}})
     point = None
     if resume:
         from trainlib.resume import locate

@@ -73,6 +73,24 @@ class TrackingConfig(_Section):
     run_name: str | None = Field(None, description="MLflow run name; null: generated")
     mlflow: bool = Field(True, description="log to MLflow")
     tensorboard: bool = Field(True, description="write TensorBoardX event files")
+    log_model: bool = Field(True, description="log the final model in MLflow's PyTorch format (runs:/<id>/model)")
+
+
+class FinetuneConfig(_Section):
+    source: str | None = Field(None, description="start from these weights: RUN_ID[:best|last], a run folder, "
+                                                 "a checkpoint or a state-dict file; null: from the init")
+    head: str | None = Field(None, description="the classifier head module; null: detected "
+                                               "(the last layer with one output per class)")
+    head_lr_mult: float = Field(10.0, gt=0, description="the head's lr is optimizer.lr times this")
+    freeze: list[str] = Field(default_factory=list, description="module-name prefixes to freeze, "
+                                                                "or 'backbone' (all but the head)")
+    unfreeze_at_epoch: int | None = Field(None, ge=2, description="train the frozen parameters too from this "
+                                                                  "epoch on (optimizer.add_param_group)")
+
+    @field_validator("freeze", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class TrainConfig(_Section):
@@ -91,6 +109,7 @@ class TrainConfig(_Section):
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
 
     @field_validator(*FAMILIES, mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from trainlib.data.datasets import DATASETS, ImageSplits, build_dataset
 from trainlib.data.loaders import build_loaders as make_loaders
 from trainlib.engine import evaluate, train_one_epoch
 from trainlib.errors import ConfigError
+from trainlib.finetune import Finetune, prepare as prepare_finetune
 from trainlib.inits import apply_init
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
@@ -58,6 +59,7 @@ class Parts:
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
     batch_transform: Callable | None = None
+    finetune: Finetune | None = None
 
 
 @dataclass
@@ -74,7 +76,7 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callba
         progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, float]:
     """Train, validate each epoch, test at the end; returns the final metrics."""
     cfg = config if isinstance(config, TrainConfig) else validate(config)
-    parts = build_parts(cfg)
+    parts = build_parts(cfg, load_weights=resume is None)
     state = Progress()
     if resume is not None:
         state = restore(parts, resume)
@@ -108,7 +110,8 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_parts(cfg: TrainConfig) -> Parts:
+def build_parts(cfg: TrainConfig, load_weights: bool = True) -> Parts:
+    """Every part of a run; `load_weights=False` skips the finetune source (a resume restores them)."""
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     data = build_dataset(cfg.data)
@@ -116,12 +119,13 @@ def build_parts(cfg: TrainConfig) -> Parts:
     loaders = build_loaders(cfg, data, generator, device)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
     apply_init(cfg.init, model)
+    tuning = prepare_finetune(cfg, model, data.num_classes, load=load_weights)
     model.to(device)
-    optimizer = build_optimizer(cfg.optimizer, model)
+    optimizer = tuning.build_optimizer(cfg.optimizer, model) if tuning else build_optimizer(cfg.optimizer, model)
     schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
     batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
-    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, batch_transform)
+    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, batch_transform, tuning)
 
 
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
@@ -136,6 +140,7 @@ def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generato
 def restore(parts: Parts, point: ResumePoint) -> Progress:
     state = point.state
     parts.model.load_state_dict(state["model"])
+    unfreeze_if_due(parts, int(state["epoch"]), echo=lambda _: None)
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.schedule.load_state_dict(state["scheduler"])
     ckpt.restore_rng(state["rng"], parts.loader_generator)
@@ -159,6 +164,8 @@ def run_tags(cfg: TrainConfig, device: torch.device) -> dict[str, str]:
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
+    if cfg.finetune.source:
+        tags["launch.finetune.source"] = cfg.finetune.source
     return tags
 
 
@@ -179,7 +186,10 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         config_path.write_text(cfg.to_yaml())
         tracker.log_params(flatten(cfg.to_dict()))
         tracker.log_artifact(config_path)
+        if parts.finetune:
+            parts.finetune.record(tracker, run_dir, echo)
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        unfreeze_if_due(parts, epoch, echo)
         metrics = train_and_validate(parts, epoch, progress)
         state.epoch = epoch
         if metrics["valid/acc"] > state.best_valid_acc:
@@ -194,19 +204,35 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         for callback in callbacks:
             callback(EpochReport(epoch, metrics, ckpt_dir, handle.run_id))
     final = finish(parts, state, tracker, run_dir, echo)
+    if cfg.tracking.log_model and handle.tracking_uri:
+        log_final_model(parts, handle, echo)
     for line in handle.summary():
         echo(line)
     return final
 
 
+def unfreeze_if_due(parts: Parts, epoch: int, echo: Callable[[str], None]) -> None:
+    if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.optimizer,
+                                                                     parts.schedule.scheduler)):
+        echo(f"epoch {epoch}: unfroze {count} parameter tensors (optimizer.add_param_group)")
+
+
+def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """`lr` (the base lr: group 0's lr over its multiplier) and `lr/<name>` for each named group."""
+    first = optimizer.param_groups[0]
+    lrs = {"lr": first["lr"] / first.get("lr_mult", 1.0)}
+    lrs.update({f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups if "name" in g})
+    return lrs
+
+
 def train_and_validate(parts: Parts, epoch: int, progress: bool) -> dict[str, float]:
-    lr = parts.optimizer.param_groups[0]["lr"]
+    lrs = learning_rates(parts.optimizer)
     train = train_one_epoch(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
                             parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress,
                             batch_transform=parts.batch_transform)
     valid = evaluate(parts.model, parts.loaders["valid"], parts.loss_fn, parts.device)
     metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
-               "lr": lr, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
+               **lrs, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
     parts.schedule.after_epoch(metrics)
     return metrics
 
@@ -249,3 +275,16 @@ def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
     echo(f"test loss {test.loss:.4f}  test acc {test.acc:.2%}")
     echo(report)
     return final
+
+
+def log_final_model(parts: Parts, handle: RunHandle, echo: Callable[[str], None]) -> None:
+    """The final model in MLflow's PyTorch format; a model torch.export cannot trace is only a warning."""
+    example = next(iter(parts.loaders["test"]))[0][:2]
+    start = time.perf_counter()
+    try:
+        handle.tracker.log_model(parts.model, example)
+    except Exception as exc:  # training succeeded; do not fail the run over its MLflow model copy
+        handle.tracker.set_tags({"launch.log_model.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        echo(f"warning: model not logged to MLflow ({type(exc).__name__}: {str(exc)[:200]})")
+        return
+    echo(f"MLflow model:    runs:/{handle.run_id}/model  ({time.perf_counter() - start:.1f}s to log)")
