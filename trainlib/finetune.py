@@ -115,11 +115,11 @@ def prepare(cfg, model: nn.Module, num_classes: int, load: bool = True) -> Finet
     source: the resumed checkpoint holds the weights.
     """
     spec = cfg.finetune
-    if not spec.source and not spec.freeze:
-        return None
     if spec.unfreeze_at_epoch is not None and (not spec.freeze or spec.unfreeze_at_epoch > cfg.epochs):
         raise ConfigError(f"finetune.unfreeze_at_epoch={spec.unfreeze_at_epoch} needs finetune.freeze and "
                           f"must be <= epochs ({cfg.epochs})")
+    if not spec.source and not spec.freeze:
+        return None
     head = spec.head or detect_head(model, num_classes)
     check_prefix(model, head, "finetune.head")
     report = load_weights(model, spec.source, cfg.tracking.uri, cfg.model["name"]) if spec.source and load else None
