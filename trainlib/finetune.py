@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -23,6 +23,10 @@ from torch import nn
 from trainlib.checkpoint import load_safely
 from trainlib.errors import CheckpointError, ConfigError
 from trainlib.sources import locate_checkpoint
+
+if TYPE_CHECKING:
+    from trainlib.config import TrainConfig
+    from trainlib.tracking import Tracker
 
 BACKBONE = "backbone"  # the word for "everything but the head" in finetune.freeze
 GROUP_BACKBONE, GROUP_HEAD, GROUP_UNFROZEN = "backbone", "head", "unfrozen"
@@ -95,10 +99,11 @@ class Finetune:
         lines = [f"head: {self.head} (lr x {self.head_lr_mult:g})"]
         if self.frozen:
             until = f" until epoch {self.unfreeze_at_epoch}" if self.unfreeze_at_epoch else ""
-            lines.append(f"frozen: {len(self.frozen)} parameter tensors{until} ({', '.join(self.frozen)})")
+            modules = dict.fromkeys(name.split(".")[0] for name in self.frozen)
+            lines.append(f"frozen: {len(self.frozen)} parameter tensors in {', '.join(modules)}{until}")
         return (self.report.lines() if self.report else []) + lines
 
-    def record(self, tracker, run_dir: Path, echo: Callable[[str], None]) -> None:
+    def record(self, tracker: Tracker, run_dir: Path, echo: Callable[[str], None]) -> None:
         """Print the report and log it as MLflow artifacts (finetune_report.txt / .json)."""
         text = "\n".join(self.summary())
         echo(text)
@@ -108,7 +113,7 @@ class Finetune:
             tracker.log_artifact(run_dir / name)
 
 
-def prepare(cfg, model: nn.Module, num_classes: int, load: bool = True) -> Finetune | None:
+def prepare(cfg: TrainConfig, model: nn.Module, num_classes: int, load: bool = True) -> Finetune | None:
     """Load the source weights and freeze as configured; None when the run is no finetune.
 
     `load=False` (resuming a finetune run) sets up head and freezing without re-reading the
