@@ -22,16 +22,16 @@ from torch import nn
 
 from trainlib.checkpoint import load_safely
 from trainlib.errors import CheckpointError, ConfigError
+from trainlib import optimizers
 from trainlib.sources import locate_checkpoint
 
 if TYPE_CHECKING:
     from trainlib.config import TrainConfig
+    from trainlib.schedulers import LRSchedule
     from trainlib.tracking import Tracker
 
 BACKBONE = "backbone"  # the word for "everything but the head" in finetune.freeze
 GROUP_BACKBONE, GROUP_HEAD, GROUP_UNFROZEN = "backbone", "head", "unfrozen"
-# LR-scheduler attributes that hold one entry per param group: extended when a group is added.
-PER_GROUP_ATTRS = ("base_lrs", "_last_lr", "lr_lambdas", "min_lrs", "max_lrs", "base_momentums", "max_momentums")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel, torch.compile
 
 
@@ -66,33 +66,34 @@ class Finetune:
     frozen: list[str]
     unfreeze_at_epoch: int | None
     report: LoadReport | None
+    no_decay_bias_norm: bool = False
 
     def build_optimizer(self, spec: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
-        from trainlib.optimizers import OPTIMIZERS
+        """The optimizer's groups (trainable parameters only), named `backbone` at optimizer.lr and
+        `head` at lr x head_lr_mult, each with its `lr_mult` (no_decay_bias_norm splits them further)."""
+        optimizer = optimizers.build_optimizer(spec, model, {self.head: self.head_lr_mult})
+        head_ids = {id(p) for name, p in model.named_parameters() if under(name, self.head)}
+        for group in optimizer.param_groups:
+            in_head = id(group["params"][0]) in head_ids
+            group["name"] = GROUP_HEAD if in_head else GROUP_BACKBONE
+            group["lr_mult"] = self.head_lr_mult if in_head else 1.0
+        return optimizer
 
-        return OPTIMIZERS.build(spec, self.param_groups(model, spec["lr"]))
-
-    def param_groups(self, model: nn.Module, lr: float) -> list[dict[str, Any]]:
-        """Named groups of the trainable parameters: backbone at lr, head at lr x head_lr_mult."""
-        body, head = [], []
-        for name, param in model.named_parameters():
-            if param.requires_grad:
-                (head if under(name, self.head) else body).append(param)
-        groups = [{"name": GROUP_BACKBONE, "params": body, "lr_mult": 1.0},
-                  {"name": GROUP_HEAD, "params": head, "lr": lr * self.head_lr_mult, "lr_mult": self.head_lr_mult}]
-        return [g for g in groups if g["params"]]
-
-    def unfreeze_if_due(self, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        scheduler: Any) -> int:
+    def unfreeze_if_due(self, epoch: int, model: nn.Module, schedule: LRSchedule) -> int:
         """At `unfreeze_at_epoch`, train the frozen parameters too; returns how many were added."""
         due = self.unfreeze_at_epoch is not None and epoch >= self.unfreeze_at_epoch
-        if not due or any(g.get("name") == GROUP_UNFROZEN for g in optimizer.param_groups):
+        if not due or any(g.get("name") == GROUP_UNFROZEN for g in schedule.optimizer.param_groups):
             return 0
         frozen = set(self.frozen)
         params = [p for name, p in model.named_parameters() if name in frozen]
+        no_decay = optimizers.bias_and_norm_ids(model) if self.no_decay_bias_norm else set()
+        decay = {k: v for k, v in schedule.optimizer.defaults.items() if k == "weight_decay"}
         for param in params:
             param.requires_grad_(True)
-        add_param_group(optimizer, scheduler, {"name": GROUP_UNFROZEN, "params": params, "lr_mult": 1.0})
+        for chunk, settings in (([p for p in params if id(p) not in no_decay], decay),
+                                ([p for p in params if id(p) in no_decay], {"weight_decay": 0.0})):
+            if chunk:
+                schedule.add_param_group({"name": GROUP_UNFROZEN, "params": chunk, "lr_mult": 1.0, **settings})
         return len(params)
 
     def summary(self) -> list[str]:
@@ -129,7 +130,8 @@ def prepare(cfg: TrainConfig, model: nn.Module, num_classes: int, load: bool = T
     check_prefix(model, head, "finetune.head")
     report = load_weights(model, spec.source, cfg.tracking.uri, cfg.model["name"]) if spec.source and load else None
     frozen = freeze(model, spec.freeze, head)
-    return Finetune(head, spec.head_lr_mult, frozen, spec.unfreeze_at_epoch, report)
+    no_decay = optimizers.OPTIMIZERS.shared_values(cfg.optimizer)["no_decay_bias_norm"]
+    return Finetune(head, spec.head_lr_mult, frozen, spec.unfreeze_at_epoch, report, no_decay)
 
 
 @dataclass
@@ -224,27 +226,3 @@ def check_prefix(model: nn.Module, prefix: str, key: str) -> None:
 
 def top_modules(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_children() if any(True for _ in m.parameters())]
-
-
-def add_param_group(optimizer: torch.optim.Optimizer, scheduler: Any, group: dict[str, Any]) -> None:
-    """`optimizer.add_param_group`, with the group's lr and the LR scheduler kept in step.
-
-    The new group takes group 0's current settings with its lr values rescaled by the ratio of
-    the two groups' `lr_mult`, so it joins the schedule where the others are now; the
-    scheduler's per-group lists (base_lrs, lr_lambdas, ...) get a matching entry.
-    """
-    ref = optimizer.param_groups[0]
-    scale = group["lr_mult"] / ref.get("lr_mult", 1.0)
-    for key, value in ref.items():
-        if key not in ("params", "name", "lr_mult"):
-            group.setdefault(key, _scaled(key, value, scale))
-    optimizer.add_param_group(group)
-    for sched in (scheduler, *getattr(scheduler, "_schedulers", ())):
-        for attr in PER_GROUP_ATTRS:
-            values = getattr(sched, attr, None)
-            if isinstance(values, list) and len(values) == len(optimizer.param_groups) - 1:
-                values.append(_scaled(attr, values[0], scale))
-
-
-def _scaled(key: str, value: Any, scale: float) -> Any:
-    return value * scale if "lr" in key and isinstance(value, (int, float)) and not isinstance(value, bool) else value

@@ -212,8 +212,7 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
 
 
 def unfreeze_if_due(parts: Parts, epoch: int, echo: Callable[[str], None]) -> None:
-    if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.optimizer,
-                                                                     parts.schedule.scheduler)):
+    if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.schedule)):
         echo(f"epoch {epoch}: unfroze {count} parameter tensors (optimizer.add_param_group)")
 
 

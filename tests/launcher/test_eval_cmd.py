@@ -40,7 +40,8 @@ def test_eval_of_the_last_checkpoint_matches_the_runs_test_accuracy(finished):
     assert f"test acc {acc:.2%}" in result.output and "recall:" in result.output and "precision:" in result.output
     out = Path(run.data.tags["launch.run_dir"]) / "eval" / "test-last"
     saved = json.loads((out / "eval.json").read_text())
-    assert saved["acc"] == pytest.approx(acc, abs=1e-6) and saved["loss"] == pytest.approx(run.data.metrics["test/loss"])
+    assert saved["acc"] == pytest.approx(acc, abs=1e-6)
+    assert saved["loss"] == pytest.approx(run.data.metrics["test/loss"])
     assert saved["epoch"] == 2 and saved["run_id"] == run.info.run_id
     assert (out / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
 
@@ -52,7 +53,8 @@ def test_eval_of_a_checkpoint_file_on_valid_matches_the_logged_valid_accuracy(fi
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert saved["acc"] == pytest.approx(run.data.metrics["valid/best_acc"], abs=1e-6)
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"eval.json", "confusion_matrix.png", "per_class_report.txt"}
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert written == {"eval.json", "confusion_matrix.png", "per_class_report.txt"}
 
 
 def test_eval_log_records_on_the_source_run_and_keeps_its_status(finished):

@@ -13,12 +13,14 @@ from trainlib.config import merge, resolve
 from trainlib.errors import CheckpointError, ConfigError
 from trainlib.finetune import Finetune, detect_head, freeze, load_weights, read_weights
 from trainlib.models import MODELS, Net, build_model
+from trainlib.optimizers import OPTIMIZERS
 from trainlib.resume import locate
 from trainlib.run import run
 from trainlib.schedulers import SCHEDULERS, build_scheduler
 
 PRETRAIN_CLASSES = [0, 1, 2, 3, 4, 5]
 FINETUNE_CLASSES = [6, 7, 8, 9]
+SGD = {"name": "sgd", **OPTIMIZERS.validate("sgd", {"lr": 0.1, "weight_decay": 5e-4})}
 BACKBONE_KEYS = ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight", "fc2.bias")
 
 
@@ -126,20 +128,19 @@ def test_head_is_detected_and_backbone_freezes_for_every_model(name):
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(n.startswith(head + ".") for n in trainable)
     assert set(frozen) | set(trainable) == {n for n, _ in model.named_parameters()}
-    groups = Finetune(head, 10.0, frozen, None, None).param_groups(model, 0.1)
-    assert [(g["name"], g["lr"]) for g in groups] == [("head", pytest.approx(1.0))]
+    optimizer = Finetune(head, 10.0, frozen, None, None).build_optimizer(SGD, model)
+    assert [(g["name"], g["lr"]) for g in optimizer.param_groups] == [("head", pytest.approx(1.0))]
 
 
 @pytest.mark.parametrize("name", SCHEDULERS.names())
 def test_unfreeze_joins_every_schedule_in_step(name):
     model = Net(4, 3)
     tuning = Finetune("fc3", 10.0, freeze(model, ["backbone"], "fc3"), 2, None)
-    optimizer = tuning.build_optimizer({"name": "sgd", "lr": 0.1, "momentum": 0.9, "dampening": 0.0,
-                                        "nesterov": False, "weight_decay": 0.0}, model)
-    schedule = build_scheduler({"name": name, **SCHEDULERS.validate(name, {})}, optimizer, 6, 3)
+    optimizer = tuning.build_optimizer(SGD, model)
+    schedule = build_scheduler({"name": name, **SCHEDULERS.validate(name, {"warmup_epochs": 3})}, optimizer, 6, 3)
     metrics = {"valid/loss": 1.0, "valid/acc": 0.5}
     for epoch in range(1, 7):
-        assert tuning.unfreeze_if_due(epoch, model, optimizer, schedule.scheduler) == (8 if epoch == 2 else 0)
+        assert tuning.unfreeze_if_due(epoch, model, schedule) == (8 if epoch == 2 else 0)
         for _ in range(3):
             model(torch.randn(2, 3, 32, 32)).sum().backward()
             optimizer.step()
@@ -148,6 +149,17 @@ def test_unfreeze_joins_every_schedule_in_step(name):
         if epoch >= 2:
             head, unfrozen = optimizer.param_groups
             assert head["lr"] == pytest.approx(10 * unfrozen["lr"]), (name, epoch)
+
+
+def test_unfreeze_keeps_biases_out_of_weight_decay_when_asked():
+    model = Net(4, 3)
+    tuning = Finetune("fc3", 10.0, freeze(model, ["conv1", "conv2"], "fc3"), 2, None, no_decay_bias_norm=True)
+    optimizer = tuning.build_optimizer({**SGD, "no_decay_bias_norm": True}, model)
+    schedule = build_scheduler({"name": "constant"}, optimizer, 2, 1)
+    tuning.unfreeze_if_due(2, model, schedule)
+    groups = [(g["name"], g["weight_decay"], len(g["params"])) for g in schedule.optimizer.param_groups]
+    assert groups == [("backbone", 5e-4, 2), ("backbone", 0.0, 2), ("head", 5e-4, 1), ("head", 0.0, 1),
+                      ("unfrozen", 5e-4, 2), ("unfrozen", 0.0, 2)]
 
 
 def test_torchvision_weights_load_except_the_classifier(tmp_path):
