@@ -43,25 +43,30 @@ def ddp_config(config, workers: int | None, gpus_per_worker: float | None):
     """The validated config the workers run, with paths made absolute: a Ray Train worker
     runs in its own working directory, maybe on another machine."""
     from trainlib.config import TrainConfig, resolve
+    from trainlib.run import check_writable
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
     given = {"workers": workers, "gpus_per_worker": gpus_per_worker}
     base = config.to_dict() if isinstance(config, TrainConfig) else config
     cfg = resolve([base, {"distributed": {k: v for k, v in given.items() if v is not None}}])
-    check_device(cfg.device, cfg.distributed.gpus_per_worker)
+    check_placement(cfg)
+    check_writable(Path(cfg.output.dir))
     return resolve([cfg.to_dict(), {"output": {"dir": str(Path(cfg.output.dir).resolve())},
                                     "tracking": {"uri": resolve_tracking_uri(cfg.tracking.uri)}}])
 
 
-def check_device(device: str, gpus_per_worker: float) -> None:
-    """Ray Train places each worker: on its GPU(s) when it has some, else on CPU."""
+def check_placement(cfg) -> None:
+    """Ray Train places each worker on its GPU(s) when it has some, else on CPU."""
+    from trainlib.distributed import check_sync_batchnorm
     from trainlib.errors import ConfigError
 
-    placed = "cuda" if gpus_per_worker > 0 else "cpu"
-    if device not in ("auto", placed):
-        raise ConfigError(f"device '{device}' does not fit distributed.gpus_per_worker={gpus_per_worker:g}: "
+    gpus = cfg.distributed.gpus_per_worker
+    placed = "cuda" if gpus > 0 else "cpu"
+    if cfg.device not in ("auto", placed):
+        raise ConfigError(f"device '{cfg.device}' does not fit distributed.gpus_per_worker={gpus:g}: "
                           f"Ray Train runs these workers on {placed}; use --device auto"
-                          + ("" if gpus_per_worker else " or give them GPUs with --gpus-per-worker 1"))
+                          + ("" if gpus else " or give them GPUs with --gpus-per-worker 1"))
+    check_sync_batchnorm(cfg.distributed.sync_batchnorm, placed)
 
 
 def absolute_source(resume: str | None) -> str | None:
@@ -72,10 +77,10 @@ def absolute_source(resume: str | None) -> str | None:
 
 
 def default_run_config(cfg):
-    from ray.train import CheckpointConfig, RunConfig
+    from ray.train import CheckpointConfig, LoggingConfig, RunConfig
 
-    return RunConfig(storage_path=str(Path(cfg.output.dir) / "ray"),
-                     checkpoint_config=CheckpointConfig(num_to_keep=1))
+    return RunConfig(storage_path=str(Path(cfg.output.dir) / "ray"), checkpoint_config=CheckpointConfig(num_to_keep=1),
+                     logging_config=LoggingConfig(log_level="WARNING"))
 
 
 class EpochReporter:
@@ -97,6 +102,7 @@ class EpochReporter:
 def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     """One Ray Train worker: `trainlib.run` on the device Ray gave it (its process group is
     already up), reporting every epoch. Rank 0's return value reaches `Result.return_value`."""
+    import click
     import ray.train.torch
 
     from trainlib.resume import locate
@@ -106,7 +112,8 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     source = loop_config.get("resume")
     point = locate(source, config["tracking"]["uri"]) if source else None
     reporter = EpochReporter()
-    metrics = run(config, resume=point, callbacks=[reporter], progress=False)
+    # click.echo, not print: Ray Train's patched print would show every line twice
+    metrics = run(config, resume=point, callbacks=[reporter], progress=False, echo=click.echo)
     last = reporter.last
     run_id, run_dir = (last.run_id, last.checkpoint_dir.parent) if last else (point.run_id, point.run_dir)
     uri = config["tracking"]["uri"] if config["tracking"]["mlflow"] else None

@@ -55,6 +55,11 @@ def resolve_backend(backend: str, device_type: str) -> str:
     return backend
 
 
+def check_sync_batchnorm(enabled: bool, device_type: str) -> None:
+    if enabled and device_type != "cuda":
+        raise ConfigError("distributed.sync_batchnorm needs GPU workers (torch's SyncBatchNorm is GPU-only)")
+
+
 @dataclass(frozen=True)
 class DistContext:
     rank: int = 0
@@ -91,9 +96,8 @@ class DistContext:
         (which shares `model`'s parameters, so optimizers and checkpoints use `model`)."""
         if not self.enabled:
             return model
+        check_sync_batchnorm(sync_batchnorm, self.device.type)
         if sync_batchnorm:
-            if self.device.type != "cuda":
-                raise ConfigError("distributed.sync_batchnorm needs GPU workers (torch's SyncBatchNorm is GPU-only)")
             nn.SyncBatchNorm.convert_sync_batchnorm(model)  # swaps the BatchNorm children of `model` in place
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)

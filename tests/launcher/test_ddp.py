@@ -1,0 +1,164 @@
+"""`launch train --workers N` on Ray Train: real Ray, real 2-worker gloo jobs, a real MLflow store."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from launcher.cli import main
+from tests.conftest import train_args
+from tests.trainlib.test_distributed import EXACT
+from trainlib.checkpoint import LAST, load_safely
+from trainlib.errors import ConfigError
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def only_run(client):
+    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    return run
+
+
+def evaluate_checkpoint(path: Path, split: str):
+    """Score a checkpoint on a whole split in this one process, as a user would."""
+    from trainlib.config import validate
+    from trainlib.engine import evaluate
+    from trainlib.run import build_parts
+
+    state = load_safely(path)
+    parts = build_parts(validate({**state["config"], "device": "cpu"}))
+    parts.model.load_state_dict(state["model"])
+    return evaluate(parts.model, parts.loaders[split], parts.loss_fn, parts.device), len(parts.data.split(split))
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    """One small local Ray cluster for the module (2 CPUs: one per worker)."""
+    import ray
+
+    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield context.address_info["address"]
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ddp_result(ray_address, tmp_path_factory, empty_store_template):
+    """A 2-worker, 2-epoch job through `make_trainer`, keeping every reported checkpoint."""
+    from mlflow import MlflowClient
+    from ray.train import CheckpointConfig, RunConfig
+
+    from launcher.ddp import make_trainer
+
+    tmp = tmp_path_factory.mktemp("ddp")
+    shutil.copy(empty_store_template, tmp / "mlflow.db")
+    store = f"sqlite:///{tmp / 'mlflow.db'}"
+    config = {**EXACT, "output": {"dir": str(tmp / "runs")}, "tracking": {"uri": store, "experiment": "test"}}
+    trainer = make_trainer(config, workers=2, run_config=RunConfig(
+        storage_path=str(tmp / "ray"), checkpoint_config=CheckpointConfig(num_to_keep=None)))
+    return trainer.fit(), MlflowClient(tracking_uri=store)
+
+
+@pytest.mark.slow
+def test_two_worker_run_tracks_one_set_of_metrics_over_the_whole_splits(ddp_result):
+    result, client = ddp_result
+    run = only_run(client)  # one MLflow run: rank 1 opened none
+    assert run.info.status == "FINISHED"
+    assert run.data.params["distributed.workers"] == "2" and run.data.tags["launch.world_size"] == "2"
+    history = {key: client.get_metric_history(run.info.run_id, key)
+               for key in ("train/loss", "train/acc", "valid/loss", "valid/acc", "lr")}
+    assert all([m.step for m in values] == [1, 2] for values in history.values())
+    last = Path(run.data.tags["launch.run_dir"]) / "checkpoints" / LAST
+    valid, n_valid = evaluate_checkpoint(last, "valid")
+    assert len(valid.targets) == n_valid == 179
+    assert history["valid/acc"][-1].value == pytest.approx(valid.acc, abs=1e-6)
+    assert history["valid/loss"][-1].value == pytest.approx(valid.loss, rel=1e-4)
+    test, n_test = evaluate_checkpoint(last, "test")
+    assert run.data.metrics["test/acc"] == pytest.approx(test.acc, abs=1e-6)
+    assert run.data.metrics["test/acc"] > 0.5  # it learned: the equality above is not a tie of constant outputs
+    report = Path(client.download_artifacts(run.info.run_id, "per_class_report.txt")).read_text()
+    assert sum(int(line.split("total num:")[1].split()[0]) for line in report.splitlines()) == n_test
+
+
+@pytest.mark.slow
+def test_each_epoch_is_reported_to_ray_train_with_rank_0s_checkpoint(ddp_result):
+    result, client = ddp_result
+    run = only_run(client)
+    frame = result.metrics_dataframe
+    assert list(frame["epoch"]) == [1, 2] and set(frame["run_id"]) == {run.info.run_id}
+    mlflow_valid = [m.value for m in client.get_metric_history(run.info.run_id, "valid/acc")]
+    assert list(frame["valid/acc"]) == pytest.approx(mlflow_valid)
+    assert (Path(result.checkpoint.path) / LAST).is_file()
+    assert load_safely(Path(result.checkpoint.path) / LAST)["epoch"] == 2
+    assert result.return_value["run_id"] == run.info.run_id
+    assert result.return_value["metrics"]["test/acc"] == pytest.approx(run.data.metrics["test/acc"])
+
+
+def _last_epoch(run_root: Path) -> int:
+    ckpts = list(run_root.glob("*/checkpoints/last.pt"))
+    try:
+        return int(torch.load(ckpts[0], weights_only=True)["epoch"]) if ckpts else 0
+    except Exception:  # being replaced right now
+        return 0
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ray_address, tmp_path, store, client):
+    import ray
+
+    (tmp_path / "exact.yaml").write_text(__import__("yaml").safe_dump(EXACT))
+    args = train_args(tmp_path, store, "--config", str(tmp_path / "exact.yaml"), "--epochs", "3", "--workers", "2")
+    driver = subprocess.Popen([sys.executable, "-m", "launcher", *args], env={**os.environ, "RAY_ADDRESS": ray_address},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while _last_epoch(tmp_path / "runs") < 1 and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    assert driver.poll() is None, "the job ended before it could be killed"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    while ray.available_resources().get("CPU", 0) < 2 and time.time() < deadline:  # Ray reaps its workers
+        time.sleep(0.5)
+    killed = only_run(client)
+    assert killed.info.status == "RUNNING"  # nobody could close it
+
+    resumed = invoke("train", "--no-progress", "--tracking-uri", store, "--resume", killed.info.run_id,
+                     "--workers", "2")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"run id:          {killed.info.run_id}" in resumed.output
+    after = only_run(client)
+    assert after.info.run_id == killed.info.run_id and after.info.status == "FINISHED"
+    for key in ("train/loss", "valid/acc", "lr"):
+        assert [m.step for m in client.get_metric_history(after.info.run_id, key)] == [1, 2, 3], key
+    assert "test/acc" in after.data.metrics
+
+
+def test_fractional_gpus_are_refused_for_ddp(tmp_path, store):
+    from launcher.ddp import make_trainer
+
+    with pytest.raises(ConfigError, match="cannot share a GPU"):
+        make_trainer({}, workers=2, gpus_per_worker=0.5)
+    result = invoke(*train_args(tmp_path, store, "--workers", "2", "--gpus-per-worker", "0.25"))
+    assert result.exit_code == 2 and "cannot share a GPU" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("config, gpus, culprit", [
+    ({"device": "cuda"}, 0, "--gpus-per-worker 1"),
+    ({"device": "cpu"}, 1, "--device auto"),
+    ({"distributed": {"sync_batchnorm": True}}, 0, "sync_batchnorm needs GPU"),
+    ({"distributed": {"backend": "nccl"}}, 0, "'nccl' needs GPU"),
+])
+def test_settings_that_contradict_the_workers_placement_are_refused_before_ray_starts(config, gpus, culprit):
+    from launcher.ddp import make_trainer
+
+    with pytest.raises(ConfigError, match=culprit):
+        make_trainer(config, workers=2, gpus_per_worker=gpus)
