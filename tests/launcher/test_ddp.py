@@ -55,7 +55,7 @@ def ray_address():
 def ddp_result(ray_address, tmp_path_factory, empty_store_template):
     """A 2-worker, 2-epoch job through `make_trainer`, keeping every reported checkpoint."""
     from mlflow import MlflowClient
-    from ray.train import CheckpointConfig, RunConfig
+    from ray.train import CheckpointConfig, LoggingConfig, RunConfig
 
     from launcher.ddp import make_trainer
 
@@ -64,7 +64,8 @@ def ddp_result(ray_address, tmp_path_factory, empty_store_template):
     store = f"sqlite:///{tmp / 'mlflow.db'}"
     config = {**EXACT, "output": {"dir": str(tmp / "runs")}, "tracking": {"uri": store, "experiment": "test"}}
     trainer = make_trainer(config, workers=2, run_config=RunConfig(
-        storage_path=str(tmp / "ray"), checkpoint_config=CheckpointConfig(num_to_keep=None)))
+        storage_path=str(tmp / "ray"), checkpoint_config=CheckpointConfig(num_to_keep=None),
+        logging_config=LoggingConfig(log_level="WARNING")))
     return trainer.fit(), MlflowClient(tracking_uri=store)
 
 
@@ -84,7 +85,7 @@ def test_two_worker_run_tracks_one_set_of_metrics_over_the_whole_splits(ddp_resu
     assert history["valid/loss"][-1].value == pytest.approx(valid.loss, rel=1e-4)
     test, n_test = evaluate_checkpoint(last, "test")
     assert run.data.metrics["test/acc"] == pytest.approx(test.acc, abs=1e-6)
-    assert run.data.metrics["test/acc"] > 0.5  # it learned: the equality above is not a tie of constant outputs
+    assert len(valid.preds.unique()) > 3  # a model that learned: not a tie of constant outputs
     report = Path(client.download_artifacts(run.info.run_id, "per_class_report.txt")).read_text()
     assert sum(int(line.split("total num:")[1].split()[0]) for line in report.splitlines()) == n_test
 
