@@ -43,10 +43,10 @@ def evaluate_checkpoint(path: Path, split: str):
 
 @pytest.fixture(scope="module")
 def ray_address():
-    """One small local Ray cluster for the module (2 CPUs: one per worker)."""
+    """One small local Ray cluster for the module: one CPU per worker, one for a Tune trial's driver."""
     import ray
 
-    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    context = ray.init(num_cpus=3, include_dashboard=False, logging_level="WARNING")
     yield context.address_info["address"]
     ray.shutdown()
 
@@ -126,7 +126,7 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ra
     assert driver.poll() is None, "the job ended before it could be killed"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
-    while ray.available_resources().get("CPU", 0) < 2 and time.time() < deadline:  # Ray reaps its workers
+    while ray.available_resources().get("CPU", 0) < 3 and time.time() < deadline:  # Ray reaps its workers
         time.sleep(0.5)
     killed = only_run(client)
     assert killed.info.status == "RUNNING"  # nobody could close it
@@ -140,6 +140,33 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ra
     for key in ("train/loss", "valid/acc", "lr"):
         assert [m.step for m in client.get_metric_history(after.info.run_id, key)] == [1, 2, 3], key
     assert "test/acc" in after.data.metrics
+
+
+@pytest.mark.slow
+def test_a_two_worker_job_inside_a_tune_trial_reports_to_tune_every_epoch(ray_address, tmp_path, store, client):
+    from ray import tune
+    from ray.train import RunConfig
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from launcher.ddp import make_trainer
+
+    base = {**EXACT, "output": {"dir": str(tmp_path / "runs")}, "tracking": {"uri": store, "experiment": "test"}}
+
+    def trial(params):  # what a sweep's `resources.workers: 2` trial runs
+        run_config = RunConfig(name=f"ddp-{tune.get_context().get_trial_id()}", storage_path=str(tmp_path / "ray"),
+                               callbacks=[TuneReportCallback()])
+        make_trainer({**base, "seed": params["seed"]}, workers=2, run_config=run_config).fit()
+
+    grid = tune.Tuner(trial, param_space={"seed": 1}, tune_config=tune.TuneConfig(metric="valid/acc", mode="max"),
+                      run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), verbose=0)).fit()
+    (result,) = grid
+    assert result.error is None
+    frame = result.metrics_dataframe
+    assert list(frame["epoch"]) == [1, 2] and list(frame["training_iteration"]) == [1, 2]
+    run = only_run(client)
+    assert set(frame["run_id"]) == {run.info.run_id} and run.data.params["seed"] == "1"
+    assert list(frame["valid/acc"]) == pytest.approx(
+        [m.value for m in client.get_metric_history(run.info.run_id, "valid/acc")])
 
 
 def test_fractional_gpus_are_refused_for_ddp(tmp_path, store):
