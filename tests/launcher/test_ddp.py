@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
+import yaml
 from click.testing import CliRunner
 
 from launcher.cli import main
 from tests.conftest import train_args
+from tests.launcher.test_train_cmd import _last_epoch
 from tests.trainlib.test_distributed import EXACT
 from trainlib.checkpoint import LAST, load_safely
 from trainlib.errors import ConfigError
@@ -104,19 +105,11 @@ def test_each_epoch_is_reported_to_ray_train_with_rank_0s_checkpoint(ddp_result)
     assert result.return_value["metrics"]["test/acc"] == pytest.approx(run.data.metrics["test/acc"])
 
 
-def _last_epoch(run_root: Path) -> int:
-    ckpts = list(run_root.glob("*/checkpoints/last.pt"))
-    try:
-        return int(torch.load(ckpts[0], weights_only=True)["epoch"]) if ckpts else 0
-    except Exception:  # being replaced right now
-        return 0
-
-
 @pytest.mark.slow
 def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ray_address, tmp_path, store, client):
     import ray
 
-    (tmp_path / "exact.yaml").write_text(__import__("yaml").safe_dump(EXACT))
+    (tmp_path / "exact.yaml").write_text(yaml.safe_dump(EXACT))
     args = train_args(tmp_path, store, "--config", str(tmp_path / "exact.yaml"), "--epochs", "3", "--workers", "2")
     driver = subprocess.Popen([sys.executable, "-m", "launcher", *args], env={**os.environ, "RAY_ADDRESS": ray_address},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
