@@ -53,29 +53,38 @@ def ray_address():
 
 
 @pytest.fixture(scope="module")
-def ddp_result(ray_address, tmp_path_factory, empty_store_template):
-    """A 2-worker, 2-epoch job through `make_trainer`, keeping every reported checkpoint."""
+def tuned(ray_address, tmp_path_factory, empty_store_template):
+    """One Tune trial running a 2-worker, 2-epoch job, as a sweep trial with `resources.workers: 2` does."""
     from mlflow import MlflowClient
-    from ray.train import CheckpointConfig, LoggingConfig, RunConfig
+    from ray import tune
+    from ray.train import LoggingConfig, RunConfig
+    from ray.tune.integration.ray_train import TuneReportCallback
 
     from launcher.ddp import make_trainer
 
     tmp = tmp_path_factory.mktemp("ddp")
     shutil.copy(empty_store_template, tmp / "mlflow.db")
     store = f"sqlite:///{tmp / 'mlflow.db'}"
-    config = {**EXACT, "output": {"dir": str(tmp / "runs")}, "tracking": {"uri": store, "experiment": "test"}}
-    trainer = make_trainer(config, workers=2, run_config=RunConfig(
-        storage_path=str(tmp / "ray"), checkpoint_config=CheckpointConfig(num_to_keep=None),
-        logging_config=LoggingConfig(log_level="WARNING")))
-    return trainer.fit(), MlflowClient(tracking_uri=store)
+    base = {**EXACT, "output": {"dir": str(tmp / "runs")}, "tracking": {"uri": store, "experiment": "test"}}
+
+    def trial(params):
+        run_config = RunConfig(name=f"ddp-{tune.get_context().get_trial_id()}", storage_path=str(tmp / "ray"),
+                               callbacks=[TuneReportCallback()], logging_config=LoggingConfig(log_level="WARNING"))
+        make_trainer({**base, "seed": params["seed"]}, workers=2, run_config=run_config).fit()
+
+    grid = tune.Tuner(trial, param_space={"seed": 1}, tune_config=tune.TuneConfig(metric="valid/acc", mode="max"),
+                      run_config=tune.RunConfig(storage_path=str(tmp / "tune"), verbose=0)).fit()
+    (result,) = grid
+    return result, MlflowClient(tracking_uri=store)
 
 
 @pytest.mark.slow
-def test_two_worker_run_tracks_one_set_of_metrics_over_the_whole_splits(ddp_result):
-    result, client = ddp_result
+def test_two_worker_run_tracks_one_set_of_metrics_over_the_whole_splits(tuned):
+    _, client = tuned
     run = only_run(client)  # one MLflow run: rank 1 opened none
     assert run.info.status == "FINISHED"
     assert run.data.params["distributed.workers"] == "2" and run.data.tags["launch.world_size"] == "2"
+    assert run.data.params["seed"] == "1"
     history = {key: client.get_metric_history(run.info.run_id, key)
                for key in ("train/loss", "train/acc", "valid/loss", "valid/acc", "lr")}
     assert all([m.step for m in values] == [1, 2] for values in history.values())
@@ -92,17 +101,17 @@ def test_two_worker_run_tracks_one_set_of_metrics_over_the_whole_splits(ddp_resu
 
 
 @pytest.mark.slow
-def test_each_epoch_is_reported_to_ray_train_with_rank_0s_checkpoint(ddp_result):
-    result, client = ddp_result
+def test_every_epoch_reaches_tune_through_ray_train_report(tuned):
+    result, client = tuned
+    assert result.error is None
     run = only_run(client)
     frame = result.metrics_dataframe
-    assert list(frame["epoch"]) == [1, 2] and set(frame["run_id"]) == {run.info.run_id}
-    mlflow_valid = [m.value for m in client.get_metric_history(run.info.run_id, "valid/acc")]
-    assert list(frame["valid/acc"]) == pytest.approx(mlflow_valid)
-    assert (Path(result.checkpoint.path) / LAST).is_file()
-    assert load_safely(Path(result.checkpoint.path) / LAST)["epoch"] == 2
-    assert result.return_value["run_id"] == run.info.run_id
-    assert result.return_value["metrics"]["test/acc"] == pytest.approx(run.data.metrics["test/acc"])
+    assert list(frame["epoch"]) == [1, 2] and list(frame["training_iteration"]) == [1, 2]
+    assert set(frame["run_id"]) == {run.info.run_id}
+    assert list(frame["valid/acc"]) == pytest.approx(
+        [m.value for m in client.get_metric_history(run.info.run_id, "valid/acc")])
+    persisted = Path(frame["checkpoint_path"].iloc[-1]) / LAST  # rank 0's checkpoint, copied by Ray Train
+    assert load_safely(persisted)["epoch"] == 2
 
 
 @pytest.mark.slow
@@ -133,33 +142,6 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ra
     for key in ("train/loss", "valid/acc", "lr"):
         assert [m.step for m in client.get_metric_history(after.info.run_id, key)] == [1, 2, 3], key
     assert "test/acc" in after.data.metrics
-
-
-@pytest.mark.slow
-def test_a_two_worker_job_inside_a_tune_trial_reports_to_tune_every_epoch(ray_address, tmp_path, store, client):
-    from ray import tune
-    from ray.train import RunConfig
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    from launcher.ddp import make_trainer
-
-    base = {**EXACT, "output": {"dir": str(tmp_path / "runs")}, "tracking": {"uri": store, "experiment": "test"}}
-
-    def trial(params):  # what a sweep's `resources.workers: 2` trial runs
-        run_config = RunConfig(name=f"ddp-{tune.get_context().get_trial_id()}", storage_path=str(tmp_path / "ray"),
-                               callbacks=[TuneReportCallback()])
-        make_trainer({**base, "seed": params["seed"]}, workers=2, run_config=run_config).fit()
-
-    grid = tune.Tuner(trial, param_space={"seed": 1}, tune_config=tune.TuneConfig(metric="valid/acc", mode="max"),
-                      run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), verbose=0)).fit()
-    (result,) = grid
-    assert result.error is None
-    frame = result.metrics_dataframe
-    assert list(frame["epoch"]) == [1, 2] and list(frame["training_iteration"]) == [1, 2]
-    run = only_run(client)
-    assert set(frame["run_id"]) == {run.info.run_id} and run.data.params["seed"] == "1"
-    assert list(frame["valid/acc"]) == pytest.approx(
-        [m.value for m in client.get_metric_history(run.info.run_id, "valid/acc")])
 
 
 def test_fractional_gpus_are_refused_for_ddp(tmp_path, store):
