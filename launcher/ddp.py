@@ -6,6 +6,7 @@ Ray and trainlib are imported inside functions so `launch --help` stays fast.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +32,7 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     resources = {"CPU": 1, "GPU": gpus} if gpus else {"CPU": 1}
     return TorchTrainer(
         ddp_train_loop,
-        train_loop_config={"config": cfg.to_dict(), "resume": absolute_source(resume)},
+        train_loop_config={"config": cfg.to_dict(), "resume": absolute_source(resume), "argv": list(sys.argv)},
         torch_config=TorchConfig(backend=resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")),
         scaling_config=ScalingConfig(num_workers=cfg.distributed.workers, use_gpu=gpus > 0,
                                      resources_per_worker=resources),
@@ -108,6 +109,7 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     from trainlib.resume import locate
     from trainlib.run import run
 
+    sys.argv = loop_config["argv"]  # the run's launch.command tag: the command that started the job, not Ray's worker
     config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
     source = loop_config.get("resume")
     point = locate(source, config["tracking"]["uri"]) if source else None

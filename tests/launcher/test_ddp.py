@@ -132,6 +132,7 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ra
         time.sleep(0.5)
     killed = only_run(client)
     assert killed.info.status == "RUNNING"  # nobody could close it
+    assert "--workers 2" in killed.data.tags["launch.command"]  # the driver's command, not Ray's worker
 
     resumed = invoke("train", "--no-progress", "--tracking-uri", store, "--resume", killed.info.run_id,
                      "--workers", "2")
