@@ -9,6 +9,8 @@ from launcher.guard import guarded
 
 @click.command("train")
 @config_options
+@click.option("--workers", type=int, help="DDP: data-parallel workers started by Ray Train (batch size is per worker).")
+@click.option("--gpus-per-worker", type=float, help="DDP: GPUs per Ray Train worker (whole numbers; default 0 = CPU).")
 @click.option("--resume", metavar="RUN_ID|PATH",
               help="Continue a run from its last complete epoch (MLflow run id, run folder or checkpoint file).")
 @click.option("--finetune", metavar="SOURCE",
@@ -36,6 +38,13 @@ def train(config_file, overrides, resume, finetune, print_config, progress, **fl
     cfg = resolve(layers)
     if print_config:
         click.echo(cfg.to_yaml(), nl=False)
+        return
+    from trainlib.distributed import launched_as_worker
+
+    if cfg.distributed.workers > 1 and not launched_as_worker():  # under torchrun: this process is one worker
+        from launcher.ddp import train_ddp
+
+        train_ddp(cfg, resume=resume, echo=click.echo)
         return
     from trainlib.run import run
 

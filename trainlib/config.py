@@ -93,6 +93,24 @@ class FinetuneConfig(_Section):
         return [value] if isinstance(value, str) else value
 
 
+class DistributedConfig(_Section):
+    workers: int = Field(1, ge=1, description="data-parallel processes; `launch train` starts them with Ray Train "
+                                              "(under torchrun: 1 or torchrun's world size)")
+    gpus_per_worker: float = Field(0, ge=0, description="GPUs per Ray Train worker; 0: CPU workers")
+    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="process group: auto = nccl on GPU, gloo on CPU")
+    sync_batchnorm: bool = Field(False, description="SyncBatchNorm: batch statistics over the global batch (GPU only)")
+    lr_scaling: Literal["none", "linear"] = Field(
+        "none", description="none: optimizer.lr is the lr of the global batch (workers x batch_size); linear: lr x workers")
+
+    @model_validator(mode="after")
+    def _no_shared_gpus(self) -> "DistributedConfig":
+        if self.workers > 1 and not float(self.gpus_per_worker).is_integer():
+            raise ConfigError(f"distributed.gpus_per_worker={self.gpus_per_worker:g} with {self.workers} workers: "
+                              "DDP workers cannot share a GPU; use a whole number (0, 1, 2, ...) "
+                              "or a single worker for a fractional GPU")
+        return self
+
+
 class TrainConfig(_Section):
     model: dict[str, Any] = Field(default_factory=lambda: {"name": "net"})
     data: dict[str, Any] = Field(default_factory=lambda: {"name": "digits"})
@@ -104,9 +122,10 @@ class TrainConfig(_Section):
         default_factory=lambda: {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4})
     scheduler: dict[str, Any] = Field(default_factory=lambda: {"name": "cosine"})
     epochs: int = Field(15, ge=1, description="training epochs")
-    batch_size: int = Field(32, ge=1, description="batch size (per worker under DDP)")
+    batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
     seed: int = Field(0, description="seed for weights, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)

@@ -22,7 +22,8 @@ from trainlib import checkpoint as ckpt
 from trainlib.config import TrainConfig, flatten, validate
 from trainlib.data.datasets import DATASETS, ImageSplits, build_dataset
 from trainlib.data.loaders import build_loaders as make_loaders
-from trainlib.engine import evaluate, train_one_epoch
+from trainlib.distributed import DistContext, connect, launched_as_worker, local_rank
+from trainlib.engine import EvalResult, evaluate, train_one_epoch
 from trainlib.errors import ConfigError
 from trainlib.finetune import Finetune, prepare as prepare_finetune
 from trainlib.inits import apply_init
@@ -58,6 +59,8 @@ class Parts:
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
+    train_model: nn.Module  # `model`, wrapped in DistributedDataParallel under DDP
+    dist: DistContext
     batch_transform: Callable | None = None
     finetune: Finetune | None = None
 
@@ -74,14 +77,19 @@ Callback = Callable[[EpochReport], None]
 
 def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callbacks: Sequence[Callback] = (),
         progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, float]:
-    """Train, validate each epoch, test at the end; returns the final metrics."""
+    """Train, validate each epoch, test at the end; returns the final metrics.
+
+    Under DDP (see trainlib.distributed) every rank calls this; rank 0 alone tracks and writes."""
     cfg = config if isinstance(config, TrainConfig) else validate(config)
-    parts = build_parts(cfg, load_weights=resume is None)
+    dist = connect(cfg.distributed.backend, pick_device(cfg.device))
+    cfg = dist.record_world(cfg)
+    parts = build_parts(cfg, dist, load_weights=resume is None)
     state = Progress()
     if resume is not None:
         state = restore(parts, resume)
-    check_writable(Path(cfg.output.dir))
-    handle = open_trackers(cfg, run_tags(cfg, parts.device), resume, state.epoch)
+    if not dist.is_main:
+        echo, progress = (lambda _: None), False
+    handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch))
     tracker = handle.tracker
     try:
         final = fit(parts, state, handle, callbacks, progress, echo)
@@ -104,37 +112,44 @@ def seed_everything(seed: int) -> None:
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' requested but CUDA is not available here; use --device cpu or auto")
+    if name == "cuda" and launched_as_worker():  # torchrun: one GPU per worker on each machine
+        return torch.device("cuda", local_rank())
     return torch.device(name)
 
 
-def build_parts(cfg: TrainConfig, load_weights: bool = True) -> Parts:
+def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights: bool = True) -> Parts:
     """Every part of a run; `load_weights=False` skips the finetune source (a resume restores them)."""
+    dist = dist or DistContext(device=pick_device(cfg.device))
+    device = dist.device
     seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
     data = build_dataset(cfg.data)
     generator = torch.Generator().manual_seed(cfg.seed)
-    loaders = build_loaders(cfg, data, generator, device)
+    loaders = build_loaders(cfg, data, generator, dist)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
     apply_init(cfg.init, model)
     tuning = prepare_finetune(cfg, model, data.num_classes, load=load_weights)
     model.to(device)
+    train_model = dist.prepare(model, cfg.distributed.sync_batchnorm)
     optimizer = tuning.build_optimizer(cfg.optimizer, model) if tuning else build_optimizer(cfg.optimizer, model)
+    dist.scale_lr(optimizer, cfg.distributed.lr_scaling)
     schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
     batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
-    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, batch_transform, tuning)
+    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, train_model, dist,
+                 batch_transform, tuning)
 
 
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
-                  device: torch.device) -> dict[str, Any]:
+                  dist: DistContext) -> dict[str, Any]:
     defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
     specs = {"train": cfg.transforms.train or defaults.get("train", []),
              "eval": cfg.transforms.eval or defaults.get("eval", [])}
     return make_loaders(data, specs, mode=cfg.loader.mode, batch_size=cfg.batch_size,
-                        num_workers=cfg.loader.num_workers, generator=generator, device=device, seed=cfg.seed)
+                        num_workers=cfg.loader.num_workers, generator=generator, device=dist.device, seed=cfg.seed,
+                        samplers=dist.samplers(data, cfg.seed))
 
 
 def restore(parts: Parts, point: ResumePoint) -> Progress:
@@ -145,6 +160,12 @@ def restore(parts: Parts, point: ResumePoint) -> Progress:
     parts.schedule.load_state_dict(state["scheduler"])
     ckpt.restore_rng(state["rng"], parts.loader_generator)
     return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]))
+
+
+def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int) -> RunHandle:
+    check_writable(Path(parts.cfg.output.dir))
+    tags = run_tags(parts.cfg, parts.device) | parts.dist.tags(parts.cfg)
+    return open_trackers(parts.cfg, tags, resume, start_epoch)
 
 
 def check_writable(root: Path) -> None:
@@ -181,7 +202,7 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         echo: Callable[[str], None]) -> dict[str, float]:
     cfg, tracker, run_dir = parts.cfg, handle.tracker, handle.run_dir
     ckpt_dir = run_dir / "checkpoints"
-    if state.epoch == 0:
+    if state.epoch == 0 and parts.dist.is_main:
         config_path = run_dir / "config.yaml"
         config_path.write_text(cfg.to_yaml())
         tracker.log_params(flatten(cfg.to_dict()))
@@ -225,18 +246,30 @@ def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
 
 
 def train_and_validate(parts: Parts, epoch: int, progress: bool) -> dict[str, float]:
+    parts.loaders["train"].sampler.set_epoch(epoch)
+    parts.dist.seed_epoch(parts.cfg.seed, epoch, parts.loader_generator)
     lrs = learning_rates(parts.optimizer)
-    train = train_one_epoch(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
+    train = train_one_epoch(parts.train_model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
                             parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress,
                             batch_transform=parts.batch_transform)
-    valid = evaluate(parts.model, parts.loaders["valid"], parts.loss_fn, parts.device)
+    train = parts.dist.reduce_train(train)
+    valid = evaluate_split(parts, "valid")
     metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
                **lrs, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
     parts.schedule.after_epoch(metrics)
     return metrics
 
 
+def evaluate_split(parts: Parts, split: str) -> EvalResult:
+    """Evaluate `split` as a whole (under DDP: each rank its shard, gathered)."""
+    parts.dist.broadcast_buffers(parts.model)
+    shard = evaluate(parts.model, parts.loaders[split], parts.loss_fn, parts.device)
+    return parts.dist.gather_eval(shard)
+
+
 def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> None:
+    if not parts.dist.is_main:
+        return
     ckpt.save_atomic({
         "model": parts.model.state_dict(),
         "optimizer": parts.optimizer.state_dict(),
@@ -259,14 +292,15 @@ def epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
 
 def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
            echo: Callable[[str], None]) -> dict[str, float]:
-    test = evaluate(parts.model, parts.loaders["test"], parts.loss_fn, parts.device)
+    test = evaluate_split(parts, "test")
     cm = confusion_matrix(test.preds, test.targets, parts.data.num_classes)
     report = per_class_report(cm, parts.data.class_names)
     final = {"test/loss": test.loss, "test/acc": test.acc, "valid/best_acc": state.best_valid_acc}
     tracker.log_metrics(final, step=state.epoch)
-    (run_dir / "per_class_report.txt").write_text(report + "\n")
-    plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",
-                          f"test confusion matrix (acc {test.acc:.2%})")
+    if parts.dist.is_main:
+        (run_dir / "per_class_report.txt").write_text(report + "\n")
+        plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",
+                              f"test confusion matrix (acc {test.acc:.2%})")
     for name in ("per_class_report.txt", "confusion_matrix.png"):
         tracker.log_artifact(run_dir / name)
     for name in (ckpt.BEST, ckpt.LAST):

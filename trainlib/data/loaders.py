@@ -6,7 +6,7 @@ worker processes; `auto` takes `memory` whenever it can.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -37,11 +37,13 @@ class TransformedImages(Dataset):
 
 def make_loader(split: Any, transform: Callable, batch_size: int, *, shuffle: bool,
                 generator: torch.Generator | None = None, num_workers: int = 0,
-                pin_memory: bool = False) -> DataLoader:
+                pin_memory: bool = False, sampler: Iterable[int] | None = None) -> DataLoader:
+    """`sampler` (with shuffle=False) picks the sample indices and their order, e.g. a DDP shard."""
     return DataLoader(
         TransformedImages(split, transform),
         batch_size=batch_size,
         shuffle=shuffle,
+        sampler=sampler,
         generator=generator,
         num_workers=num_workers,
         pin_memory=pin_memory,
@@ -65,17 +67,25 @@ def choose_mode(mode: str, data: ImageSplits, specs: dict[str, list[dict]]) -> s
 
 
 def build_loaders(data: ImageSplits, specs: dict[str, list[dict]], *, mode: str, batch_size: int,
-                  num_workers: int, generator: torch.Generator, device: torch.device, seed: int = 0) -> dict[str, Any]:
-    """Loaders for train (shuffled by `generator`), valid and test, from transform specs {train, eval}."""
+                  num_workers: int, generator: torch.Generator, device: torch.device, seed: int = 0,
+                  samplers: dict[str, Iterable[int]] | None = None) -> dict[str, Any]:
+    """Loaders for train (shuffled by `generator`), valid and test, from transform specs {train, eval}.
+
+    `samplers` (split -> sample indices in order, e.g. a DDP rank's shard; see trainlib.distributed)
+    replace the shuffled / whole order of the splits they name; the loader keeps it as `.sampler`."""
+    samplers = samplers or {}
     if choose_mode(mode, data, specs) == "memory":
         ctx = BatchContext(data.mean, data.std, data.image_size, device)
         train_ops, eval_ops = build_batch_pipeline(specs["train"], ctx), build_batch_pipeline(specs["eval"], ctx)
         nbytes = sum(data.split(name).images.nbytes for name in ("train", "valid", "test"))
         storage = storage_device(nbytes, device)
         return {
-            "train": MemoryBatches(data.train, train_ops, batch_size, device, storage, generator),
-            "valid": MemoryBatches(data.valid, eval_ops, batch_size, device, storage, eval_seed=seed),
-            "test": MemoryBatches(data.test, eval_ops, batch_size, device, storage, eval_seed=seed),
+            "train": MemoryBatches(data.train, train_ops, batch_size, device, storage, generator,
+                                   sampler=samplers.get("train")),
+            "valid": MemoryBatches(data.valid, eval_ops, batch_size, device, storage, eval_seed=seed,
+                                   sampler=samplers.get("valid")),
+            "test": MemoryBatches(data.test, eval_ops, batch_size, device, storage, eval_seed=seed,
+                                  sampler=samplers.get("test")),
         }
     from trainlib.transforms import TransformContext, build_pipeline
 
@@ -83,7 +93,8 @@ def build_loaders(data: ImageSplits, specs: dict[str, list[dict]], *, mode: str,
     train_tf, eval_tf = build_pipeline(specs["train"], ctx), build_pipeline(specs["eval"], ctx)
     common = {"batch_size": batch_size, "num_workers": num_workers, "pin_memory": device.type == "cuda"}
     return {
-        "train": make_loader(data.train, train_tf, shuffle=True, generator=generator, **common),
-        "valid": make_loader(data.valid, eval_tf, shuffle=False, **common),
-        "test": make_loader(data.test, eval_tf, shuffle=False, **common),
+        "train": make_loader(data.train, train_tf, shuffle="train" not in samplers, generator=generator,
+                             sampler=samplers.get("train"), **common),
+        "valid": make_loader(data.valid, eval_tf, shuffle=False, sampler=samplers.get("valid"), **common),
+        "test": make_loader(data.test, eval_tf, shuffle=False, sampler=samplers.get("test"), **common),
     }
