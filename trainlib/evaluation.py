@@ -16,6 +16,7 @@ import torch
 
 from trainlib.config import TrainConfig, resolve
 from trainlib.data.datasets import build_dataset
+from trainlib.distributed import DistContext
 from trainlib.engine import evaluate
 from trainlib.errors import CheckpointError
 from trainlib.finetune import SavedWeights, match, read_weights
@@ -56,7 +57,7 @@ def evaluate_source(source: str, layers: list[dict[str, Any]], split: str = "tes
     data = build_dataset(cfg.data)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
     load_exactly(model, saved, found.path, cfg)
-    loader = build_loaders(cfg, data, torch.Generator().manual_seed(cfg.seed), device)[split]
+    loader = build_loaders(cfg, data, torch.Generator().manual_seed(cfg.seed), DistContext(device=device))[split]
     result = evaluate(model.to(device), loader, build_loss(cfg.loss, data.num_classes).to(device), device)
     out = Path(out_dir) if out_dir else found.home / "eval" / f"{split}-{found.path.stem}"
     check_writable(out)
