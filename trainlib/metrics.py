@@ -24,7 +24,8 @@ def per_class_report(cm: torch.Tensor, class_names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path, title: str) -> Path:
+def confusion_figure(cm: torch.Tensor, class_names: list[str], title: str):
+    """The confusion matrix as a matplotlib figure (rows normalized; counts written in the cells)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,6 +47,13 @@ def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path, 
                         color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = confusion_figure(cm, class_names, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -22,12 +22,13 @@ from trainlib import checkpoint as ckpt
 from trainlib.config import TrainConfig, flatten, validate
 from trainlib.data.datasets import DATASETS, ImageSplits, build_dataset
 from trainlib.data.loaders import make_loader
-from trainlib.engine import evaluate, train_one_epoch
+from trainlib.engine import EvalResult, evaluate, train_one_epoch
 from trainlib.errors import ConfigError
 from trainlib.inits import apply_init
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
+from trainlib.observers import FitContext, Observers, build_observers
 from trainlib.optimizers import build_optimizer
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
@@ -57,6 +58,7 @@ class Parts:
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
+    observers: Observers  # visuals and diagnosis (issue 8)
 
 
 @dataclass
@@ -119,7 +121,9 @@ def build_parts(cfg: TrainConfig) -> Parts:
     optimizer = build_optimizer(cfg.optimizer, model)
     schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
-    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule)
+    sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
+    observers = build_observers(cfg, model, sample)
+    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, observers)
 
 
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
@@ -185,8 +189,10 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         config_path.write_text(cfg.to_yaml())
         tracker.log_params(flatten(cfg.to_dict()))
         tracker.log_artifact(config_path)
+    parts.observers.on_fit_start(FitContext(cfg, parts.model, parts.device, parts.data, parts.loaders,
+                                            parts.optimizer, tracker, run_dir, echo, state.epoch))
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
-        metrics = train_and_validate(parts, epoch, progress)
+        metrics, valid = train_and_validate(parts, epoch, progress)
         state.epoch = epoch
         if metrics["valid/acc"] > state.best_valid_acc:
             state.best_valid_acc = metrics["valid/acc"]
@@ -195,6 +201,7 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         save_checkpoint(parts, state, ckpt_dir / ckpt.LAST, handle.run_id)
         tracker.log_metrics(metrics, step=epoch)
         echo(epoch_line(epoch, cfg.epochs, metrics))
+        parts.observers.on_epoch_end(epoch, metrics, valid)
         for callback in callbacks:
             callback(EpochReport(epoch, metrics, ckpt_dir, handle.run_id))
     final = finish(parts, state, tracker, run_dir, echo)
@@ -203,15 +210,16 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
     return final
 
 
-def train_and_validate(parts: Parts, epoch: int, progress: bool) -> dict[str, float]:
+def train_and_validate(parts: Parts, epoch: int, progress: bool) -> tuple[dict[str, float], EvalResult]:
     lr = parts.optimizer.param_groups[0]["lr"]
     train = train_one_epoch(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
-                            parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress)
+                            parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress,
+                            on_batch=parts.observers.batch_hook)
     valid = evaluate(parts.model, parts.loaders["valid"], parts.loss_fn, parts.device)
     metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
                "lr": lr, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
     parts.schedule.after_epoch(metrics)
-    return metrics
+    return metrics, valid
 
 
 def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> None:
@@ -242,6 +250,7 @@ def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
     report = per_class_report(cm, parts.data.class_names)
     final = {"test/loss": test.loss, "test/acc": test.acc, "valid/best_acc": state.best_valid_acc}
     tracker.log_metrics(final, step=state.epoch)
+    parts.observers.on_fit_end(state.epoch, final)
     (run_dir / "per_class_report.txt").write_text(report + "\n")
     plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",
                           f"test confusion matrix (acc {test.acc:.2%})")

@@ -11,6 +11,8 @@ class Tracker(Protocol):
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
     def set_tags(self, tags: dict[str, str]) -> None: ...
     def close(self, status: str) -> None: ...
+    def summary_writer(self) -> Any | None:
+        """The TensorBoardX SummaryWriter for visuals only TensorBoard shows; None without one."""
 
 
 class NullTracker:
@@ -30,6 +32,9 @@ class NullTracker:
 
     def close(self, status: str) -> None:
         pass
+
+    def summary_writer(self) -> Any | None:
+        return None
 
 
 class MultiTracker:
@@ -57,3 +62,6 @@ class MultiTracker:
     def close(self, status: str) -> None:
         for t in self.trackers:
             t.close(status)
+
+    def summary_writer(self) -> Any | None:
+        return next((w for w in (t.summary_writer() for t in self.trackers) if w is not None), None)
