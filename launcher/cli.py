@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from launcher.diagnose_cmd import diagnose
+from launcher.lr_find_cmd import lr_find
 from launcher.train_cmd import train
 
 
@@ -14,3 +16,5 @@ def main() -> None:
 
 
 main.add_command(train)
+main.add_command(diagnose)
+main.add_command(lr_find)
