@@ -11,7 +11,7 @@ from launcher.guard import guarded
 
 @click.command("lr-find")
 @config_options
-@click.option("--start-lr", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
+@click.option("--start-lr", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
               help="First learning rate.")
 @click.option("--end-lr", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Last learning rate (the test stops earlier when the loss diverges).")
@@ -20,8 +20,8 @@ from launcher.guard import guarded
 @guarded
 def lr_find(config_file, overrides, start_lr, end_lr, num_iters, **flags):
     """Find a learning rate: train NUM_ITERS batches with an exponentially growing lr, plot the
-    smoothed loss against the lr (MLflow artifact lr_find.png in its own run) and suggest the lr
-    where the loss falls fastest (steepest descent; the min-loss lr / 10 is printed too)."""
+    smoothed loss against the lr (MLflow artifact lr_find.png in its own run) and suggest the
+    lr at the loss minimum / 10 (the steepest descent, more aggressive, is printed too)."""
     from trainlib.config import resolve
     from trainlib.errors import ConfigError
 

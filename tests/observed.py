@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
+
+# the default run (visuals and diagnosis at their defaults), shortened to 5 epochs
+HEALTHY = {"epochs": 5}
 
 
 @dataclass
@@ -29,11 +33,20 @@ class ObservedRun:
         return {f["check"]: f for f in data["findings"]}
 
 
-def train_once(root: Path, template: Path, name: str, *layers: dict[str, Any]) -> ObservedRun:
-    """Train `name` with config `layers` on the CPU unless this session already did.
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Train with one torch thread: on a shared 2-core box two threads fight the other
+    processes and run several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
-    One torch thread: on this shared 2-core box two threads fight the other processes and run
-    several times slower."""
+
+def train_once(root: Path, template: Path, name: str, *layers: dict[str, Any]) -> ObservedRun:
+    """Train `name` with config `layers` on the CPU unless this session already did."""
     cache = root / "observed" / name / "run.json"
     if not cache.exists():
         cache.write_text(json.dumps(asdict(_train(cache.parent, template, layers))))
@@ -54,14 +67,15 @@ def _train(base: Path, template: Path, layers: tuple[dict[str, Any], ...]) -> Ob
                     "tracking": {"uri": store, "experiment": "test"}}, *layers])
     output: list[str] = []
     stopped = None
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
-        run(cfg, progress=False, echo=output.append)
+        with one_thread():
+            run(cfg, progress=False, echo=output.append)
     except RunStopped as exc:
         stopped = str(exc)
-    finally:
-        torch.set_num_threads(threads)
     client = MlflowClient(tracking_uri=store)
     (only,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     return ObservedRun(only.info.run_id, store, only.data.tags["launch.run_dir"], stopped, output)
+
+
+def healthy_run(tmp_path_factory, empty_store_template: Path) -> ObservedRun:
+    return train_once(tmp_path_factory.getbasetemp(), empty_store_template, "healthy", HEALTHY)

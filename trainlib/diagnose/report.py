@@ -110,7 +110,7 @@ def render(report: Report) -> str:
         lines.append(f"stopped: {r.stop_reason}")
     elif r.error:
         lines.append(f"error: {r.error}")
-    lines += ["", "curves:"] + [f"  {c.line()}" for c in r.curves]
+    lines += ["", "curves:"] + [f"  {c.line()}" for c in r.curves] + ([] if r.curves else ["  (no epoch completed)"])
     acc = {c.name: c.values[-1] for c in r.curves if c.name.endswith("/acc")}
     if len(acc) == 2:
         lines.append(f"  train/valid accuracy gap at the end: {acc['train/acc'] - acc['valid/acc']:+.1%}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainlib.config import TrainConfig, VisualsConfig
+from trainlib.config import TrainConfig
 from trainlib.errors import ConfigError
 from trainlib.observers import Observer
 from trainlib.visuals.confusion import ConfusionFigure
@@ -26,32 +26,29 @@ def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> l
     if not v.enabled:
         return []
     convs = list(conv_layers(model))
+    feature_layer = pick_layer(model, v.feature_maps.layer, convs[0] if convs else None, "visuals.feature_maps.layer")
+    cam_layer = pick_layer(model, v.gradcam.layer, convs[-1] if convs else None, "visuals.gradcam.layer")
     observers: list[Observer] = []
+    # these also go to MLflow as PNG artifacts
     if v.inputs.enabled:
         observers.append(InputsGrid(v.inputs))
-    if v.kernels.enabled and convs:
-        observers.append(ConvKernels(v.kernels))
-    layer = pick_layer(model, v.feature_maps.layer, convs[0] if convs else None, "visuals.feature_maps.layer")
-    if v.feature_maps.enabled and layer:
-        observers.append(FeatureMaps(v.feature_maps, layer))
-    layer = pick_layer(model, v.gradcam.layer, convs[-1] if convs else None, "visuals.gradcam.layer")
-    if v.gradcam.enabled and layer:
-        check_spatial(model, layer, sample)
-        observers.append(GradCam(v.gradcam, layer))
+    if v.gradcam.enabled and cam_layer:
+        check_spatial(model, cam_layer, sample)
+        observers.append(GradCam(v.gradcam, cam_layer))
     if v.confusion.enabled:
         observers.append(ConfusionFigure(v.confusion))
-    if cfg.tracking.tensorboard:  # the rest only TensorBoard can show
-        observers += tensorboard_only(v, model)
-    return observers
-
-
-def tensorboard_only(v: VisualsConfig, model: nn.Module) -> list[Observer]:
-    observers: list[Observer] = []
+    if not cfg.tracking.tensorboard:
+        return observers
+    # the rest only TensorBoard shows
+    heads = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if v.kernels.enabled and convs:
+        observers.append(ConvKernels(v.kernels))
+    if v.feature_maps.enabled and feature_layer:
+        observers.append(FeatureMaps(v.feature_maps, feature_layer))
     if v.histograms.enabled:
         observers.append(Histograms(v.histograms))
     if v.pr_curves.enabled:
         observers.append(PrCurves(v.pr_curves))
-    heads = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     if v.embedding.enabled and heads:
         observers.append(Embedding(v.embedding, heads[-1]))
     if v.graph.enabled:
