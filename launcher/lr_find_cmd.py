@@ -15,7 +15,7 @@ from launcher.guard import guarded
               help="First learning rate.")
 @click.option("--end-lr", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Last learning rate (the test stops earlier when the loss diverges).")
-@click.option("--num-iters", type=click.IntRange(min=3), default=100, show_default=True,
+@click.option("--num-iters", type=click.IntRange(min=3), default=200, show_default=True,
               help="Batches to train, the lr growing exponentially from start to end.")
 @guarded
 def lr_find(config_file, overrides, start_lr, end_lr, num_iters, **flags):

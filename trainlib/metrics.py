@@ -24,8 +24,7 @@ def per_class_report(cm: torch.Tensor, class_names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def confusion_figure(cm: torch.Tensor, class_names: list[str], title: str):
-    """The confusion matrix as a matplotlib figure (rows normalized; counts written in the cells)."""
+def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path, title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,13 +46,6 @@ def confusion_figure(cm: torch.Tensor, class_names: list[str], title: str):
                         color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return fig
-
-
-def plot_confusion_matrix(cm: torch.Tensor, class_names: list[str], path: Path, title: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig = confusion_figure(cm, class_names, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

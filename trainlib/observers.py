@@ -3,7 +3,8 @@
 `run()` builds them from `config.visuals` / `config.diagnose` and calls, in order:
 `on_fit_start` once the run is open, `after_backward` for every training batch (after
 backward, before the optimizer step; only when some observer asks for batches),
-`on_epoch_end` after each epoch's metrics are logged, and `on_fit_end` after the test pass.
+`epoch_metrics` to add to the epoch's metrics before they are logged, `on_epoch_end` after
+they are logged, and `on_fit_end` after the test pass.
 An observer may raise `RunStopped` to end the run with a reason.
 """
 from __future__ import annotations
@@ -56,6 +57,9 @@ class Observer:
     def after_backward(self, step: BatchStep) -> None:
         pass
 
+    def epoch_metrics(self) -> dict[str, float]:
+        return {}
+
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
         pass
 
@@ -82,6 +86,9 @@ class Observers:
     def on_fit_start(self, ctx: FitContext) -> None:
         for observer in self.observers:
             observer.on_fit_start(ctx)
+
+    def epoch_metrics(self) -> dict[str, float]:
+        return {k: v for observer in self.observers for k, v in observer.epoch_metrics().items()}
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
         for observer in self.observers:

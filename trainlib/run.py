@@ -193,6 +193,7 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
                                             parts.optimizer, tracker, run_dir, echo, state.epoch))
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         metrics, valid = train_and_validate(parts, epoch, progress)
+        metrics.update(parts.observers.epoch_metrics())
         state.epoch = epoch
         if metrics["valid/acc"] > state.best_valid_acc:
             state.best_valid_acc = metrics["valid/acc"]

@@ -3,7 +3,8 @@
 Per run: labels in range, class balance, symmetric units (before training). First batch:
 input normalization. Every `diagnose.every_batches` batches: loss finite / not exploding,
 per-layer gradient norms, the update/weight ratio of the next step, dead units. Every epoch:
-NaN/Inf, divergence, a flat loss, a growing train/valid gap; plus `diag/*` summary metrics.
+NaN/Inf, divergence, a flat loss, a growing train/valid gap; plus `diag/*` summary metrics
+(extremes of the sampled statistics) logged with the epoch's metrics.
 """
 from __future__ import annotations
 
@@ -51,7 +52,6 @@ class DiagnoseObserver(Observer):
         self.history: dict[str, list[float]] = {"train/loss": [], "train/acc": [], "valid/acc": []}
 
     def on_fit_start(self, ctx: FitContext) -> None:
-        self.ctx = ctx
         self.model: nn.Module = ctx.model
         self.epoch = ctx.start_epoch + 1
         self.first_batch = True
@@ -140,6 +140,9 @@ class DiagnoseObserver(Observer):
                                  f"{', '.join(f'{n} {v:.0%}' for n, v in dead.items())}",
                                  {"dead_fractions": fractions}, batch)
 
+    def epoch_metrics(self) -> dict[str, float]:
+        return self.stats.pop()
+
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
         for key, values in self.history.items():
             values.append(metrics[key])
@@ -150,7 +153,6 @@ class DiagnoseObserver(Observer):
             self._report_nonfinite("weights are not finite", None)
         self._check_curves(loss)
         self._check_symmetry(epoch)
-        self.ctx.tracker.log_metrics(self.stats.pop(), step=epoch)
         self.epoch = epoch + 1
         self.dead.armed = True
 

@@ -1,4 +1,8 @@
-"""Histograms of every parameter's weights and (last batch's) gradients (seed 4.4)."""
+"""Histograms of every parameter's weights and (last batch's) gradients (seed 4.4).
+
+Binned with torch.histc and written raw: tensorboardX's own binning (numpy) costs ~5 ms a
+tensor, which every epoch on every parameter adds up to more than the 5% budget.
+"""
 from __future__ import annotations
 
 import torch
@@ -7,10 +11,21 @@ from trainlib.config import EveryEpochs
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer, due
 
+BINS = 64
 
-def _finite(values: torch.Tensor) -> torch.Tensor:
-    values = values.detach().float().cpu().flatten()
-    return values if bool(torch.isfinite(values).all()) else values[torch.isfinite(values)]
+
+def write_histogram(writer, tag: str, values: torch.Tensor, step: int) -> None:
+    values = values.detach().float().flatten()
+    values = values[torch.isfinite(values)]
+    if not values.numel():
+        return
+    low, high = float(values.min()), float(values.max())
+    if low == high:  # one bin around a constant (e.g. a zero init)
+        low, high = low - 0.5, high + 0.5
+    counts = torch.histc(values, BINS, low, high)
+    limits = torch.linspace(low, high, BINS + 1)[1:]
+    writer.add_histogram_raw(tag, low, high, values.numel(), float(values.sum()), float((values * values).sum()),
+                             limits.tolist(), counts.cpu().tolist(), step)
 
 
 class Histograms(Observer):
@@ -26,7 +41,6 @@ class Histograms(Observer):
         if not due(epoch, self.item.every, self.epochs):
             return
         for name, p in self.model.named_parameters():
-            for kind, values in (("weights", p), ("grads", p.grad)):
-                finite = _finite(values) if values is not None else None
-                if finite is not None and finite.numel():
-                    self.writer.add_histogram(f"{kind}/{name}", finite, epoch)
+            write_histogram(self.writer, f"weights/{name}", p, epoch)
+            if p.grad is not None:
+                write_histogram(self.writer, f"grads/{name}", p.grad, epoch)

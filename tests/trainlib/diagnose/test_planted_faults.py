@@ -34,7 +34,7 @@ def imbalanced_digits() -> ImageSplits:
 
 
 @contextmanager
-def test_only_entries():
+def temporary_entries():
     """Register the test's init and dataset on copies of the registries (gone after the run, so
     the registry-parametrized tests never see them)."""
     with pytest.MonkeyPatch.context() as mp:
@@ -65,7 +65,7 @@ FAULTS = {
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory, empty_store_template):
     def train(fault: str):
-        with test_only_entries():
+        with temporary_entries():
             return train_once(tmp_path_factory.getbasetemp(), empty_store_template, fault, QUIET, FAULTS[fault][0])
     return train
 

@@ -42,7 +42,7 @@ def test_scalars_grouped_lr_time_and_diagnosis(events):
     scalars = events["simple_value"]
     for tag in ("train/loss", "valid/loss", "train/acc", "valid/acc", "lr", "time/epoch_s", "time/img_per_s",
                 "valid/best_acc", "diag/grad_norm_max", "diag/dead_fraction_max", "diag/update_ratio_max"):
-        assert scalars[tag] == [1, 2, 3, 4, 5], tag
+        assert sorted(set(scalars[tag])) == [1, 2, 3, 4, 5], tag
     assert scalars["loss_group"] and scalars["acc_group"]  # train and valid on one chart
     assert scalars["test/acc"] == [5]
 
