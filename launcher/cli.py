@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import click
 
+from launcher.catalog_cmd import catalog
+from launcher.compare_cmd import compare
 from launcher.diagnose_cmd import diagnose
 from launcher.lr_find_cmd import lr_find
+from launcher.runs_cmd import runs
 from launcher.train_cmd import train
+from launcher.ui_cmd import ui
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,5 +20,9 @@ def main() -> None:
 
 
 main.add_command(train)
+main.add_command(ui)
+main.add_command(runs)
+main.add_command(compare)
+main.add_command(catalog)
 main.add_command(diagnose)
 main.add_command(lr_find)

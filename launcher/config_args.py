@@ -8,6 +8,10 @@ import click
 # flag name -> dotted config key it sets
 FLAG_KEYS = {
     "model": "model.name",
+    "init": "init.name",
+    "loss": "loss.name",
+    "optimizer": "optimizer.name",
+    "scheduler": "scheduler.name",
     "epochs": "epochs",
     "lr": "optimizer.lr",
     "batch_size": "batch_size",
@@ -26,6 +30,10 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key, e.g. -s optimizer.name=adamw -s optimizer.lr=0.01 (repeatable)."),
         click.option("--model", help="Model name (net, resnet34, ...)."),
+        click.option("--init", help="Weight init name (`launch catalog inits`)."),
+        click.option("--loss", help="Loss name (`launch catalog losses`)."),
+        click.option("--optimizer", help="Optimizer name (`launch catalog optimizers`)."),
+        click.option("--scheduler", help="LR schedule name (`launch catalog schedulers`)."),
         click.option("--epochs", type=int, help="Training epochs."),
         click.option("--lr", type=float, help="Base learning rate (optimizer.lr)."),
         click.option("--batch-size", type=int, help="Batch size (per worker under DDP)."),

@@ -20,12 +20,12 @@ from trainlib.data.datasets import DATASETS
 from trainlib.diagnose.catalog import CHECK_NAMES
 from trainlib.errors import ConfigError
 from trainlib.inits import INITS
-from trainlib.losses import LOSSES
+from trainlib.losses import LOSSES, accepts_soft_targets
 from trainlib.models import MODELS
 from trainlib.optimizers import OPTIMIZERS
 from trainlib.registry import Registry
 from trainlib.schedulers import SCHEDULERS
-from trainlib.transforms import parse_pipeline
+from trainlib.transforms import BATCH, parse_pipeline
 
 FAMILIES: dict[str, Registry] = {
     "model": MODELS,
@@ -48,11 +48,17 @@ class LoaderConfig(_Section):
 class TransformsConfig(_Section):
     train: list[Any] | None = Field(None, description="train pipeline; null: the dataset's default")
     eval: list[Any] | None = Field(None, description="valid/test pipeline; null: the dataset's default")
+    batch: list[Any] | None = Field(None, description="training-batch transforms (mixup, cutmix); null: none")
 
     @field_validator("train", "eval", mode="before")
     @classmethod
     def _pipeline(cls, value: Any, info) -> list[dict] | None:
         return parse_pipeline(value, f"transforms.{info.field_name}")
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batch_pipeline(cls, value: Any) -> list[dict] | None:
+        return parse_pipeline(value, "transforms.batch", level=BATCH)
 
 
 class OutputConfig(_Section):
@@ -173,6 +179,13 @@ class TrainConfig(_Section):
         if base not in ("auto", "cpu", "cuda", "mps"):
             raise ConfigError(f"unknown device '{value}'; valid: auto, cpu, cuda, cuda:N, mps")
         return value
+
+    @model_validator(mode="after")
+    def _soft_targets(self) -> TrainConfig:
+        if self.transforms.batch and not accepts_soft_targets(self.loss["name"]):
+            raise ConfigError(f"transforms.batch mixes labels into class probabilities, which loss "
+                              f"'{self.loss['name']}' cannot take (it needs class ids); use e.g. cross_entropy")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable
+from types import UnionType
+from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
 
 from pydantic import Field
 
@@ -32,15 +33,28 @@ class Param:
 
     @property
     def type_name(self) -> str:
-        ann = self.annotation
-        for alias, name in _ALIAS_NAMES.items():
-            if ann == alias:
-                return name
-        return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        return _type_name(self.annotation)
 
 
 _ALIAS_NAMES = {PositiveFloat: "float > 0", NonNegativeFloat: "float >= 0", PositiveInt: "int > 0",
                 NonNegativeInt: "int >= 0", Probability: "float in [0, 1]"}
+
+
+def _type_name(ann: Any) -> str:
+    """`float > 0`, `list[float]`, `Literal['a', 'b'] | None` (unions written with |)."""
+    for alias, name in _ALIAS_NAMES.items():
+        if ann == alias:
+            return name
+    if ann is type(None):
+        return "None"
+    origin, args = get_origin(ann), get_args(ann)
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    if origin is Literal:
+        return str(ann).replace("typing.", "")
+    if not args:
+        return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+    return f"{_type_name(origin)}[{', '.join(_type_name(arg) for arg in args)}]"
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,12 @@ class Entry:
     summary: str
     params: dict[str, Param] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    own: frozenset[str] = frozenset()  # the builder's own parameters (the rest are the family's shared ones)
+
+    @property
+    def refused(self) -> str | None:
+        """Why this entry cannot be used here (it stays listed, with the reason)."""
+        return self.meta.get("refused")
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: copy.deepcopy(p.default) for p in self.params.values()}
@@ -64,15 +84,26 @@ def _keyword_params(fn: Callable[..., Any]) -> dict[str, Param]:
             continue
         if p.default is inspect.Parameter.empty:
             raise TypeError(f"{fn.__name__}: config parameter '{p.name}' needs a default")
-        params[p.name] = Param(p.name, hints.get(p.name, Any), p.default)
+        if p.name not in hints:
+            raise TypeError(f"{fn.__name__}: config parameter '{p.name}' needs a type annotation")
+        params[p.name] = Param(p.name, hints[p.name], p.default)
     return params
 
 
 class Registry:
-    """Lowercase name -> builder, with the builder's keyword-only parameters as its schema."""
+    """Lowercase name -> builder, with the builder's keyword-only parameters as its schema.
 
-    def __init__(self, family: str):
+    `shared` (optional) is a function whose keyword-only parameters every entry of the
+    family also takes (e.g. warmup for every LR schedule): they are validated and listed
+    with each entry, and left for the family's own code to apply (`Registry.build`
+    passes a builder only its own parameters).
+    `meta["refused"]` keeps an entry listed but makes `validate` reject it with that reason.
+    """
+
+    def __init__(self, family: str, shared: Callable[..., Any] | None = None):
         self.family = family
+        self.shared = _keyword_params(shared) if shared else {}
+        self.shared_doc = (inspect.getdoc(shared) or "") if shared else ""
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, summary: str | None = None, **meta: Any):
@@ -83,7 +114,11 @@ class Registry:
             if name in self._entries:
                 raise ValueError(f"{self.family} '{name}' is registered twice")
             doc = summary or (inspect.getdoc(fn) or "").split("\n")[0]
-            self._entries[name] = Entry(name, fn, doc, _keyword_params(fn), meta)
+            own = _keyword_params(fn)
+            clash = sorted(set(own) & set(self.shared))
+            if clash:
+                raise ValueError(f"{self.family} '{name}': parameter '{clash[0]}' is shared by the family")
+            self._entries[name] = Entry(name, fn, doc, {**own, **self.shared}, meta, frozenset(own))
             return fn
 
         return add
@@ -111,6 +146,8 @@ class Registry:
 
         entry = self.get(name)
         where = where or self.family
+        if entry.refused:
+            raise ConfigError(f"{self.family} '{name}' cannot be used here: {entry.refused}")
         unknown = sorted(set(params) - set(entry.params))
         if unknown:
             valid = ", ".join(entry.params) or "(none)"
@@ -135,13 +172,17 @@ class Registry:
         return resolved
 
     def build(self, spec: dict[str, Any], *context: Any) -> Any:
-        """Call the builder for a validated spec ``{name: ..., **params}``.
+        """Call the builder for a validated spec ``{name: ..., **params}`` with its own params.
 
         torch constructors check their arguments and raise ValueError with a clear reason
         (e.g. "Invalid learning rate"); that is the user's input, so it becomes a ConfigError.
         """
-        params = {k: v for k, v in spec.items() if k != "name"}
+        entry = self.get(spec["name"])
         try:
-            return self.get(spec["name"]).builder(*context, **params)
+            return entry.builder(*context, **{k: v for k, v in spec.items() if k in entry.own})
         except ValueError as exc:
             raise ConfigError(f"bad {self.family} '{spec['name']}' parameters: {exc}") from None
+
+    def shared_values(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The family-wide parameters of a spec, defaults filled in."""
+        return {k: spec.get(k, copy.deepcopy(p.default)) for k, p in self.shared.items()}

@@ -34,7 +34,7 @@ from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, open_trackers
-from trainlib.transforms import TransformContext, build_pipeline
+from trainlib.transforms import TransformContext, build_batch_transform, build_pipeline
 
 
 @dataclass
@@ -59,6 +59,7 @@ class Parts:
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
     observers: Observers  # visuals and diagnosis (issue 8)
+    batch_transform: Callable | None = None
 
 
 @dataclass
@@ -121,15 +122,17 @@ def build_parts(cfg: TrainConfig) -> Parts:
     optimizer = build_optimizer(cfg.optimizer, model)
     schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
+    batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
     sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
     observers = build_observers(cfg, model, sample)
-    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, observers)
+    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, observers,
+                 batch_transform)
 
 
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
                   device: torch.device) -> dict[str, Any]:
     defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
-    ctx = TransformContext(data.mean, data.std, data.image_size)
+    ctx = TransformContext.from_splits(data)
     pipelines = {
         "train": build_pipeline(cfg.transforms.train or defaults.get("train", []), ctx),
         "eval": build_pipeline(cfg.transforms.eval or defaults.get("eval", []), ctx),
@@ -201,6 +204,8 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         metrics["valid/best_acc"] = state.best_valid_acc
         save_checkpoint(parts, state, ckpt_dir / ckpt.LAST, handle.run_id)
         tracker.log_metrics(metrics, step=epoch)
+        for step, lr in parts.schedule.pop_step_lrs():
+            tracker.log_metrics({"lr/step": lr}, step=step)
         echo(epoch_line(epoch, cfg.epochs, metrics))
         parts.observers.on_epoch_end(epoch, metrics, valid)
         for callback in callbacks:
@@ -215,7 +220,7 @@ def train_and_validate(parts: Parts, epoch: int, progress: bool) -> tuple[dict[s
     lr = parts.optimizer.param_groups[0]["lr"]
     train = train_one_epoch(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
                             parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress,
-                            on_batch=parts.observers.batch_hook)
+                            batch_transform=parts.batch_transform, on_batch=parts.observers.batch_hook)
     valid = evaluate(parts.model, parts.loaders["valid"], parts.loss_fn, parts.device)
     metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
                "lr": lr, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}

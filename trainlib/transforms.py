@@ -1,22 +1,34 @@
-"""Transform registry (seed chapter 1.6): per-sample image transforms by name.
+"""Transform registry (seed chapter 1.6): image transforms by name.
 
 Pipelines are config lists such as ``[{random_crop: {size: 32, padding: 4}}, normalize]``.
-Every transform takes and returns a CHW image tensor (uint8 until `normalize` turns it
-into float); `TransformContext` supplies what a transform needs from the data (the
-train split's per-channel mean/std, the image size).
+Per-sample transforms (`transforms.train`, `transforms.eval`) take and return a CHW image
+tensor, uint8 until `normalize` (or `linear_transformation`) turns it into float; whatever
+the pipeline ends with is made a float tensor. `to_pil_image` / `to_tensor` switch to a
+PIL image and back (to uint8, not to float: scaling stays `normalize`'s job).
+`five_crop` / `ten_crop` return the crops stacked (ncrops, C, H, W); the model then sees
+each crop and its logits are averaged (trainlib.engine).
+Batch transforms (`transforms.batch`: mixup, cutmix) mix whole training batches and turn
+class ids into class probabilities. `random_choice`, `random_apply` and `random_order`
+take a nested pipeline (`transforms: [...]`) of the same level as their own list.
+`TransformContext` supplies what transforms need from the data.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
 
 import torch
 from torchvision.transforms import v2
 
 from trainlib.errors import ConfigError
-from trainlib.registry import Registry
+from trainlib.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Registry
 
 TRANSFORMS = Registry("transform")
+
+Interpolation = Literal["nearest", "bilinear", "bicubic"]
+PadMode = Literal["constant", "edge", "reflect", "symmetric"]
+SAMPLE, BATCH = "sample", "batch"
 
 
 def list_transforms() -> list[str]:
@@ -28,53 +40,211 @@ class TransformContext:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     image_size: int
+    num_classes: int = 0
+    train_images: torch.Tensor | None = field(default=None, repr=False, compare=False)  # uint8 (N, C, H, W)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_splits(cls, data: Any) -> TransformContext:
+        """From trainlib.data's ImageSplits."""
+        return cls(data.mean, data.std, data.image_size, data.num_classes, data.train.images)
+
+    def zca(self, epsilon: float, max_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """ZCA whitening (matrix, mean) of the train split in [0, 1] units, computed once per setting."""
+        key = ("zca", epsilon, max_samples)
+        if key not in self._cache:
+            if self.train_images is None:
+                raise ConfigError("linear_transformation needs the train split to compute its ZCA matrix")
+            self._cache[key] = zca_whitening(self.train_images, epsilon, max_samples)
+        return self._cache[key]
 
 
-def parse_pipeline(items: list[Any] | None, where: str) -> list[dict] | None:
-    """Turn ``[name | {name: {params}}]`` into validated ``[{name: ..., **params}]``."""
+def zca_whitening(images: torch.Tensor, epsilon: float, max_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """W = V diag(1/sqrt(l + eps)) V^T over the sample covariance's eigenpairs (l, V), from a seeded subsample.
+
+    The eigenpairs come from the n x n Gram matrix (n = samples <= max_samples), cheap for
+    3x32x32 = 3072 dimensions; directions outside the sample's span get 1/sqrt(eps).
+    """
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:max_samples]
+    x = images[pick].flatten(1).float() / 255
+    mean = x.mean(0)
+    xc = x - mean
+    gram_vals, gram_vecs = torch.linalg.eigh(xc @ xc.T)
+    keep = gram_vals > gram_vals.max() * 1e-6
+    vecs = xc.T @ gram_vecs[:, keep] / gram_vals[keep].sqrt()  # (D, r) orthonormal principal directions
+    variances = gram_vals[keep] / len(x)
+    scale = 1 / (variances + epsilon).sqrt() - 1 / math.sqrt(epsilon)
+    matrix = (vecs * scale) @ vecs.T + torch.eye(x.shape[1], dtype=x.dtype) / math.sqrt(epsilon)
+    return matrix, mean
+
+
+# --- pipelines ----------------------------------------------------------------------------
+
+def parse_pipeline(items: list[Any] | None, where: str, level: str = SAMPLE) -> list[dict] | None:
+    """Turn ``[name | {name: {params}}]`` into validated ``[{name: ..., **params}]``, nested lists included."""
     if items is None:
         return None
     if not isinstance(items, list):
         raise ConfigError(f"'{where}' must be a list of transforms, e.g. [random_crop, normalize]")
-    specs = []
-    for i, item in enumerate(items):
-        if isinstance(item, str):
-            name, params = item, {}
-        elif isinstance(item, dict) and "name" in item:
-            name, params = item["name"], {k: v for k, v in item.items() if k != "name"}
-        elif isinstance(item, dict) and len(item) == 1:
-            name, params = next(iter(item.items()))
-            params = params or {}
-        else:
-            raise ConfigError(f"'{where}[{i}]' must be a name or {{name: {{params}}}}, not {item!r}")
-        if not isinstance(params, dict):
-            raise ConfigError(f"'{where}[{i}]' parameters must be a mapping, not {params!r}")
-        specs.append({"name": name, **TRANSFORMS.validate(name, params, f"{where}[{i}]")})
-    return specs
+    return [_parse_item(item, f"{where}[{i}]", level) for i, item in enumerate(items)]
 
 
-def build_pipeline(specs: list[dict], ctx: TransformContext) -> Callable[[torch.Tensor], torch.Tensor]:
-    steps = [TRANSFORMS.build(spec, ctx) for spec in specs]
-    steps.append(_to_float)
-    return v2.Compose(steps)
+def _parse_item(item: Any, where: str, level: str) -> dict:
+    if isinstance(item, str):
+        name, params = item, {}
+    elif isinstance(item, dict) and "name" in item:
+        name, params = item["name"], {k: v for k, v in item.items() if k != "name"}
+    elif isinstance(item, dict) and len(item) == 1:
+        name, params = next(iter(item.items()))
+        params = params or {}
+    else:
+        raise ConfigError(f"'{where}' must be a name or {{name: {{params}}}}, not {item!r}")
+    if not isinstance(params, dict):
+        raise ConfigError(f"'{where}' parameters must be a mapping, not {params!r}")
+    if name not in TRANSFORMS:
+        raise ConfigError(f"'{where}': unknown transform '{name}'; valid: {', '.join(TRANSFORMS.names())}")
+    spec = {"name": name, **TRANSFORMS.validate(name, params, where)}
+    entry = TRANSFORMS.get(name)
+    if entry.meta.get("nested"):
+        spec["transforms"] = parse_pipeline(spec["transforms"], f"{where}.transforms", level)
+    elif entry.meta.get("level", SAMPLE) != level:
+        raise ConfigError(_misplaced(name, where, level))
+    return spec
 
 
-def _to_float(img: torch.Tensor) -> torch.Tensor:
-    """Make the pipeline's output a float image even when it has no `normalize` step."""
+def _misplaced(name: str, where: str, level: str) -> str:
+    if level == SAMPLE:
+        return f"'{where}': {name} mixes whole batches; put it in transforms.batch"
+    batch_names = [e.name for e in TRANSFORMS.entries() if e.meta.get("level") == BATCH]
+    return f"'{where}': {name} is a per-sample transform; transforms.batch takes {', '.join(batch_names)}"
+
+
+def build_steps(specs: list[dict], ctx: TransformContext) -> list[Callable]:
+    return [TRANSFORMS.build(spec, ctx) for spec in specs]
+
+
+def build_pipeline(specs: list[dict], ctx: TransformContext) -> Callable[[Any], torch.Tensor]:
+    """Per-sample pipeline: image -> float tensor."""
+    return v2.Compose([*build_steps(specs, ctx), to_float])
+
+
+def build_batch_transform(specs: list[dict] | None, ctx: TransformContext) -> Callable | None:
+    """Batch pipeline: (images, class ids) -> (images, class probabilities); None when empty."""
+    return v2.Compose(build_steps(specs, ctx)) if specs else None
+
+
+def to_float(img: Any) -> torch.Tensor:
+    """Make the pipeline's output a plain float tensor whatever it ended with (uint8, PIL, float)."""
+    if not isinstance(img, torch.Tensor):
+        img = v2.functional.pil_to_tensor(img)
+    img = img.as_subclass(torch.Tensor)
     return img.float().div_(255) if img.dtype == torch.uint8 else img
 
 
+# --- crops, flips, geometry ---------------------------------------------------------------
+
 @TRANSFORMS.register("random_crop")
-def random_crop(ctx: TransformContext, *, size: int = 0, padding: int = 4,
-                padding_mode: str = "constant") -> Callable:
-    """RandomCrop of `size` (0: the image size) after padding each side by `padding`."""
-    return v2.RandomCrop(size or ctx.image_size, padding=padding, padding_mode=padding_mode)
+def random_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, padding: NonNegativeInt = 4,
+                padding_mode: PadMode = "constant", fill: int = 0) -> Callable:
+    """RandomCrop of `size` (0: the image size) after padding each side by `padding` (with `fill` if constant)."""
+    return v2.RandomCrop(size or ctx.image_size, padding=padding, padding_mode=padding_mode, fill=fill)
+
+
+@TRANSFORMS.register("center_crop")
+def center_crop(ctx: TransformContext, *, size: NonNegativeInt = 0) -> Callable:
+    """CenterCrop of `size` (0: the image size; after pad/resize to a larger size)."""
+    return v2.CenterCrop(size or ctx.image_size)
+
+
+@TRANSFORMS.register("random_resized_crop")
+def random_resized_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, scale: tuple[float, float] = (0.08, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                        interpolation: Interpolation = "bilinear") -> Callable:
+    """RandomResizedCrop: a random area/aspect crop resized to `size` (0: the image size)."""
+    return v2.RandomResizedCrop(size or ctx.image_size, scale=scale, ratio=ratio, interpolation=interpolation)
+
+
+def _stack_crops(crops: tuple) -> torch.Tensor:
+    return torch.stack([v2.functional.to_image(c).as_subclass(torch.Tensor) for c in crops])
+
+
+@TRANSFORMS.register("five_crop")
+def five_crop(ctx: TransformContext, *, size: NonNegativeInt = 0) -> Callable:
+    """FiveCrop: 4 corners + center of `size` (0: the image size), stacked (5, C, size, size); logits averaged."""
+    return v2.Compose([v2.FiveCrop(size or ctx.image_size), _stack_crops])
+
+
+@TRANSFORMS.register("ten_crop")
+def ten_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, vertical_flip: bool = False) -> Callable:
+    """TenCrop: five_crop of the image and of its (horizontal, or vertical) flip, stacked (10, C, size, size)."""
+    return v2.Compose([v2.TenCrop(size or ctx.image_size, vertical_flip=vertical_flip), _stack_crops])
 
 
 @TRANSFORMS.register("random_horizontal_flip")
-def random_horizontal_flip(ctx: TransformContext, *, p: float = 0.5) -> Callable:
+def random_horizontal_flip(ctx: TransformContext, *, p: Probability = 0.5) -> Callable:
     """Flip left-right with probability p."""
     return v2.RandomHorizontalFlip(p)
+
+
+@TRANSFORMS.register("random_vertical_flip")
+def random_vertical_flip(ctx: TransformContext, *, p: Probability = 0.5) -> Callable:
+    """Flip upside-down with probability p."""
+    return v2.RandomVerticalFlip(p)
+
+
+@TRANSFORMS.register("random_rotation")
+def random_rotation(ctx: TransformContext, *, degrees: float = 15.0, interpolation: Interpolation = "nearest",
+                    fill: int = 0) -> Callable:
+    """RandomRotation by an angle in [-degrees, degrees] (same size; corners filled with `fill`)."""
+    return v2.RandomRotation(degrees, interpolation=interpolation, fill=fill)
+
+
+@TRANSFORMS.register("random_affine")
+def random_affine(ctx: TransformContext, *, degrees: float = 0.0,
+                  translate: tuple[float, float] | None = (0.1, 0.1), scale: tuple[float, float] | None = None,
+                  shear: float | None = None, interpolation: Interpolation = "nearest", fill: int = 0) -> Callable:
+    """RandomAffine: rotation in [-degrees, degrees], translation fractions, scale range, shear degrees."""
+    return v2.RandomAffine(degrees, translate=translate, scale=scale, shear=shear,
+                           interpolation=interpolation, fill=fill)
+
+
+@TRANSFORMS.register("resize")
+def resize(ctx: TransformContext, *, size: NonNegativeInt = 0, interpolation: Interpolation = "bilinear",
+           antialias: bool = True) -> Callable:
+    """Resize to size x size (0: the image size)."""
+    return v2.Resize((size or ctx.image_size,) * 2, interpolation=interpolation, antialias=antialias)
+
+
+@TRANSFORMS.register("pad")
+def pad(ctx: TransformContext, *, padding: NonNegativeInt = 4, fill: int = 0,
+        padding_mode: PadMode = "constant") -> Callable:
+    """Pad each side by `padding` (the image grows: crop it back for fixed-size models such as net)."""
+    return v2.Pad(padding, fill=fill, padding_mode=padding_mode)
+
+
+# --- colour -------------------------------------------------------------------------------
+
+def _check_hue(*, hue: float, **_) -> str | None:
+    return None if 0.0 <= hue <= 0.5 else f"hue must be in [0, 0.5], not {hue}"
+
+
+@TRANSFORMS.register("color_jitter", check=_check_hue)
+def color_jitter(ctx: TransformContext, *, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4,
+                 hue: float = 0.0) -> Callable:
+    """ColorJitter: random brightness, contrast, saturation factors in [1-x, 1+x], hue shift in [-hue, hue]."""
+    return v2.ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
+
+
+@TRANSFORMS.register("grayscale")
+def grayscale(ctx: TransformContext, *, num_output_channels: Literal[1, 3] = 3) -> Callable:
+    """Grayscale with 3 (same model input) or 1 output channels."""
+    return v2.Grayscale(num_output_channels)
+
+
+@TRANSFORMS.register("random_grayscale")
+def random_grayscale(ctx: TransformContext, *, p: Probability = 0.1) -> Callable:
+    """Grayscale (keeping the channel count) with probability p."""
+    return v2.RandomGrayscale(p)
 
 
 @TRANSFORMS.register("normalize")
@@ -85,3 +255,127 @@ def normalize(ctx: TransformContext, *, mean: list[float] | None = None,
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(list(mean or ctx.mean), list(std or ctx.std)),
     ])
+
+
+@TRANSFORMS.register("linear_transformation")
+def linear_transformation(ctx: TransformContext, *, epsilon: PositiveFloat = 0.1,
+                          max_samples: PositiveInt = 1000) -> Callable:
+    """LinearTransformation: ZCA whitening of the train split (<= max_samples images); float out, not with normalize."""
+    matrix, mean = ctx.zca(epsilon, max_samples)
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.LinearTransformation(matrix, mean)])
+
+
+# --- type conversions, named functions ----------------------------------------------------
+
+@TRANSFORMS.register("to_pil_image")
+def to_pil_image(ctx: TransformContext) -> Callable:
+    """ToPILImage: uint8 tensor -> PIL image (for PIL-only steps; back with to_tensor or at the pipeline's end)."""
+    return v2.ToPILImage()
+
+
+@TRANSFORMS.register("to_tensor")
+def to_tensor(ctx: TransformContext) -> Callable:
+    """PIL image -> uint8 CHW tensor (tensors pass unchanged; unlike the classic ToTensor it does not scale)."""
+    return v2.PILToTensor()
+
+
+def _identity(img: Any) -> Any:
+    return img
+
+
+def _to_rgb(img: torch.Tensor) -> torch.Tensor:
+    return img.expand(3, -1, -1) if img.shape[-3] == 1 else img
+
+
+# Named functions for `lambda` (configs never carry code).
+LAMBDAS: dict[str, Callable] = {"identity": _identity, "invert": v2.functional.invert, "to_rgb": _to_rgb}
+LambdaName = Literal[tuple(LAMBDAS)]
+
+
+@TRANSFORMS.register("lambda")
+def lambda_(ctx: TransformContext, *, fn: LambdaName = "identity") -> Callable:
+    """Lambda with a named function: identity, invert (255 - x), to_rgb (1 -> 3 channels)."""
+    return v2.Lambda(LAMBDAS[fn])
+
+
+# --- containers of nested pipelines -------------------------------------------------------
+
+def _check_choice(*, transforms: list[Any], p: list[float] | None, **_) -> str | None:
+    if not transforms:
+        return "needs at least one transform in 'transforms'"
+    if p is not None and len(p) != len(transforms):
+        return f"p has {len(p)} weights for {len(transforms)} transforms"
+    return None
+
+
+def _check_nested(*, transforms: list[Any], **_) -> str | None:
+    return None if transforms else "needs at least one transform in 'transforms'"
+
+
+@TRANSFORMS.register("random_choice", nested=True, check=_check_choice)
+def random_choice(ctx: TransformContext, *, transforms: list[Any] = [],
+                  p: list[NonNegativeFloat] | None = None) -> Callable:
+    """RandomChoice: apply one transform of the nested list, picked with weights p (default: uniform)."""
+    return v2.RandomChoice(build_steps(transforms, ctx), p=p)
+
+
+@TRANSFORMS.register("random_apply", nested=True, check=_check_nested)
+def random_apply(ctx: TransformContext, *, transforms: list[Any] = [], p: Probability = 0.5) -> Callable:
+    """RandomApply: apply the whole nested list with probability p."""
+    return v2.RandomApply(build_steps(transforms, ctx), p=p)
+
+
+@TRANSFORMS.register("random_order", nested=True, check=_check_nested)
+def random_order(ctx: TransformContext, *, transforms: list[Any] = []) -> Callable:
+    """RandomOrder: apply every transform of the nested list in a random order."""
+    return v2.RandomOrder(build_steps(transforms, ctx))
+
+
+# --- automatic augmentation policies ------------------------------------------------------
+
+@TRANSFORMS.register("random_erasing")
+def random_erasing(ctx: TransformContext, *, p: Probability = 0.5, scale: tuple[float, float] = (0.02, 0.33),
+                   ratio: tuple[float, float] = (0.3, 3.3), value: float = 0.0) -> Callable:
+    """RandomErasing: blank a random rectangle (area fraction in scale) with `value`, with probability p."""
+    return v2.RandomErasing(p=p, scale=scale, ratio=ratio, value=value)
+
+
+@TRANSFORMS.register("auto_augment")
+def auto_augment(ctx: TransformContext, *, policy: Literal["cifar10", "imagenet", "svhn"] = "cifar10") -> Callable:
+    """AutoAugment with a learned policy (cifar10, imagenet or svhn)."""
+    return v2.AutoAugment(v2.AutoAugmentPolicy(policy))
+
+
+@TRANSFORMS.register("rand_augment")
+def rand_augment(ctx: TransformContext, *, num_ops: PositiveInt = 2, magnitude: int = 9,
+                 num_magnitude_bins: int = 31) -> Callable:
+    """RandAugment: num_ops random ops at a fixed magnitude."""
+    return v2.RandAugment(num_ops=num_ops, magnitude=magnitude, num_magnitude_bins=num_magnitude_bins)
+
+
+@TRANSFORMS.register("trivial_augment_wide")
+def trivial_augment_wide(ctx: TransformContext, *, num_magnitude_bins: int = 31) -> Callable:
+    """TrivialAugmentWide: one random op at a random magnitude."""
+    return v2.TrivialAugmentWide(num_magnitude_bins=num_magnitude_bins)
+
+
+@TRANSFORMS.register("augmix")
+def augmix(ctx: TransformContext, *, severity: int = 3, mixture_width: int = 3, chain_depth: int = -1,
+           alpha: float = 1.0, all_ops: bool = True) -> Callable:
+    """AugMix: a Dirichlet mix of augmentation chains, blended with the original."""
+    return v2.AugMix(severity=severity, mixture_width=mixture_width, chain_depth=chain_depth,
+                     alpha=alpha, all_ops=all_ops)
+
+
+# --- batch level --------------------------------------------------------------------------
+
+@TRANSFORMS.register("mixup", level=BATCH)
+def mixup(ctx: TransformContext, *, alpha: PositiveFloat = 1.0) -> Callable:
+    """MixUp (batch): blend image pairs and their one-hot labels with a Beta(alpha, alpha) weight."""
+    return v2.MixUp(alpha=alpha, num_classes=ctx.num_classes)
+
+
+@TRANSFORMS.register("cutmix", level=BATCH)
+def cutmix(ctx: TransformContext, *, alpha: PositiveFloat = 1.0) -> Callable:
+    """CutMix (batch): paste a box from another image, labels mixed by the box's area."""
+    return v2.CutMix(alpha=alpha, num_classes=ctx.num_classes)

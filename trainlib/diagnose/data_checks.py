@@ -39,7 +39,8 @@ def class_imbalance(labels: torch.Tensor, class_names: list[str], max_ratio: flo
 
 
 def inputs_not_normalized(x: torch.Tensor) -> Problem | None:
-    """A float batch (N, C, H, W) whose per-channel stats are far from mean 0 / std 1."""
+    """A float batch (N, C, H, W) (or (N, crops, C, H, W)) whose per-channel stats are far from mean 0 / std 1."""
+    x = x.flatten(0, -4)
     flat = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
     mean, std = flat.mean(1), flat.std(1)
     low, high = STD_RANGE

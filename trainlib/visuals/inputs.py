@@ -21,7 +21,7 @@ class InputsGrid(Observer):
 
     def after_backward(self, step: BatchStep) -> None:
         if step.index == 0 and due(self.epoch, self.item.every, self.epochs):
-            images = for_display(step.inputs[:self.item.count])
+            images = for_display(step.inputs.flatten(0, -4)[:self.item.count])  # crops as images
             self.sink.image("inputs/train", grid(images), self.epoch, artifact=True)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:

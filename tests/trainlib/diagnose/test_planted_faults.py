@@ -6,23 +6,15 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from torch import nn
 
 from tests.observed import healthy_run, train_once
 from trainlib.data.datasets import DATASETS, ImageSplits, TensorImages, digits
 from trainlib.diagnose.catalog import DATA, MODEL, OPTIM
 from trainlib.diagnose.findings import WARNING_TAG
 from trainlib.diagnose.report import load_report
-from trainlib.inits import INITS
 
 QUIET = {"visuals": {"enabled": False}, "diagnose": {"stop_on": []}}  # visuals are tested elsewhere
 RAW_PIXELS = [{"normalize": {"mean": [0, 0, 0], "std": [1 / 255] * 3}}]  # "normalizes" to 0..255
-
-
-def zeros(model: nn.Module) -> None:
-    """A constant-zero init, for this test only."""
-    for p in model.parameters():
-        nn.init.zeros_(p)
 
 
 def imbalanced_digits() -> ImageSplits:
@@ -34,14 +26,12 @@ def imbalanced_digits() -> ImageSplits:
 
 
 @contextmanager
-def temporary_entries():
-    """Register the test's init and dataset on copies of the registries (gone after the run, so
-    the registry-parametrized tests never see them)."""
+def imbalanced_dataset():
+    """Register the test's dataset on a copy of the registry (gone after the run, so the
+    registry-parametrized tests never see it)."""
     with pytest.MonkeyPatch.context() as mp:
-        for registry, name, builder in ((INITS, "zeros_for_test", zeros),
-                                        (DATASETS, "imbalanced_digits_for_test", imbalanced_digits)):
-            mp.setattr(registry, "_entries", dict(registry._entries))
-            registry.register(name)(builder)
+        mp.setattr(DATASETS, "_entries", dict(DATASETS._entries))
+        DATASETS.register("imbalanced_digits_for_test")(imbalanced_digits)
         yield
 
 
@@ -49,7 +39,7 @@ def temporary_entries():
 FAULTS = {
     "lr_too_high": ({"optimizer": {"lr": 10}, "epochs": 1}, {"divergence"},
                     {"nan", "exploding_gradients", "vanishing_gradients", "dead_relu"}, OPTIM),
-    "zero_init": ({"init": "zeros_for_test", "epochs": 1}, {"symmetric_units", "dead_relu", "vanishing_gradients"},
+    "zero_init": ({"init": {"name": "constant", "value": 0.0}, "epochs": 1}, {"symmetric_units", "dead_relu", "vanishing_gradients"},
                   set(), MODEL),
     "unnormalized_inputs": ({"transforms": {"train": RAW_PIXELS, "eval": RAW_PIXELS}, "epochs": 1},
                             {"inputs_not_normalized"}, set(), DATA),
@@ -65,7 +55,7 @@ FAULTS = {
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory, empty_store_template):
     def train(fault: str):
-        with temporary_entries():
+        with imbalanced_dataset():
             return train_once(tmp_path_factory.getbasetemp(), empty_store_template, fault, QUIET, FAULTS[fault][0])
     return train
 

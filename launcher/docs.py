@@ -1,0 +1,185 @@
+"""README reference sections, generated from the schemas the code validates, so they cannot drift.
+
+    python -m launcher.docs           # rewrite the generated sections of README.md
+    python -m launcher.docs --check   # exit 1 when README.md is out of date
+
+Each section sits between `<!-- BEGIN GENERATED: NAME -->` and `<!-- END GENERATED: NAME -->`
+in README.md; SECTIONS says what renders it. Documenting another pydantic model is one entry:
+``"sweep-reference": lambda: model_reference(SweepFile)`` plus its two markers.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+COMMAND = "python -m launcher.docs"
+
+
+def _train_config() -> str:
+    from trainlib.config import FAMILIES, TrainConfig
+
+    return model_reference(TrainConfig, families=FAMILIES)
+
+
+def _registries() -> str:
+    from trainlib.config import FAMILIES
+    from trainlib.transforms import TRANSFORMS
+
+    usage = {key: f"`{key}: {{name: NAME, PARAM: VALUE, ...}}`" for key in FAMILIES}
+    usage["transforms"] = ("items of `transforms.train` / `transforms.eval` (mixup, cutmix: `transforms.batch`): "
+                           "`NAME` or `{NAME: {PARAM: VALUE}}`")
+    return "\n\n".join(registry_reference(key, registry, usage[key])
+                       for key, registry in {**FAMILIES, "transforms": TRANSFORMS}.items())
+
+
+SECTIONS: dict[str, Callable[[], str]] = {
+    "config-reference": _train_config,
+    "registries": _registries,
+}
+
+
+# --- pydantic models -------------------------------------------------------------------------
+
+def model_reference(model: type, families: Mapping[str, Any] | None = None) -> str:
+    """A Markdown table of the model's fields (a nested model's fields inline as dotted keys),
+    then a table for each model met inside another type (M | None, list[M], dict[str, M])."""
+    families = families or {}
+    queue, done, parts = [model], set(), []
+    while queue:
+        current = queue.pop(0)
+        if current in done:
+            continue
+        done.add(current)
+        rows = list(_field_rows(current, "", families, queue))
+        title = "" if current is model else f"`{current.__name__}`\n\n"
+        parts.append(title + _table(["key", "type", "default", "description"], rows))
+    return "\n\n".join(parts)
+
+
+def _field_rows(model: type, prefix: str, families: Mapping[str, Any], queue: list[type]):
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        if _is_model(info.annotation):
+            yield from _field_rows(info.annotation, f"{key}.", families, queue)
+            continue
+        queue.extend(_models_inside(info.annotation))
+        description = info.description or ""
+        if key in families:
+            type_text = "{name: ..., PARAM: ...}"
+            description = description or f"one of the `{key}` entries below, by name, with its params"
+        else:
+            type_text = type_name(info.annotation) + _constraints(info.metadata)
+        yield [f"`{key}`", f"`{type_text}`", _default(info), description]
+
+
+def _models_inside(annotation: Any) -> list[type]:
+    found = [annotation] if _is_model(annotation) else []
+    for arg in typing.get_args(annotation):
+        found += _models_inside(arg)
+    return found
+
+
+def _is_model(obj: Any) -> bool:
+    from pydantic import BaseModel
+
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def type_name(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "null"
+    if annotation is Any:
+        return "any"
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin is typing.Literal:
+        return " | ".join(str(a) for a in args)
+    if _is_union(annotation):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
+    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
+
+
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "min length", "max_length": "max length"}
+
+
+def _constraints(metadata: list[Any]) -> str:
+    found = [f"{sign} {getattr(m, attr)}" for m in metadata for attr, sign in _BOUNDS.items()
+             if getattr(m, attr, None) is not None]
+    return f" ({', '.join(found)})" if found else ""
+
+
+def _default(info: Any) -> str:
+    if info.is_required():
+        return "required"
+    return f"`{_flow_yaml(info.get_default(call_default_factory=True))}`"
+
+
+def _flow_yaml(value: Any) -> str:
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000)
+    return text.removesuffix("\n...\n").strip()
+
+
+# --- registries ------------------------------------------------------------------------------
+
+def registry_reference(key: str, registry: Any, usage: str) -> str:
+    rows = [[f"`{e.name}`", _params(e), e.summary] for e in registry.entries()]
+    return f"#### {key}\n\n{usage}\n\n" + _table(["name", "params (type = default)", "what it is"], rows)
+
+
+def _params(entry: Any) -> str:
+    if not entry.params:
+        return "-"
+    return "<br>".join(f"`{p.name}` ({p.type_name}) = `{_flow_yaml(p.default)}`" for p in entry.params.values())
+
+
+# --- README ----------------------------------------------------------------------------------
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(r) for r in rows)])
+
+
+def render(readme: str) -> str:
+    """`readme` with every generated section rendered afresh."""
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- BEGIN GENERATED: {re.escape(name)} [^>]*-->\n).*?(<!-- END GENERATED: "
+                             rf"{re.escape(name)} -->)", re.S)
+        if not pattern.search(readme):
+            raise SystemExit(f"README.md has no '<!-- BEGIN GENERATED: {name} ... -->' / "
+                             f"'<!-- END GENERATED: {name} -->' markers")
+        body = make()
+        readme = pattern.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", readme)
+    return readme
+
+
+def main(argv: list[str]) -> int:
+    current = README.read_text()
+    fresh = render(current)
+    if "--check" in argv:
+        if fresh != current:
+            print(f"README.md is out of date: run `{COMMAND}`", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(fresh)
+    print("README.md is up to date" if fresh == current else "README.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,92 @@
+"""`launch runs` against a real store: a `launch train` run and a sweep's parent with two trials."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+from launcher.cli import main
+from tests.launcher.conftest import SWEEP
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def table_rows(output: str) -> dict[str, list[str]]:
+    """run-id prefix -> cells, for the table's body lines."""
+    lines = [line for line in output.splitlines() if line and not line.startswith(("sweep ", "id ", "---", "("))]
+    return {line.split()[0]: line.split() for line in lines}
+
+
+def test_lists_every_run_with_status_params_and_best_metrics(demo_store):
+    result = invoke("runs", "--tracking-uri", demo_store.uri)
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0].split()
+    assert header[:3] == ["id", "name", "status"] and header[-3:] == ["valid/best_acc", "test/acc", "duration"]
+    assert {"model.name", "optimizer.name", "optimizer.lr", "epochs"} <= set(header)
+    rows = table_rows(result.stdout)
+    ids = [demo_store.train_run_id, demo_store.parent_run_id, *demo_store.trial_run_ids]
+    assert set(rows) == {i[:8] for i in ids}
+    client = MlflowClient(tracking_uri=demo_store.uri)
+    for run_id in (demo_store.train_run_id, *demo_store.trial_run_ids):
+        run = client.get_run(run_id)
+        row = dict(zip(header, rows[run_id[:8]]))
+        assert row["status"] == "FINISHED" and row["name"] == run.info.run_name
+        assert row["optimizer.name"] == run.data.params["optimizer.name"]
+        assert float(row["test/acc"]) == pytest.approx(run.data.metrics["test/acc"], abs=1e-4)
+        assert float(row["valid/best_acc"]) == pytest.approx(run.data.metrics["valid/best_acc"], abs=1e-4)
+
+
+@pytest.mark.parametrize("which", ["name", "parent id"])
+def test_sweep_lists_only_its_trials(demo_store, which):
+    sweep = SWEEP if which == "name" else demo_store.parent_run_id
+    result = invoke("runs", "--tracking-uri", demo_store.uri, "--sweep", sweep)
+    assert result.exit_code == 0, result.output
+    assert demo_store.parent_run_id in result.stdout.splitlines()[0]
+    assert set(table_rows(result.stdout)) == {i[:8] for i in demo_store.trial_run_ids}
+
+
+def test_json_holds_all_params_and_metrics_as_stored(demo_store):
+    result = invoke("runs", "--tracking-uri", demo_store.uri, "--sweep", SWEEP, "--json")
+    assert result.exit_code == 0, result.output
+    records = {r["run_id"]: r for r in json.loads(result.stdout)}
+    assert set(records) == set(demo_store.trial_run_ids)
+    client = MlflowClient(tracking_uri=demo_store.uri)
+    for run_id, record in records.items():
+        run = client.get_run(run_id)
+        assert record["params"] == run.data.params and record["metrics"] == run.data.metrics
+        assert record["parent_run_id"] == demo_store.parent_run_id and record["experiment"] == "launch"
+        assert record["status"] == "FINISHED" and record["duration_s"] > 0
+
+
+def test_experiment_filter_and_limit(demo_store):
+    result = invoke("runs", "--tracking-uri", demo_store.uri, "--experiment", "launch", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    assert list(table_rows(result.stdout)) == [demo_store.trial_run_ids[-1][:8]]  # the newest
+    assert "--limit" in result.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--experiment", "nope"], "unknown experiment 'nope'; valid: Default, launch"),
+    (["--sweep", "nope"], f"unknown sweep 'nope'; valid: {SWEEP}"),
+])
+def test_unknown_experiment_or_sweep_is_one_line_exit_2(demo_store, args, expected):
+    result = invoke("runs", "--tracking-uri", demo_store.uri, *args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {expected}"
+
+
+def test_missing_store_is_an_error_and_creates_nothing(tmp_path):
+    result = invoke("runs", "--tracking-uri", f"sqlite:///{tmp_path / 'none' / 'mlflow.db'}")
+    assert result.exit_code == 2 and "no MLflow store" in result.stderr and "launch train" in result.stderr
+    result = invoke("runs")  # the default ./mlflow.db
+    assert result.exit_code == 2 and "no MLflow store" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_empty_store_says_so(store):
+    result = invoke("runs", "--tracking-uri", store)
+    assert result.exit_code == 0 and "no runs yet" in result.stdout

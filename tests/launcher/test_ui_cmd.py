@@ -1,0 +1,69 @@
+"""`launch ui`: a real server child that answers, stops on Ctrl-C with nothing left behind, and
+one-line errors for a missing store, a missing log root, a remote store and a taken port."""
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from click.testing import CliRunner
+
+from launcher.cli import main
+from tests.launcher.conftest import port_open, processes_mentioning
+
+
+def test_tensorboard_serves_the_log_root_and_stops_on_ctrl_c(tmp_path):
+    logdir = tmp_path / "runs"
+    logdir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "launcher", "ui", "--tensorboard", "--logdir", str(logdir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # printed once the server answers (or empty when it gave up)
+    assert line.startswith("TensorBoard: http://127.0.0.1:"), proc.stderr.read() if not line else line
+    url = line.split()[-1]
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200 and b"TensorBoard" in response.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert not port_open(url) and not processes_mentioning(str(logdir))
+    assert not (Path(tempfile.gettempdir()) / f"launch-ui-tensorboard-{urlparse(url).port}.log").exists()
+
+
+@pytest.fixture
+def taken_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def assert_one_line_error(args: list[str], culprit: str) -> str:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and culprit in lines[-1], result.stderr
+    assert "Traceback" not in result.output and not Path("mlflow.db").exists()
+    return lines[-1]
+
+
+@pytest.mark.parametrize("args, culprit", [
+    (lambda t: ["--tracking-uri", f"sqlite:///{t / 'nope.db'}"], "no MLflow store"),
+    (lambda t: ["--tensorboard", "--logdir", str(t / "nope")], "no run folders"),
+    (lambda t: ["--tracking-uri", "http://127.0.0.1:5000"], "open it in a browser"),
+], ids=["missing store", "missing logdir", "remote store"])
+def test_bad_input_is_one_line_exit_2(args, culprit, tmp_path):
+    assert_one_line_error(["ui", *args(tmp_path)], culprit)
+
+
+def test_a_taken_port_is_one_line_exit_2_naming_the_server_log(tmp_path, taken_port):
+    error = assert_one_line_error(["ui", "--tensorboard", "--logdir", str(tmp_path), "--port", str(taken_port)],
+                                  "TensorBoard exited")
+    log = Path(error.rsplit("(log: ", 1)[1].rstrip(")"))
+    assert str(taken_port) in log.read_text()
+    log.unlink()
