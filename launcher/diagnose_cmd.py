@@ -4,15 +4,16 @@ from __future__ import annotations
 import click
 
 from launcher.guard import guarded
+from launcher.store import open_client, tracking_uri_option
 
 
 @click.command("diagnose")
 @click.argument("run_id")
-@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+@tracking_uri_option
 @guarded
 def diagnose(run_id, tracking_uri):
     """Explain a run: its curves, the warnings raised and when, and the likely culprit
     (data, model or loss/optimizer) with the evidence."""
     from trainlib.diagnose.report import load_report, render
 
-    click.echo(render(load_report(run_id, tracking_uri)))
+    click.echo(render(load_report(open_client(tracking_uri), run_id)))

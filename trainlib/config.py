@@ -91,10 +91,11 @@ class EveryEpochs(Toggle):
 
 
 class ImageGrid(EveryEpochs):
-    count: int = Field(8, ge=1, description="how many images")
+    count: int = Field(32, ge=1, description="how many images")
 
 
-class LayerImages(ImageGrid):
+class LayerImages(EveryEpochs):
+    count: int = Field(8, ge=1, description="how many fixed validation images")
     layer: str | None = Field(None, description="module name (see model.named_modules()); null: a sensible default")
 
 
@@ -108,12 +109,11 @@ class EmbeddingVisual(Toggle):
 
 class VisualsConfig(_Section):
     enabled: bool = Field(True, description="master switch for everything below")
-    inputs: ImageGrid = Field(default_factory=lambda: ImageGrid(count=32),
+    inputs: ImageGrid = Field(default_factory=ImageGrid,
                               description="grid of augmented training inputs (what the model sees)")
-    histograms: EveryEpochs = Field(default_factory=lambda: EveryEpochs(every=1),
-                                    description="weights and gradients per layer")
+    histograms: EveryEpochs = Field(default_factory=EveryEpochs, description="weights and gradients per layer")
     kernels: KernelsVisual = Field(default_factory=KernelsVisual, description="conv kernels of every conv layer")
-    feature_maps: LayerImages = Field(default_factory=lambda: LayerImages(count=4),
+    feature_maps: LayerImages = Field(default_factory=LayerImages,
                                       description="feature maps of a layer (default: first conv) for fixed images")
     gradcam: LayerImages = Field(default_factory=LayerImages,
                                  description="Grad-CAM heat maps of a layer (default: last conv) on fixed valid images")

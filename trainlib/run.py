@@ -33,7 +33,7 @@ from trainlib.optimizers import build_optimizer
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
-from trainlib.tracking.open import RunHandle, open_trackers
+from trainlib.tracking.open import RunHandle, closing, open_trackers
 from trainlib.transforms import TransformContext, build_batch_transform, build_pipeline
 
 
@@ -82,18 +82,8 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callba
         state = restore(parts, resume)
     check_writable(Path(cfg.output.dir))
     handle = open_trackers(cfg, run_tags(cfg, parts.device), resume, state.epoch)
-    tracker = handle.tracker
-    try:
-        final = fit(parts, state, handle, callbacks, progress, echo)
-    except KeyboardInterrupt:
-        tracker.close("KILLED")
-        raise
-    except BaseException as exc:
-        tracker.set_tags({"launch.error": f"{type(exc).__name__}: {exc}"[:5000]})
-        tracker.close("FAILED")
-        raise
-    tracker.close("FINISHED")
-    return final
+    with closing(handle.tracker):
+        return fit(parts, state, handle, callbacks, progress, echo)
 
 
 def seed_everything(seed: int) -> None:

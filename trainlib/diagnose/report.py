@@ -62,26 +62,14 @@ class Report:
         self.culprit = ranked[0].culprit if ranked else None
 
 
-def _client(tracking_uri: str | None):
-    from mlflow import MlflowClient
-
-    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise UserError(f"no MLflow store at {uri}; pass --tracking-uri (or set MLFLOW_TRACKING_URI)")
-    quiet_mlflow_logs()
-    return MlflowClient(tracking_uri=uri), uri
-
-
-def load_report(run_id: str, tracking_uri: str | None = None) -> Report:
+def load_report(client, run_id: str) -> Report:
+    """`client`: an MlflowClient on the run's store."""
     from mlflow.exceptions import MlflowException
 
-    client, uri = _client(tracking_uri)
     try:
         run = client.get_run(run_id)
     except MlflowException:
-        raise UserError(f"no run '{run_id}' in {uri}") from None
+        raise UserError(f"no run '{run_id}' in {client.tracking_uri}") from None
     tags, params = run.data.tags, run.data.params
     curves = [Curve(name, _history(client, run_id, name)) for name in CURVES]
     curves = [c for c in curves if c.values]

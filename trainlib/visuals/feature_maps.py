@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from trainlib.config import LayerImages
-from trainlib.engine import EvalResult
-from trainlib.observers import FitContext, Observer, due
-from trainlib.visuals.images import capture, fixed_samples, for_display, grid
-from trainlib.visuals.sink import Sink
+from trainlib.visuals.images import capture, for_display, grid
+from trainlib.visuals.layer_visual import LayerVisual
 
 MAX_MAPS = 16  # channels shown per image
 
@@ -21,18 +18,7 @@ def feature_map_grid(maps: torch.Tensor) -> torch.Tensor:
     return grid(for_display(maps.reshape(n * c, 1, *maps.shape[2:])), nrow=c)
 
 
-class FeatureMaps(Observer):
-    def __init__(self, item: LayerImages, layer: str):
-        self.item = item
-        self.layer = layer
-
-    def on_fit_start(self, ctx: FitContext) -> None:
-        self.sink = Sink(ctx)
-        self.model = ctx.model
-        self.epochs = ctx.epochs
-        self.images = fixed_samples(ctx.loaders["valid"].dataset, self.item.count)[0].to(ctx.device)
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
-        if due(epoch, self.item.every, self.epochs):
-            maps = capture(self.model, self.layer, self.images)
-            self.sink.image(f"feature_maps/{self.layer}", feature_map_grid(maps), epoch)
+class FeatureMaps(LayerVisual):
+    def draw(self, epoch: int) -> None:
+        maps = capture(self.model, self.layer, self.images)
+        self.sink.image(f"feature_maps/{self.layer}", feature_map_grid(maps), epoch)

@@ -11,11 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainlib.config import LayerImages
-from trainlib.engine import EvalResult
-from trainlib.observers import FitContext, Observer, due
-from trainlib.visuals.images import eval_mode, fixed_samples, for_display, grid
-from trainlib.visuals.sink import Sink
+from trainlib.visuals.images import eval_mode, for_display, grid
+from trainlib.visuals.layer_visual import LayerVisual
 
 
 def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,20 +49,8 @@ def overlay(images: torch.Tensor, cams: torch.Tensor) -> torch.Tensor:
     return 0.5 * images + 0.5 * heat
 
 
-class GradCam(Observer):
-    def __init__(self, item: LayerImages, layer: str):
-        self.item = item
-        self.layer = layer
-
-    def on_fit_start(self, ctx: FitContext) -> None:
-        self.sink = Sink(ctx)
-        self.model = ctx.model
-        self.module = dict(ctx.model.named_modules())[self.layer]
-        self.epochs = ctx.epochs
-        self.images = fixed_samples(ctx.loaders["valid"].dataset, self.item.count)[0].to(ctx.device)
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
-        if due(epoch, self.item.every, self.epochs):
-            cams, _ = grad_cam(self.model, self.module, self.images)
-            picture = grid(overlay(for_display(self.images), cams))
-            self.sink.image(f"gradcam/{self.layer}", picture, epoch, artifact=True)
+class GradCam(LayerVisual):
+    def draw(self, epoch: int) -> None:
+        cams, _ = grad_cam(self.model, self.module, self.images)
+        picture = grid(overlay(for_display(self.images), cams))
+        self.sink.image(f"gradcam/{self.layer}", picture, epoch, artifact=True)

@@ -71,7 +71,7 @@ def test_planted_fault_is_diagnosed_and_blamed_on_the_right_part(fault, planted)
     for check in must:
         assert found[check]["message"] in tags[WARNING_TAG + check]
         assert any(line.startswith(f"warning [{check}]") for line in observed.output)
-    assert load_report(observed.run_id, observed.store).culprit == culprit
+    assert load_report(observed.client(), observed.run_id).culprit == culprit
 
 
 def test_first_nonfinite_layer_is_named_when_weights_blow_up(planted):
