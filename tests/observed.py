@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -79,3 +80,18 @@ def _train(base: Path, template: Path, layers: tuple[dict[str, Any], ...]) -> Ob
 
 def healthy_run(tmp_path_factory, empty_store_template: Path) -> ObservedRun:
     return train_once(tmp_path_factory.getbasetemp(), empty_store_template, "healthy", HEALTHY)
+
+
+def read_events(logdir: Path) -> dict[str, dict[str, list[int]]]:
+    """kind -> tag -> steps, over every event file below `logdir` (kind: the value type or plugin)."""
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+    found: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for path in logdir.rglob("events.out.tfevents.*"):
+        for event in LegacyEventFileLoader(str(path)).Load():
+            if event.HasField("graph_def"):
+                found["graph"][str(path.parent.relative_to(logdir))].append(event.step)
+            for value in event.summary.value:
+                kind = value.metadata.plugin_data.plugin_name or value.WhichOneof("value")
+                found[kind][value.tag].append(event.step)
+    return found

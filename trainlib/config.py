@@ -91,7 +91,7 @@ class EveryEpochs(Toggle):
 
 
 class ImageGrid(EveryEpochs):
-    count: int = Field(32, ge=1, description="how many images")
+    count: int = Field(16, ge=1, description="how many images")
 
 
 class LayerImages(EveryEpochs):
@@ -104,7 +104,7 @@ class KernelsVisual(EveryEpochs):
 
 
 class EmbeddingVisual(Toggle):
-    count: int = Field(200, ge=1, description="validation images projected (penultimate features), at the end")
+    count: int = Field(100, ge=1, description="validation images projected (penultimate features), at the end")
 
 
 class VisualsConfig(_Section):

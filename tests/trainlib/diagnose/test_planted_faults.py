@@ -3,11 +3,12 @@ right part), and a healthy default run must raise nothing."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
 
-from tests.observed import healthy_run, train_once
+from tests.observed import healthy_run, read_events, train_once
 from trainlib.data.datasets import DATASETS, ImageSplits, TensorImages, digits
 from trainlib.diagnose.catalog import DATA, MODEL, OPTIM
 from trainlib.diagnose.findings import WARNING_TAG
@@ -68,9 +69,11 @@ def test_planted_fault_is_diagnosed_and_blamed_on_the_right_part(fault, planted)
     assert must <= set(found), f"{fault}: found {sorted(found)}"
     assert set(found) <= must | may, f"{fault}: spurious {sorted(set(found) - must - may)}"
     tags = observed.client().get_run(observed.run_id).data.tags
+    texts = read_events(Path(observed.run_dir) / "tb")["text"]
     for check in must:
         assert found[check]["message"] in tags[WARNING_TAG + check]
         assert any(line.startswith(f"warning [{check}]") for line in observed.output)
+        assert f"diagnose/{check}/text_summary" in texts
     assert load_report(observed.client(), observed.run_id).culprit == culprit
 
 

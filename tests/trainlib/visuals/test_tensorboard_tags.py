@@ -1,31 +1,15 @@
 """Read the default run's TensorBoard event files back: every visual of the seed's chapter 4 is there."""
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from tests.observed import healthy_run
+from tests.observed import healthy_run, read_events
 
 NET_PARAMS = [f"{layer}.{kind}" for layer in ("conv1", "conv2", "fc1", "fc2", "fc3") for kind in ("weight", "bias")]
 IMAGES = ["inputs/train", "kernels/conv1", "kernels/conv2", "feature_maps/conv1", "gradcam/conv2",
           "confusion_matrix/valid"]
-
-
-def read_events(logdir: Path) -> dict[str, dict[str, list[int]]]:
-    """kind -> tag -> steps, over every event file below `logdir` (kind: the value type or plugin)."""
-    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
-
-    found: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for path in logdir.rglob("events.out.tfevents.*"):
-        for event in LegacyEventFileLoader(str(path)).Load():
-            if event.HasField("graph_def"):
-                found["graph"][str(path.parent.relative_to(logdir))].append(event.step)
-            for value in event.summary.value:
-                kind = value.metadata.plugin_data.plugin_name or value.WhichOneof("value")
-                found[kind][value.tag].append(event.step)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +58,9 @@ def test_embedding_projector_of_penultimate_features(default_run):
     assert 'tensor_name: "penultimate:00005"' in config and "sprite" in config
     folder = tb / "00005" / "penultimate"
     rows = (folder / "tensors.tsv").read_text().splitlines()
-    assert len(rows) == 179 and len(rows[0].split("\t")) == 84  # all valid images x fc2's 84 features
+    assert len(rows) == 100 and len(rows[0].split("\t")) == 84  # 100 valid images x fc2's 84 features
     labels = (folder / "metadata.tsv").read_text().split()
-    assert len(labels) == 179 and set(labels) == {str(d) for d in range(10)}
+    assert len(labels) == 100 and set(labels) <= {str(d) for d in range(10)} and len(set(labels)) > 1
     assert (folder / "sprite.png").read_bytes()[:4] == b"\x89PNG"
 
 
