@@ -7,6 +7,8 @@ from launcher.catalog_cmd import catalog
 from launcher.compare_cmd import compare
 from launcher.data_cmd import data
 from launcher.eval_cmd import eval_
+from launcher.diagnose_cmd import diagnose
+from launcher.lr_find_cmd import lr_find
 from launcher.runs_cmd import runs
 from launcher.train_cmd import train
 from launcher.ui_cmd import ui
@@ -26,3 +28,5 @@ main.add_command(compare)
 main.add_command(catalog)
 main.add_command(data)
 main.add_command(eval_)
+main.add_command(diagnose)
+main.add_command(lr_find)

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import click
 
 USER_ERROR_EXIT = 2
+STOPPED_EXIT = 3
 INTERRUPTED_EXIT = 130
 
 
@@ -17,11 +18,12 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator for commands: UserError -> 'error: ...' on stderr, exit 2, no traceback."""
+    """Decorator for commands: UserError -> 'error: ...' on stderr, exit 2, no traceback;
+    a run stopped by a diagnosis check -> 'stopped: <reason>', exit 3."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from trainlib.errors import UserError
+        from trainlib.errors import RunStopped, UserError
 
         signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
@@ -29,6 +31,9 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except UserError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(USER_ERROR_EXIT)
+        except RunStopped as exc:
+            click.echo(f"stopped: {exc}", err=True)
+            sys.exit(STOPPED_EXIT)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(INTERRUPTED_EXIT)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from trainlib.data.datasets import DATASETS
+from trainlib.diagnose.catalog import CHECK_NAMES
 from trainlib.errors import ConfigError
 from trainlib.inits import INITS
 from trainlib.losses import LOSSES, accepts_soft_targets
@@ -111,6 +112,78 @@ class DistributedConfig(_Section):
         return self
 
 
+# --- visuals and diagnosis (issue 8) ---------------------------------------------------
+
+class Toggle(_Section):
+    """A switchable item; `visuals.graph: false` is short for `visuals.graph: {enabled: false}`."""
+
+    enabled: bool = Field(True, description="on/off")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
+
+
+class EveryEpochs(Toggle):
+    every: int = Field(5, ge=1, description="log on epoch 1, then every N epochs, and on the last epoch")
+
+
+class ImageGrid(EveryEpochs):
+    count: int = Field(16, ge=1, description="how many images")
+
+
+class LayerImages(EveryEpochs):
+    count: int = Field(8, ge=1, description="how many fixed validation images")
+    layer: str | None = Field(None, description="module name (see model.named_modules()); null: a sensible default")
+
+
+class KernelsVisual(EveryEpochs):
+    max_channels: int = Field(16, ge=1, description="at most this many output (and input) channels per conv layer")
+
+
+class EmbeddingVisual(Toggle):
+    count: int = Field(100, ge=1, description="validation images projected (penultimate features), at the end")
+
+
+class VisualsConfig(_Section):
+    enabled: bool = Field(True, description="master switch for everything below")
+    inputs: ImageGrid = Field(default_factory=ImageGrid,
+                              description="grid of augmented training inputs (what the model sees)")
+    histograms: EveryEpochs = Field(default_factory=EveryEpochs, description="weights and gradients per layer")
+    kernels: KernelsVisual = Field(default_factory=KernelsVisual, description="conv kernels of every conv layer")
+    feature_maps: LayerImages = Field(default_factory=LayerImages,
+                                      description="feature maps of a layer (default: first conv) for fixed images")
+    gradcam: LayerImages = Field(default_factory=LayerImages,
+                                 description="Grad-CAM heat maps of a layer (default: last conv) on fixed valid images")
+    confusion: EveryEpochs = Field(default_factory=EveryEpochs, description="validation confusion matrix figure")
+    pr_curves: EveryEpochs = Field(default_factory=EveryEpochs, description="validation PR curve per class")
+    embedding: EmbeddingVisual = Field(default_factory=EmbeddingVisual, description="embedding projector")
+    graph: Toggle = Field(default_factory=Toggle, description="the model graph (add_graph)")
+    hparams: Toggle = Field(default_factory=Toggle, description="config + final metrics in the HParams tab")
+
+
+CheckName = Literal[CHECK_NAMES]  # type: ignore[valid-type]
+
+
+class DiagnoseConfig(_Section):
+    enabled: bool = Field(True, description="run the checks during training")
+    stop_on: list[CheckName] = Field(default_factory=lambda: ["nan", "labels"],
+                                     description="checks that end the run (FAILED, with the reason)")
+    every_batches: int = Field(20, ge=1, description="sample gradients/activations every N training batches")
+    patience: int = Field(3, ge=1, description="epochs a curve check waits before judging")
+    max_grad_norm: float = Field(1e3, gt=0, description="a layer's gradient norm above this is exploding")
+    min_grad_norm: float = Field(1e-8, ge=0, description="a layer's gradient norm below this is vanishing")
+    max_update_ratio: float = Field(1.0, gt=0, description="|update| / |weight| per step above this is too large")
+    dead_fraction: float = Field(0.9, gt=0, le=1, description="share of never-active units that makes a layer dead")
+    min_loss_drop: float = Field(0.1, ge=0, le=1, description="least relative train-loss drop after `patience` epochs")
+    diverge_factor: float = Field(1.5, gt=1, description="train loss above this times its minimum is diverging")
+    max_gap: float = Field(0.15, gt=0, le=1, description="train acc minus valid acc above this is overfitting")
+    imbalance_ratio: float = Field(5.0, gt=1, description="largest / smallest train class count above this")
+
+# --- end visuals and diagnosis ---------------------------------------------------------
+
+
 class TrainConfig(_Section):
     model: dict[str, Any] = Field(default_factory=lambda: {"name": "net"})
     data: dict[str, Any] = Field(default_factory=lambda: {"name": "digits"})
@@ -129,6 +202,8 @@ class TrainConfig(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    visuals: VisualsConfig = Field(default_factory=VisualsConfig)
+    diagnose: DiagnoseConfig = Field(default_factory=DiagnoseConfig)
 
     @field_validator(*FAMILIES, mode="before")
     @classmethod

@@ -152,10 +152,12 @@ class DistContext:
         if not self.enabled:
             return result
         shards: list[Any] = [None] * self.world_size
-        torch.distributed.all_gather_object(shards, (result.loss * len(result.targets), result.preds, result.targets))
+        torch.distributed.all_gather_object(
+            shards, (result.loss * len(result.targets), result.preds, result.targets, result.logits))
         preds = torch.cat([s[1] for s in shards])
         targets = torch.cat([s[2] for s in shards])
         return dataclasses.replace(result, loss=sum(s[0] for s in shards) / len(targets), preds=preds, targets=targets,
+                                   logits=torch.cat([s[3] for s in shards]),
                                    acc=float((preds == targets).float().mean()))
 
     def broadcast_buffers(self, model: nn.Module) -> None:

@@ -37,21 +37,38 @@ class EvalResult:
     acc: float
     preds: torch.Tensor
     targets: torch.Tensor
+    logits: torch.Tensor
+
+
+@dataclass
+class BatchStep:
+    """One training batch after backward, before the optimizer step (for observers)."""
+
+    index: int
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    logits: torch.Tensor
+    loss: torch.Tensor
+
+
+BatchHook = Callable[[BatchStep], None]
 
 
 def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                     schedule: LRSchedule, device: torch.device, desc: str = "", progress: bool = True,
-                    batch_transform: Callable | None = None) -> EpochResult:
+                    batch_transform: Callable | None = None, on_batch: BatchHook | None = None) -> EpochResult:
     model.train()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     start = time.perf_counter()
-    for x, y in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+    for index, (x, y) in enumerate(tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if batch_transform is not None:
             x, y = batch_transform(x, y)
-        logits, loss = optimizer_step(model, loss_fn, optimizer, x, y)
+        after_backward = None if on_batch is None else (
+            lambda logits, loss: on_batch(BatchStep(index, x, y, logits, loss)))
+        logits, loss = optimizer_step(model, loss_fn, optimizer, x, y, after_backward)
         schedule.after_batch()
         total_loss += loss * len(y)
         correct += (logits.argmax(1) == class_ids(y)).sum()
@@ -61,8 +78,11 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
 
 
 def optimizer_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-                   x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step; returns the (detached) logits and loss of the closure's first evaluation."""
+                   x: torch.Tensor, y: torch.Tensor,
+                   after_backward: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step; returns the (detached) logits and loss of the closure's first evaluation.
+    `after_backward(logits, loss)` runs once, after that evaluation's backward."""
     first: list[torch.Tensor] = []
 
     def closure() -> torch.Tensor:
@@ -72,6 +92,8 @@ def optimizer_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.
         loss.backward()
         if not first:
             first.extend((logits.detach(), loss.detach()))
+            if after_backward is not None:
+                after_backward(*first)
         return loss
 
     optimizer.step(closure)
@@ -95,13 +117,15 @@ def class_ids(y: torch.Tensor) -> torch.Tensor:
 def evaluate(model: nn.Module, loader, loss_fn: nn.Module, device: torch.device) -> EvalResult:
     model.eval()
     total_loss = torch.zeros((), device=device)
-    preds, targets = [], []
+    outputs, targets = [], []
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         logits = forward(model, x)
         total_loss += loss_fn(logits, y) * len(y)
-        preds.append(logits.argmax(1))
+        outputs.append(logits)
         targets.append(y)
-    preds_t, targets_t = torch.cat(preds).cpu(), torch.cat(targets).cpu()
+    logits_t, targets_t = torch.cat(outputs).float().cpu(), torch.cat(targets).cpu()
+    preds_t = logits_t.argmax(1)
     n = len(targets_t)
-    return EvalResult(float(total_loss) / n, float((preds_t == targets_t).float().mean()), preds_t, targets_t)
+    return EvalResult(float(total_loss) / n, float((preds_t == targets_t).float().mean()), preds_t, targets_t,
+                      logits_t)

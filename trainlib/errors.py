@@ -15,3 +15,7 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint, state dict or run to resume from is missing or invalid."""
+
+
+class RunStopped(Exception):
+    """A diagnosis check listed in `diagnose.stop_on` ended the run (it ends FAILED with the reason)."""

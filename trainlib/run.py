@@ -30,11 +30,12 @@ from trainlib.inits import apply_init
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
+from trainlib.observers import FitContext, Observers, build_observers
 from trainlib.optimizers import build_optimizer
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
-from trainlib.tracking.open import RunHandle, open_trackers
+from trainlib.tracking.open import RunHandle, closing, open_trackers
 from trainlib.transforms import TransformContext, build_batch_transform
 
 
@@ -61,6 +62,7 @@ class Parts:
     schedule: LRSchedule
     train_model: nn.Module  # `model`, wrapped in DistributedDataParallel under DDP
     dist: DistContext
+    observers: Observers  # visuals and diagnosis
     batch_transform: Callable | None = None
     finetune: Finetune | None = None
 
@@ -90,18 +92,8 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callba
     if not dist.is_main:
         echo, progress = (lambda _: None), False
     handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch))
-    tracker = handle.tracker
-    try:
-        final = fit(parts, state, handle, callbacks, progress, echo)
-    except KeyboardInterrupt:
-        tracker.close("KILLED")
-        raise
-    except BaseException as exc:
-        tracker.set_tags({"launch.error": f"{type(exc).__name__}: {exc}"[:5000]})
-        tracker.close("FAILED")
-        raise
-    tracker.close("FINISHED")
-    return final
+    with closing(handle.tracker):
+        return fit(parts, state, handle, callbacks, progress, echo)
 
 
 def seed_everything(seed: int) -> None:
@@ -138,8 +130,10 @@ def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights:
     schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
     batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
+    sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
+    observers = build_observers(cfg, model, sample)
     return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, train_model, dist,
-                 batch_transform, tuning)
+                 observers, batch_transform, tuning)
 
 
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
@@ -209,9 +203,12 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         tracker.log_artifact(config_path)
         if parts.finetune:
             parts.finetune.record(tracker, run_dir, echo)
+    parts.observers.on_fit_start(FitContext(cfg, parts.model, parts.device, parts.data, parts.loaders,
+                                            parts.optimizer, tracker, run_dir, echo, state.epoch))
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         unfreeze_if_due(parts, epoch, echo)
-        metrics = train_and_validate(parts, epoch, progress)
+        metrics, valid = train_and_validate(parts, epoch, progress)
+        metrics.update(parts.observers.epoch_metrics())
         state.epoch = epoch
         if metrics["valid/acc"] > state.best_valid_acc:
             state.best_valid_acc = metrics["valid/acc"]
@@ -222,6 +219,7 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         for step, lr in parts.schedule.pop_step_lrs():
             tracker.log_metrics({"lr/step": lr}, step=step)
         echo(epoch_line(epoch, cfg.epochs, metrics))
+        parts.observers.on_epoch_end(epoch, metrics, valid)
         for callback in callbacks:
             callback(EpochReport(epoch, metrics, ckpt_dir, handle.run_id))
     final = finish(parts, state, tracker, run_dir, echo)
@@ -245,19 +243,19 @@ def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
     return lrs
 
 
-def train_and_validate(parts: Parts, epoch: int, progress: bool) -> dict[str, float]:
+def train_and_validate(parts: Parts, epoch: int, progress: bool) -> tuple[dict[str, float], EvalResult]:
     parts.loaders["train"].sampler.set_epoch(epoch)
     parts.dist.seed_epoch(parts.cfg.seed, epoch, parts.loader_generator)
     lrs = learning_rates(parts.optimizer)
     train = train_one_epoch(parts.train_model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
                             parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress,
-                            batch_transform=parts.batch_transform)
+                            batch_transform=parts.batch_transform, on_batch=parts.observers.batch_hook)
     train = parts.dist.reduce_train(train)
     valid = evaluate_split(parts, "valid")
     metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
                **lrs, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
     parts.schedule.after_epoch(metrics)
-    return metrics
+    return metrics, valid
 
 
 def evaluate_split(parts: Parts, split: str) -> EvalResult:
@@ -297,6 +295,7 @@ def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
     report = per_class_report(cm, parts.data.class_names)
     final = {"test/loss": test.loss, "test/acc": test.acc, "valid/best_acc": state.best_valid_acc}
     tracker.log_metrics(final, step=state.epoch)
+    parts.observers.on_fit_end(state.epoch, final)
     if parts.dist.is_main:
         (run_dir / "per_class_report.txt").write_text(report + "\n")
         plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",

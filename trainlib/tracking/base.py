@@ -12,6 +12,8 @@ class Tracker(Protocol):
     def set_tags(self, tags: dict[str, str]) -> None: ...
     def log_model(self, model: Any, input_example: Any) -> None: ...
     def close(self, status: str) -> None: ...
+    def summary_writer(self) -> Any | None:
+        """The TensorBoardX SummaryWriter for visuals only TensorBoard shows; None without one."""
 
 
 class NullTracker:
@@ -34,6 +36,9 @@ class NullTracker:
 
     def close(self, status: str) -> None:
         pass
+
+    def summary_writer(self) -> Any | None:
+        return None
 
 
 class MultiTracker:
@@ -65,3 +70,6 @@ class MultiTracker:
     def close(self, status: str) -> None:
         for t in self.trackers:
             t.close(status)
+
+    def summary_writer(self) -> Any | None:
+        return next((w for w in (t.summary_writer() for t in self.trackers) if w is not None), None)

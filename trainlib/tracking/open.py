@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from trainlib.config import TrainConfig
 from trainlib.tracking.base import MultiTracker, Tracker
@@ -58,3 +60,18 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
     tracker = MultiTracker(trackers)
     tracker.set_tags({RUN_DIR_TAG: str(run_dir)})
     return RunHandle(tracker, run_id, run_dir, uri)
+
+
+@contextmanager
+def closing(tracker: Tracker) -> Iterator[Tracker]:
+    """End the run FINISHED, KILLED on an interrupt, or FAILED with the error as the `launch.error` tag."""
+    try:
+        yield tracker
+    except KeyboardInterrupt:
+        tracker.close("KILLED")
+        raise
+    except BaseException as exc:
+        tracker.set_tags({"launch.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        tracker.close("FAILED")
+        raise
+    tracker.close("FINISHED")

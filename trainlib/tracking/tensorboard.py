@@ -38,3 +38,6 @@ class TensorBoardTracker:
 
     def close(self, status: str) -> None:
         self.writer.close()
+
+    def summary_writer(self):
+        return self.writer

@@ -1,0 +1,107 @@
+"""What the visuals and the diagnosis cost: the default run with them vs with everything off.
+
+Runs `trainlib.run.run` in this one process, alternating the two configs (so machine noise
+hits both alike), after a short warm-up run that pays the one-time imports. Reports, per
+config, the min and median wall time and CPU time (this process, all threads) of whole runs
+(start-up and final test pass included), and, for the defaults, the CPU time spent inside
+each observer's hooks: a direct measure that a busy machine blurs much less than the
+difference of two whole runs. Target: the defaults cost at most 5% over all off.
+
+Usage: python bench/visuals_overhead.py [--epochs 15] [--repeats 3] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+CONFIGS = {"all off": {"visuals": {"enabled": False}, "diagnose": {"enabled": False}}, "defaults": {}}
+HOOKS = ("on_fit_start", "after_backward", "epoch_metrics", "on_epoch_end", "on_fit_end")
+
+
+def time_hooks(spent: dict[str, float]) -> None:
+    """Wrap every observer `run()` builds so each hook's CPU time adds up in `spent`."""
+    import trainlib.observers
+    import trainlib.run
+
+    build = trainlib.observers.build_observers
+
+    def timed_build(*args):
+        observers = build(*args)
+        for observer in observers.observers:
+            for hook in HOOKS:
+                setattr(observer, hook, _timed(getattr(observer, hook), type(observer).__name__, spent))
+        return observers
+
+    trainlib.run.build_observers = timed_build
+
+
+def _timed(fn, name: str, spent: dict[str, float]):
+    def call(*args):
+        start = time.process_time()
+        try:
+            return fn(*args)
+        finally:
+            spent[name] += time.process_time() - start
+    return call
+
+
+def timed_run(workdir: Path, epochs: int, layer: dict) -> tuple[float, float]:
+    from trainlib.config import resolve
+    from trainlib.run import run
+
+    cfg = resolve([{"epochs": epochs, "device": "cpu", "output": {"dir": str(workdir / "runs")},
+                    "tracking": {"uri": f"sqlite:///{workdir / 'bench.db'}", "experiment": "bench"}}, layer])
+    wall, cpu = time.perf_counter(), time.process_time()
+    run(cfg, progress=False, echo=lambda _: None)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def summary(runs: list[tuple[float, float]], base: list[tuple[float, float]]) -> dict:
+    out = {}
+    for i, kind in enumerate(("wall", "cpu")):
+        values, base_values = [r[i] for r in runs], [r[i] for r in base]
+        out[f"{kind}_s"] = [round(v, 2) for v in values]
+        out[f"{kind}_overhead_min"] = f"{min(values) / min(base_values) - 1:+.1%}"
+        out[f"{kind}_overhead_median"] = f"{statistics.median(values) / statistics.median(base_values) - 1:+.1%}"
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=15, help="epochs per run (15: the default run)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per config")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a busy machine)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    spent: dict[str, float] = defaultdict(float)
+    time_hooks(spent)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in CONFIGS}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        timed_run(work, 1, {})  # warm-up: imports, the MLflow store's creation
+        spent.clear()
+        for _ in range(args.repeats):
+            for name, layer in CONFIGS.items():
+                times[name].append(timed_run(work, args.epochs, layer))
+    base_cpu = statistics.median(c for _, c in times["all off"])
+    hooks = {name: round(s / args.repeats, 3) for name, s in sorted(spent.items(), key=lambda kv: -kv[1])}
+    print(json.dumps({
+        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s); "
+                   f"{args.epochs} epochs per run, {args.repeats} runs per config",
+        "all off": summary(times["all off"], times["all off"]),
+        "defaults": summary(times["defaults"], times["all off"]),
+        "defaults: cpu_s inside observer hooks per run": hooks,
+        "defaults: hooks' share of an all-off run's cpu": f"{sum(hooks.values()) / base_cpu:.1%}",
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()

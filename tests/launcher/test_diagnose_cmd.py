@@ -1,0 +1,58 @@
+"""`launch diagnose RUN_ID` on real runs, and a run stopped by a diagnosis check from the CLI."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from launcher.cli import main
+from tests.conftest import train_args
+from tests.observed import healthy_run, one_thread
+from trainlib.diagnose.findings import STOP_TAG, WARNING_TAG
+
+
+def invoke(*args: str):
+    with one_thread():
+        return CliRunner().invoke(main, list(args))
+
+
+def test_healthy_run_report_summarizes_curves_and_blames_nothing(tmp_path_factory, empty_store_template):
+    observed = healthy_run(tmp_path_factory, empty_store_template)
+    result = invoke("diagnose", observed.run_id, "--tracking-uri", observed.store)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"run {observed.run_id}" in out and "net on digits, FINISHED, 5/5 epochs" in out
+    for curve in ("train/loss", "valid/loss", "train/acc", "valid/acc", "lr"):
+        assert f"  {curve}" in out
+    assert "test/acc" in out and "accuracy gap" in out
+    assert "warnings: none" in out and "likely culprit: none" in out
+
+
+def test_lr_too_high_stops_the_run_and_the_doctor_blames_the_optimizer(tmp_path: Path, store: str, client):
+    result = invoke(*train_args(tmp_path, store, "--device", "cpu", "--lr", "10", "--epochs", "2",
+                                "-s", "diagnose.stop_on=[nan, divergence]", "-s", "visuals.enabled=false"))
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stopped: loss diverging at epoch 1 batch")
+    assert "diagnose.stop_on: divergence" in lines[0] and "Traceback" not in result.output
+    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    tags = run.data.tags
+    assert run.info.status == "FAILED" and "diverging" in tags[STOP_TAG] and "RunStopped" in tags["launch.error"]
+    assert WARNING_TAG + "divergence" in tags
+    assert "valid/acc" not in run.data.metrics  # stopped inside epoch 1
+
+    report = invoke("diagnose", run.info.run_id, "--tracking-uri", store)
+    assert report.exit_code == 0, report.output
+    assert "FAILED, 0/2 epochs" in report.output and "stopped: loss diverging" in report.output
+    assert "likely culprit: loss-optimizer" in report.output and "lower the learning rate" in report.output
+
+
+def test_unknown_run_id_is_one_line_exit_2(store):
+    result = CliRunner().invoke(main, ["diagnose", "0123456789abcdef", "--tracking-uri", store])
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: no run '0123456789abcdef' in {store}"
+
+
+def test_missing_store_is_reported_not_created(tmp_path: Path):
+    result = CliRunner().invoke(main, ["diagnose", "abc"])
+    assert result.exit_code == 2 and "no MLflow store" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()

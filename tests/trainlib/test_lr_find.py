@@ -1,0 +1,44 @@
+"""The LR range test's schedule, early stop and suggestion rules."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from trainlib.lr_find import RangeTest, range_test
+
+
+def curve(losses: list[float]) -> RangeTest:
+    lrs = list(np.logspace(-5, 1, len(losses)))
+    return RangeTest(lrs, losses, losses, stopped_early=False)
+
+
+def test_suggestion_is_a_tenth_of_the_minimum_and_steepest_comes_before_it():
+    losses = [2.3] * 10 + [2.2, 1.9, 1.4, 1.0, 0.8, 0.7, 0.9, 1.8, 4.0]
+    test = curve(losses)
+    assert test.min_loss_lr == test.lrs[15]
+    assert test.suggested_lr == pytest.approx(test.lrs[15] / 10)
+    assert test.lrs[10] <= test.steepest_lr < test.lrs[15]
+
+
+def test_no_suggestion_when_the_loss_never_falls():
+    test = curve([2.30, 2.31, 2.29, 2.30, 2.30, 2.31, 2.30, 2.33, 3.5])
+    assert test.drop < 0.05 and test.suggested_lr is None and test.steepest_lr is None
+
+
+def test_range_test_grows_lr_exponentially_and_stops_on_divergence():
+    torch.manual_seed(0)
+    x = torch.randn(64, 5)
+    y = (x[:, 0] > 0).long()
+    loader = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]  # cycled past its 4 batches
+    model = nn.Linear(5, 2)
+    opt = torch.optim.SGD([{"params": model.weight}, {"params": model.bias, "lr": 2.0}], lr=1.0)
+    test = range_test(model, loader, nn.CrossEntropyLoss(), opt, torch.device("cpu"), 1e-3, 1e6, 60)
+    ratios = np.diff(np.log(test.lrs))
+    assert test.lrs[0] == pytest.approx(1e-3) and np.allclose(ratios, ratios[0])
+    assert test.stopped_early and len(test.lrs) < 60
+    assert opt.param_groups[1]["lr"] == pytest.approx(2 * opt.param_groups[0]["lr"])  # group ratios kept
+    assert all(math.isfinite(v) for v in test.smoothed)

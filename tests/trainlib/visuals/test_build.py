@@ -1,0 +1,67 @@
+"""Which visuals a config builds, and bad layer names failing before any run opens."""
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from launcher.cli import main
+from tests.conftest import train_args
+from trainlib.config import VisualsConfig, resolve
+from trainlib.errors import ConfigError
+from trainlib.models import Net, ResNet34
+from trainlib.observers import due
+from trainlib.visuals.build import build_visuals
+
+SAMPLE = torch.zeros(1, 3, 32, 32)
+ITEMS = list(VisualsConfig.model_fields)[1:]  # all but the master switch
+
+
+def built(*layers, model=None) -> set[str]:
+    return {type(o).__name__ for o in build_visuals(resolve(list(layers)), model or Net(10), SAMPLE)}
+
+
+def test_defaults_build_every_visual():
+    assert built() == {"InputsGrid", "ConvKernels", "FeatureMaps", "GradCam", "ConfusionFigure", "Histograms",
+                       "PrCurves", "Embedding", "Graph", "HParams"}
+
+
+@pytest.mark.parametrize("item", ITEMS)
+def test_each_item_switches_off_alone(item):
+    everything = built()
+    assert len(built({"visuals": {item: False}})) == len(everything) - 1  # `item: false` = {enabled: false}
+
+
+def test_master_switch_and_tensorboard_off():
+    assert built({"visuals": {"enabled": False}}) == set()
+    # without TensorBoard only the visuals that are also MLflow artifacts remain
+    assert built({"tracking": {"tensorboard": False}}) == {"InputsGrid", "GradCam", "ConfusionFigure"}
+
+
+def test_layers_default_to_first_and_last_conv_and_can_be_chosen():
+    observers = {type(o).__name__: o for o in build_visuals(resolve([]), Net(10), SAMPLE)}
+    assert observers["FeatureMaps"].layer == "conv1" and observers["GradCam"].layer == "conv2"
+    cfg = resolve([{"visuals": {"gradcam": {"layer": "layer3"}, "feature_maps": {"layer": "layer1.0.left.2"}}}])
+    observers = {type(o).__name__: o for o in build_visuals(cfg, ResNet34(10), SAMPLE)}
+    assert observers["GradCam"].layer == "layer3" and observers["FeatureMaps"].layer == "layer1.0.left.2"
+
+
+@pytest.mark.parametrize("override, culprit", [
+    ("visuals.gradcam.layer=conv9", "unknown layer 'conv9' for visuals.gradcam.layer; conv layers of this model: conv1, conv2"),
+    ("visuals.feature_maps.layer=nope", "visuals.feature_maps.layer"),
+    ("visuals.gradcam.layer=fc1", "outputs shape (1, 120)"),
+    ("visuals.gradcam.every=0", "visuals.gradcam.every"),
+    ("visuals.kernels.colour=1", "unknown config key 'visuals.kernels.colour'"),
+    ("diagnose.stop_on=[nan, nope]", "diagnose.stop_on.1"),
+])
+def test_bad_visual_or_diagnose_config_fails_before_any_run(override, culprit, tmp_path, store, client):
+    result = CliRunner().invoke(main, train_args(tmp_path, store, "-s", override))
+    assert result.exit_code == 2 and culprit in result.stderr, result.stderr
+    assert all(not client.search_runs([e.experiment_id]) for e in client.search_experiments())
+
+
+def test_due_logs_the_first_every_nth_and_last_epoch():
+    assert [e for e in range(1, 16) if due(e, 5, 15)] == [1, 6, 11, 15]
+    assert [e for e in range(1, 4) if due(e, 1, 3)] == [1, 2, 3]
+    with pytest.raises(ConfigError):
+        resolve([{"visuals": {"inputs": {"count": 0}}}])

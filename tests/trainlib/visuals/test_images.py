@@ -1,0 +1,55 @@
+"""Grad-CAM, kernel grids and feature maps: what the pictures show."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainlib.models import Net
+from trainlib.visuals.feature_maps import MAX_MAPS, feature_map_grid
+from trainlib.visuals.gradcam import grad_cam, overlay
+from trainlib.visuals.images import capture, for_display
+from trainlib.visuals.kernels import kernel_grid
+
+
+class Blobs(nn.Module):
+    """A conv then global average pooling: class 1's evidence is wherever the image is bright."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        with torch.no_grad():
+            self.conv.weight.fill_(0.1)
+            self.conv.bias.zero_()
+
+    def forward(self, x):
+        a = self.conv(x).mean((2, 3))
+        return torch.stack([-a[:, 0], a[:, 1]], 1)
+
+
+def test_grad_cam_follows_the_evidence_and_leaves_grads_alone():
+    x = torch.zeros(2, 1, 16, 16)
+    x[0, :, 4:8, 2:6] = 1.0  # a blob on the left
+    x[1, :, 8:12, 10:14] = 1.0  # a blob on the right
+    model = Blobs().train()
+    cams, preds = grad_cam(model, model.conv, x)
+    assert cams.shape == (2, 1, 16, 16) and float(cams.max()) <= 1.0 and float(cams.min()) >= 0.0
+    assert preds.tolist() == [1, 1]
+    left, right = cams[..., :8].mean((1, 2, 3)), cams[..., 8:].mean((1, 2, 3))
+    assert left[0] > 5 * right[0] and right[1] > 5 * left[1]
+    assert model.conv.weight.grad is None and model.training  # no .grad written, mode restored
+    assert overlay(for_display(x), cams).shape == (2, 3, 16, 16)
+
+
+def test_kernel_grids_rgb_for_first_conv_gray_pairs_after():
+    net = Net(10)
+    assert kernel_grid(net.conv1.weight, 16).shape == (3, 1 + 6, 1 + 6 * 6)  # 6 RGB 5x5 kernels in a row
+    assert kernel_grid(net.conv2.weight, 4).shape == (3, 1 + 4 * 6, 1 + 4 * 6)  # 4 out x 4 in gray tiles
+
+
+def test_feature_maps_one_row_per_image():
+    net = Net(10)
+    maps = capture(net, "conv2", torch.randn(2, 3, 32, 32))
+    assert maps.shape == (2, 16, 10, 10)
+    picture = feature_map_grid(maps)
+    assert picture.shape[1:] == (1 + 2 * 11, 1 + MAX_MAPS * 11)
+    assert feature_map_grid(capture(net, "fc1", torch.randn(2, 3, 32, 32))).shape[1] == 1 + 2 * 2

@@ -1,0 +1,1 @@
+"""Diagnosis: cheap checks during training (observer), and the doctor's report afterwards."""

@@ -1,0 +1,46 @@
+"""Dead units: the share of a layer's units (channels / features) never active on a training batch.
+
+Forward hooks sit on `nn.ReLU` modules when the model has them. Models that call the
+functional `F.relu` (the seed's Net) have none, so the hooks go on the conv/linear layers
+feeding it instead (all but the output layer): a unit whose pre-activation is never positive
+outputs zero after the ReLU. The hooks cost nothing unless armed for a sampled batch.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def watched_layers(model: nn.Module) -> dict[str, nn.Module]:
+    relus = {name: m for name, m in model.named_modules() if isinstance(m, nn.ReLU)}
+    if relus:
+        return relus
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    output = next(reversed(layers), None)
+    return {name: m for name, m in layers.items() if name != output}
+
+
+class DeadUnits:
+    def __init__(self, model: nn.Module):
+        self.armed = False
+        self.fractions: dict[str, torch.Tensor] = {}
+        self.handles = [m.register_forward_hook(self._hook(name)) for name, m in watched_layers(model).items()]
+
+    def _hook(self, name: str):
+        def record(module: nn.Module, inputs, output: torch.Tensor) -> None:
+            if self.armed and module.training:
+                units = output.detach().transpose(0, 1).reshape(output.shape[1], -1)
+                self.fractions[name] = 1 - (units > 0).any(1).float().mean()
+        return record
+
+    def take(self) -> dict[str, float]:
+        """Dead fractions recorded on the armed batch; disarms."""
+        self.armed = False
+        names = list(self.fractions)
+        values = torch.stack([self.fractions[n] for n in names]).tolist() if names else []
+        self.fractions = {}
+        return dict(zip(names, values))
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()

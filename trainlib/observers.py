@@ -1,0 +1,116 @@
+"""Observers: code that watches a run (visuals, diagnosis) without being part of the loop.
+
+`run()` builds them from `config.visuals` / `config.diagnose` and calls, in order:
+`on_fit_start` once the run is open, `after_backward` for every training batch (after
+backward, before the optimizer step; only when some observer asks for batches),
+`epoch_metrics` to add to the epoch's metrics before they are logged, `on_epoch_end` after
+they are logged, and `on_fit_end` after the test pass.
+An observer may raise `RunStopped` to end the run with a reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from trainlib.config import TrainConfig
+from trainlib.data.datasets import ImageSplits
+from trainlib.engine import BatchHook, BatchStep, EvalResult
+from trainlib.tracking import Tracker
+
+
+@dataclass
+class FitContext:
+    """What observers may look at (and log to) during a run."""
+
+    config: TrainConfig
+    model: nn.Module
+    device: torch.device
+    data: ImageSplits
+    loaders: dict[str, Any]
+    optimizer: torch.optim.Optimizer
+    tracker: Tracker
+    run_dir: Path
+    echo: Callable[[str], None]
+    start_epoch: int = 0
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
+
+    @property
+    def writer(self) -> Any | None:
+        return self.tracker.summary_writer()
+
+
+class Observer:
+    """Base class: every hook does nothing. Set `wants_batches` to receive `after_backward`."""
+
+    wants_batches = False
+
+    def on_fit_start(self, ctx: FitContext) -> None:
+        pass
+
+    def after_backward(self, step: BatchStep) -> None:
+        pass
+
+    def epoch_metrics(self) -> dict[str, float]:
+        return {}
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
+        pass
+
+    def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
+        pass
+
+
+class Observers:
+    """Calls each observer in turn."""
+
+    def __init__(self, observers: Sequence[Observer]):
+        self.observers = list(observers)
+        self._batch_observers = [o for o in self.observers if o.wants_batches]
+
+    @property
+    def batch_hook(self) -> BatchHook | None:
+        """None when no observer wants batches, so the training loop pays nothing."""
+        return self._after_backward if self._batch_observers else None
+
+    def _after_backward(self, step: BatchStep) -> None:
+        for observer in self._batch_observers:
+            observer.after_backward(step)
+
+    def on_fit_start(self, ctx: FitContext) -> None:
+        for observer in self.observers:
+            observer.on_fit_start(ctx)
+
+    def epoch_metrics(self) -> dict[str, float]:
+        return {k: v for observer in self.observers for k, v in observer.epoch_metrics().items()}
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
+        for observer in self.observers:
+            observer.on_epoch_end(epoch, metrics, valid)
+
+    def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
+        for observer in self.observers:
+            observer.on_fit_end(epoch, final)
+
+
+def due(epoch: int, every: int, last: int) -> bool:
+    """Epoch 1, every `every` epochs after it, and the last epoch."""
+    return (epoch - 1) % every == 0 or epoch == last
+
+
+def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> Observers:
+    """The visuals and diagnosis a config asks for (diagnosis last: its stop comes after the visuals)."""
+    # imported here: both packages build on the classes above
+    from trainlib.diagnose.observer import DiagnoseObserver
+    from trainlib.visuals.build import build_visuals
+
+    observers = build_visuals(cfg, model, sample)
+    if cfg.diagnose.enabled:
+        observers.append(DiagnoseObserver(cfg.diagnose))
+    return Observers(observers)

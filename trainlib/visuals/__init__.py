@@ -1,0 +1,1 @@
+"""Visual diagnosis (the seed's chapter 4): TensorBoardX images, histograms, curves, projector."""

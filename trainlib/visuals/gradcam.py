@@ -1,0 +1,56 @@
+"""Grad-CAM heat maps over fixed validation images (the seed's hook_for_grad_cam).
+
+A forward hook keeps the layer's activations A; a hook on A's gradient keeps dScore/dA
+for the predicted class. CAM = ReLU(sum_c mean_hw(dScore/dA_c) * A_c), upsampled to the
+image. `torch.autograd.grad` drives the backward pass, so the parameters' .grad (which the
+training step and the gradient histograms use) is never touched.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainlib.visuals.images import eval_mode, for_display, grid
+from trainlib.visuals.layer_visual import LayerVisual
+
+
+def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Heat maps (N, 1, H, W) in [0, 1] and the predicted classes (N,)."""
+    saved: dict[str, torch.Tensor] = {}
+
+    def keep(module: nn.Module, inputs, output: torch.Tensor) -> None:
+        saved["act"] = output
+        output.register_hook(lambda grad: saved.__setitem__("grad", grad))
+
+    handle = layer.register_forward_hook(keep)
+    try:
+        with eval_mode(model), torch.enable_grad():
+            logits = model(x)
+            preds = logits.argmax(1)
+            score = logits.gather(1, preds[:, None]).sum()
+            torch.autograd.grad(score, saved["act"])
+    finally:
+        handle.remove()
+    act, grad = saved["act"].detach(), saved["grad"].detach()
+    cam = F.relu((grad.mean(dim=(2, 3), keepdim=True) * act).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    cam = cam / cam.amax(dim=(2, 3), keepdim=True).clamp(min=1e-12)
+    return cam.cpu(), preds.cpu()
+
+
+def overlay(images: torch.Tensor, cams: torch.Tensor) -> torch.Tensor:
+    """Blend a jet-coloured heat map over each image (both (N, *, H, W) in [0, 1])."""
+    from matplotlib import colormaps
+
+    heat = torch.from_numpy(colormaps["jet"](cams[:, 0].numpy())[..., :3]).permute(0, 3, 1, 2).float()
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return 0.5 * images + 0.5 * heat
+
+
+class GradCam(LayerVisual):
+    def draw(self, epoch: int) -> None:
+        cams, _ = grad_cam(self.model, self.module, self.images)
+        picture = grid(overlay(for_display(self.images), cams))
+        self.sink.image(f"gradcam/{self.layer}", picture, epoch, artifact=True)

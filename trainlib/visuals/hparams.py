@@ -1,0 +1,28 @@
+"""The run's hyperparameters with its final metrics, for TensorBoard's HParams tab."""
+from __future__ import annotations
+
+import json
+
+from trainlib.config import flatten
+from trainlib.observers import FitContext, Observer
+
+# sections that do not change what is trained
+SKIPPED = ("visuals.", "diagnose.", "tracking.", "output.", "loader.")
+
+
+def hparam_values(config: dict) -> dict[str, bool | int | float | str]:
+    values = {}
+    for key, value in flatten(config).items():
+        if not key.startswith(SKIPPED):
+            values[key] = value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+    return values
+
+
+class HParams(Observer):
+    def on_fit_start(self, ctx: FitContext) -> None:
+        self.ctx = ctx
+
+    def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
+        metrics = {f"hparam/{key}": value for key, value in final.items()}
+        self.ctx.writer.add_hparams(hparam_values(self.ctx.config.to_dict()), metrics, name="hparams",
+                                    global_step=epoch)

@@ -1,0 +1,74 @@
+"""Image helpers shared by the visuals: fixed samples, display scaling, grids, layers by name."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+from torchvision.utils import make_grid
+
+from trainlib.errors import ConfigError
+
+
+def fixed_samples(dataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `count` samples of a (transformed) dataset: the same images every epoch."""
+    items = [dataset[i] for i in range(min(count, len(dataset)))]
+    return torch.stack([x for x, _ in items]), torch.stack([torch.as_tensor(y) for _, y in items])
+
+
+def for_display(x: torch.Tensor) -> torch.Tensor:
+    """Scale each image (N, C, H, W) to [0, 1] on its own (inputs are normalized, not pixels)."""
+    x = x.detach().float().cpu()
+    low = x.amin(dim=(1, 2, 3), keepdim=True)
+    high = x.amax(dim=(1, 2, 3), keepdim=True)
+    return (x - low) / (high - low).clamp(min=1e-12)
+
+
+def grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
+    """A (C, H, W) grid of images already in [0, 1]."""
+    return make_grid(images, nrow=nrow, padding=1, pad_value=1.0)
+
+
+def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
+    return {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
+def pick_layer(model: nn.Module, name: str | None, default: str | None, where: str) -> str | None:
+    """A module name given by the user (checked), else `default`."""
+    if name is None:
+        return default
+    modules = dict(model.named_modules())
+    if name not in modules or not name:
+        convs = list(conv_layers(model))
+        shown = ", ".join(convs[:12]) + (" ..." if len(convs) > 12 else "")
+        raise ConfigError(f"unknown layer '{name}' for {where}; conv layers of this model: {shown or '(none)'} "
+                          f"(any name from model.named_modules() works)")
+    return name
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode (BatchNorm running stats, no dropout) for a visual's pass; the mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def capture(model: nn.Module, layer: str, x: torch.Tensor, side: str = "output") -> torch.Tensor:
+    """Run `x` through the model (eval mode, no grad) and return what `layer` outputs (or takes as input)."""
+    seen: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, inputs, output) -> None:
+        seen.append((output if side == "output" else inputs[0]).detach())
+
+    handle = dict(model.named_modules())[layer].register_forward_hook(keep)
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    return seen[0]
