@@ -8,6 +8,7 @@ from launcher.compare_cmd import compare
 from launcher.data_cmd import data
 from launcher.eval_cmd import eval_
 from launcher.runs_cmd import runs
+from launcher.sweep.cmd import sweep
 from launcher.train_cmd import train
 from launcher.ui_cmd import ui
 
@@ -26,3 +27,4 @@ main.add_command(compare)
 main.add_command(catalog)
 main.add_command(data)
 main.add_command(eval_)
+main.add_command(sweep)
