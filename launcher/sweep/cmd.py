@@ -18,7 +18,8 @@ from launcher.guard import INTERRUPTED_EXIT, guarded
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
 @click.option("--experiment", help="MLflow experiment name.")
 @click.option("--output-dir", help="Root folder; the sweep goes to <output-dir>/sweeps/<name>-<time> (default: runs).")
-@click.option("--dry-run", is_flag=True, help="Validate, print the trials and the space, check every choice; run nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Validate; print the trials and the space, check every choice; run nothing.")
 @click.option("--smoke", is_flag=True, help="A few short trials of this sweep (the file's `smoke` section).")
 @click.option("--resume", is_flag=True, help="Continue the latest interrupted sweep of this name.")
 @click.option("--retry-errored", is_flag=True, help="With --resume: also retry trials that had failed.")

@@ -94,16 +94,18 @@ def _resolve_base(base_doc: Located, layers: list[dict[str, Any]]) -> TrainConfi
     try:
         return resolve(layers)
     except ConfigError as exc:
-        raise base_doc.error(_mentioned_key(str(exc), base_doc.lines), f"base config: {exc}") from None
+        raise base_doc.error(_mentioned_key(str(exc), base_doc), f"base config: {exc}") from None
 
 
-def _mentioned_key(message: str, lines: Mapping[tuple, int]) -> tuple:
-    """The deepest key path of the document that the message quotes, e.g. 'optimizer.lr'."""
-    quoted = re.findall(r"'([A-Za-z0-9_.\[\]]+)'", message)
+def _mentioned_key(message: str, doc: Located) -> tuple:
+    """The deepest key path of the document that the message quotes ('optimizer.lr') or whose value
+    it quotes ("unknown scheduler 'cosinee'")."""
+    quoted = re.findall(r"'([^']+)'", message)
+    values = {str(v): k for k, v in flatten(doc.data).items()}
     best: tuple = ()
     for text in quoted:
-        keys = tuple(text.split("."))
-        while keys and keys not in lines:
+        keys = tuple(values.get(text, text).split("."))
+        while keys and keys not in doc.lines:
             keys = keys[:-1]
         if len(keys) > len(best):
             best = keys
@@ -173,23 +175,34 @@ def check_tune(doc: Located, spec: SweepFile, base: TrainConfig) -> None:
             raise doc.error(("tune", "scheduler"), "pbt picks its own values; use it with search: random or grid")
         for i, key in enumerate(params.mutate):
             dist = spec.space.get(key)
-            if dist is None or dist.when or sp.grid_kind(dist, spec.tune.search):
-                valid = [k for k, d in spec.space.items() if not d.when and not sp.grid_kind(d, spec.tune.search)]
+            if not _mutable(key, dist, spec.tune.search):
+                valid = [k for k, d in spec.space.items() if _mutable(k, d, spec.tune.search)]
                 raise doc.error(("tune", "scheduler", "pbt", "mutate", i),
-                                f"'{key}' must be a sampled, unconditional space key; allowed: {', '.join(valid)}")
+                                f"'{key}' must be a sampled, unconditional space key that is not a family name "
+                                f"(a checkpoint cannot change optimizer); allowed: {', '.join(valid) or '(none)'}")
+
+
+def _mutable(key: str, dist: Dist | None, search: str) -> bool:
+    """What PBT may perturb in a running trial."""
+    return dist is not None and not dist.when and not sp.grid_kind(dist, search) and not key.endswith(".name")
 
 
 def shrink(sweep: Sweep, doc: Located) -> Sweep:
     """--smoke: a few short trials of the same sweep (grids become choices, epochs cut)."""
     spec, smoke = sweep.file, sweep.file.smoke
+    epochs = min(sweep.epochs, smoke.epochs)
     space = {k: (Dist(choice=d.args, when=d.when) if d.kind == "grid" else d) for k, d in spec.space.items()}
+    scheduler, params = spec.tune.scheduler, spec.tune.scheduler.params
+    fitted = {f: min(getattr(params, f), epochs)
+              for f in ("grace_period", "perturbation_interval") if hasattr(params, f)}
+    samples = smoke.num_samples if spec.tune.search == "grid" else min(spec.tune.num_samples, smoke.num_samples)
     tune = spec.tune.model_copy(update={
-        "num_samples": min(spec.tune.num_samples, smoke.num_samples),
+        "num_samples": samples,
         "search": "random" if spec.tune.search == "grid" else spec.tune.search,
+        "scheduler": scheduler.model_copy(update={scheduler.name: params.model_copy(update=fitted)}),
     })
-    layers = [sweep.base, dotted_layer(smoke.set), {"epochs": min(sweep.epochs, smoke.epochs)}]
     try:
-        base = resolve(layers)
+        base = resolve([sweep.base, dotted_layer(smoke.set), {"epochs": epochs}])
     except ConfigError as exc:
         raise doc.error(("smoke", "set"), str(exc)) from None
     return replace(sweep, file=spec.model_copy(update={"space": space, "tune": tune}), base=base.to_dict(), smoke=True)

@@ -20,16 +20,16 @@ def build_scheduler(sweep: Sweep) -> Any:
     spec = sweep.file.tune.scheduler
     p, epochs = spec.params, sweep.epochs
     if spec.name == "asha":
-        return ASHAScheduler(time_attr=TIME_ATTR, max_t=epochs, grace_period=min(p.grace_period, epochs),
+        return ASHAScheduler(time_attr=TIME_ATTR, max_t=epochs, grace_period=p.grace_period,
                              reduction_factor=p.reduction_factor, brackets=p.brackets)
     if spec.name == "hyperband":
         return HyperBandScheduler(time_attr=TIME_ATTR, max_t=epochs, reduction_factor=p.reduction_factor)
     if spec.name == "median":
-        return MedianStoppingRule(time_attr=TIME_ATTR, grace_period=min(p.grace_period, epochs),
+        return MedianStoppingRule(time_attr=TIME_ATTR, grace_period=p.grace_period,
                                   min_samples_required=p.min_samples_required)
     if spec.name == "pbt":
         mutations = {key: sp.tune_domain(sweep.file.space[key]) for key in p.mutate}
-        return PopulationBasedTraining(time_attr=TIME_ATTR, perturbation_interval=min(p.perturbation_interval, epochs),
+        return PopulationBasedTraining(time_attr=TIME_ATTR, perturbation_interval=p.perturbation_interval,
                                        hyperparam_mutations=mutations, quantile_fraction=p.quantile_fraction,
                                        resample_probability=p.resample_probability)
     return FIFOScheduler()

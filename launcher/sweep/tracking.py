@@ -154,7 +154,8 @@ def ranked(rows: list[TrialRow], mode: str) -> list[TrialRow]:
     return sorted(scored, key=lambda r: r.best, reverse=mode == "max")
 
 
-def write_summary(record: SweepRun, sweep: Sweep, sweep_dir: Path, rows: list[TrialRow], status: str) -> TrialRow | None:
+def write_summary(record: SweepRun, sweep: Sweep, sweep_dir: Path, rows: list[TrialRow],
+                  status: str) -> TrialRow | None:
     """Trials table, comparison plot, TensorBoard hparams and the best trial, logged on the parent."""
     keys = list(sweep.file.space)
     table = sweep_dir / "trials.csv"
