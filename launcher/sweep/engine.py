@@ -139,6 +139,7 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, *, resume: boo
     from launcher.sweep.callbacks import LiveConsole, StopReasons
     from launcher.sweep.trainable import TrialContext, trainable_for
 
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
     resources = fit_resources(sweep.file.resources, echo)
     trainable = trainable_for(resources, TrialContext(sweep, record), trial_callbacks)
     if resume:

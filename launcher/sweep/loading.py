@@ -80,7 +80,7 @@ def _base_document(doc: Located, spec: SweepFile) -> Located:
         base_path = (doc.path.parent / spec.base)
         if not base_path.is_file():
             raise doc.error(("base",), f"base config file not found: {base_path}")
-        base = load_located(base_path)
+        base = load_located(base_path, "base config file")
         if base.data is not None and not isinstance(base.data, dict):
             raise base.error((), "a train config is a mapping of config keys")
         return Located(base.path, base.data or {}, base.lines)

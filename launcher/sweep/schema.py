@@ -32,17 +32,19 @@ class Dist(_Strict):
     A plain list is shorthand for `choice`.
     """
 
-    choice: list[Any] | None = Field(None, min_length=1)
-    grid: list[Any] | None = Field(None, min_length=1)
-    uniform: tuple[float, float] | None = None
-    quniform: tuple[float, float, PositiveFloat] | None = None
-    loguniform: tuple[PositiveFloat, PositiveFloat] | None = None
-    qloguniform: tuple[PositiveFloat, PositiveFloat, PositiveFloat] | None = None
-    randint: tuple[int, int] | None = None
-    qrandint: tuple[int, int, PositiveInt] | None = None
-    lograndint: tuple[PositiveInt, PositiveInt] | None = None
-    normal: tuple[float, PositiveFloat] | None = None
-    qnormal: tuple[float, PositiveFloat, PositiveFloat] | None = None
+    choice: list[Any] | None = Field(None, min_length=1, description="[values]: one at random (optuna: its pick)")
+    grid: list[Any] | None = Field(None, min_length=1, description="[values]: every one, in every sample")
+    uniform: tuple[float, float] | None = Field(None, description="[low, high]")
+    quniform: tuple[float, float, PositiveFloat] | None = Field(None, description="[low, high, q]: rounded to q")
+    loguniform: tuple[PositiveFloat, PositiveFloat] | None = Field(None, description="[low, high], log scale")
+    qloguniform: tuple[PositiveFloat, PositiveFloat, PositiveFloat] | None = Field(
+        None, description="[low, high, q], log scale, rounded to q")
+    randint: tuple[int, int] | None = Field(None, description="[low, high): an integer, high excluded")
+    qrandint: tuple[int, int, PositiveInt] | None = Field(
+        None, description="[low, high, q]: a multiple of q, high included")
+    lograndint: tuple[PositiveInt, PositiveInt] | None = Field(None, description="[low, high): an integer, log scale")
+    normal: tuple[float, PositiveFloat] | None = Field(None, description="[mean, sd]")
+    qnormal: tuple[float, PositiveFloat, PositiveFloat] | None = Field(None, description="[mean, sd, q]: rounded to q")
     when: dict[str, list[Any]] | None = Field(None, description="{other.key: value | [values]}: sample only then")
 
     @model_validator(mode="before")
@@ -97,11 +99,11 @@ class Fifo(_Strict):
 class Asha(_Strict):
     grace_period: PositiveInt = Field(1, description="epochs before a trial can be stopped")
     reduction_factor: float = Field(3, gt=1, description="keep 1/reduction_factor of trials at each rung")
-    brackets: PositiveInt = 1
+    brackets: PositiveInt = Field(1, description="ASHA brackets (each a different grace period)")
 
 
 class Hyperband(_Strict):
-    reduction_factor: float = Field(3, gt=1)
+    reduction_factor: float = Field(3, gt=1, description="keep 1/reduction_factor of trials at each milestone")
 
 
 class Median(_Strict):
@@ -112,18 +114,18 @@ class Median(_Strict):
 class Pbt(_Strict):
     perturbation_interval: PositiveInt = Field(2, description="epochs between exploit/explore steps")
     mutate: list[str] = Field(min_length=1, description="space keys PBT may perturb (resampled from the space)")
-    quantile_fraction: float = Field(0.25, gt=0, le=0.5)
-    resample_probability: float = Field(0.25, ge=0, le=1)
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="bottom share that copies the top share")
+    resample_probability: float = Field(0.25, ge=0, le=1, description="chance to resample instead of perturb")
 
 
 class SchedulerSpec(_Strict):
     """`fifo`, `asha`, ... or `{asha: {grace_period: 2}}`."""
 
-    fifo: Fifo | None = None
-    asha: Asha | None = None
-    hyperband: Hyperband | None = None
-    median: Median | None = None
-    pbt: Pbt | None = None
+    fifo: Fifo | None = Field(None, description="run every trial to the end (the default)")
+    asha: Asha | None = Field(None, description="asynchronous successive halving: stop weak trials at milestones")
+    hyperband: Hyperband | None = Field(None, description="synchronous HyperBand: pause, compare, resume the best")
+    median: Median | None = Field(None, description="stop a trial below the median of the others at that epoch")
+    pbt: Pbt | None = Field(None, description="population-based training: copy the best, perturb `mutate` keys")
 
     @model_validator(mode="before")
     @classmethod
@@ -154,7 +156,7 @@ class TuneSpec(_Strict):
     metric: Literal[EPOCH_METRICS] = Field("valid/acc", description="objective, reported every epoch")
     mode: Literal["max", "min"] | None = Field(None, description="default: min for losses, max otherwise")
     num_samples: PositiveInt = Field(8, description="samples from the space (grids are repeated this often)")
-    search: Literal["random", "grid", "optuna"] = "random"
+    search: Literal["random", "grid", "optuna"] = Field("random", description="grid: choices become grids")
     seed: int | None = Field(None, description="seed of the search algorithm")
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     max_concurrent_trials: PositiveInt | None = Field(None, description="cap; default: as many as resources allow")
@@ -189,14 +191,14 @@ class Checkpoints(_Strict):
 class Smoke(_Strict):
     """What --smoke shrinks the sweep to."""
 
-    epochs: PositiveInt = 2
-    num_samples: PositiveInt = 3
+    epochs: PositiveInt = Field(2, description="at most this many epochs")
+    num_samples: PositiveInt = Field(3, description="at most this many samples (a grid search samples instead)")
     set: dict[str, Any] = Field(default_factory=dict, description="extra dotted overrides of the base config")
 
 
 class SweepFile(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="sweep name (folder and MLflow parent run)")
-    description: str | None = None
+    description: str | None = Field(None, description="one line on what the sweep asks")
     base: dict[str, Any] | str = Field(default_factory=dict, description="train config, inline or a YAML path")
     space: dict[str, Dist] = Field(min_length=1, description="dotted config key -> distribution")
     tune: TuneSpec = Field(default_factory=TuneSpec)

@@ -33,7 +33,9 @@ class TrialContext:
 
 
 def trainable_for(resources: Resources, context: TrialContext, callbacks: Sequence[Callable] = ()) -> Any:
-    """The Tune trainable for trials of this size; DDP trials (workers > 1) will plug in here."""
+    """The Tune trainable for trials of this size; DDP trials (workers > 1) will plug in here.
+
+    `callbacks` are extra trainlib epoch callbacks, run before each epoch is reported to Tune."""
     from ray import tune
 
     if resources.workers > 1:
@@ -59,7 +61,7 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
         record.discard(earlier, "started over: this attempt left no checkpoint")
     attempt = int(earlier.data.tags.get(tracking.ATTEMPT_TAG, "0")) + 1 if earlier else 1
     reporter = Reporter(cfg.epochs)
-    final = run(cfg, resume=point, callbacks=[reporter, *callbacks], progress=False,
+    final = run(cfg, resume=point, callbacks=[*callbacks, reporter], progress=False,
                 tags=trial_tags(sweep, record, sweep.active(sample), attempt))
     reporter.finish(final)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from trainlib.config import read_text
 from trainlib.errors import ConfigError
 
 KeyPath = tuple[Any, ...]
@@ -59,15 +60,9 @@ def dotted_path(keys: KeyPath) -> str:
     return out
 
 
-def load_located(path: str | Path) -> Located:
+def load_located(path: str | Path, what: str = "sweep file") -> Located:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"file not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    loader = _Loader(text)
+    loader = _Loader(read_text(path, what))
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
