@@ -4,9 +4,10 @@
 1. sequentially, `trainlib.run` called 8 times in this process (imports already done);
 2. as a sweep through launcher.sweep (a fresh local Ray, one trial at a time so the two are
    comparable on any machine), timing Ray's start-up separately.
-Per-trial overhead = (sweep wall time without Ray start-up - sequential wall time) / 8; it is
-split into the time while a trial's MLflow run is open (reporting to Tune, checkpoint copies;
-run durations compared) and around it (Tune scheduling, the trial process, building the run).
+Per-trial overhead = sweep wall time without Ray start-up / 8 - in-process wall time per run;
+it is split into the time while a trial's MLflow run is open (reporting to Tune, checkpoint
+copies; run durations compared) and around it (Tune scheduling, the trial process). The
+training seconds per epoch of both show how much the machine's load moved between them.
 Goal: <= 1.5 s per trial.
 
 Usage: python bench/sweep_overhead.py [--trials 8] [--batch-size 128]
@@ -28,12 +29,12 @@ def base_layer(workdir: Path, batch_size: int) -> dict:
             "tracking": {"uri": f"sqlite:///{workdir / 'mlflow.db'}", "experiment": "bench"}}
 
 
-def sequential(workdir: Path, trials: int, batch_size: int) -> list[float]:
+def sequential(workdir: Path, seeds: range, batch_size: int) -> list[float]:
     from trainlib.config import resolve
     from trainlib.run import run
 
     walls = []
-    for seed in range(trials):
+    for seed in seeds:
         cfg = resolve([base_layer(workdir, batch_size), {"seed": seed, "tracking": {"experiment": "bench-seq"}}])
         start = time.perf_counter()
         run(cfg, progress=False, echo=lambda _: None)
@@ -65,13 +66,15 @@ def sweep(workdir: Path, trials: int, batch_size: int) -> dict:
     return {"ray_startup_s": startup, "sweep_s": total}
 
 
-def run_durations(workdir: Path, experiment: str) -> list[float]:
-    """How long each tracked run was open (MLflow start to end), children only for a sweep."""
+def tracked(workdir: Path, experiment: str) -> tuple[list[float], list[float]]:
+    """Each run's open time (MLflow start to end) and training seconds per epoch (trials only)."""
     from launcher.sweep.tracking import client_for
 
     client = client_for(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
-    return [(r.info.end_time - r.info.start_time) / 1000 for r in runs if r.data.tags.get("launch.kind") != "sweep"]
+    runs = [r for r in runs if r.data.tags.get("launch.kind") != "sweep"]
+    return ([(r.info.end_time - r.info.start_time) / 1000 for r in runs],
+            [r.data.metrics["time/epoch_s"] for r in runs])
 
 
 def main() -> None:
@@ -81,21 +84,24 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        seq = sequential(work, args.trials, args.batch_size)
+        half = args.trials // 2  # half the in-process runs before the sweep, half after: load drift hits both
+        seq = sequential(work, range(half), args.batch_size)
         swp = sweep(work, args.trials, args.batch_size)
-        seq_runs, sweep_runs = run_durations(work, "bench-seq"), run_durations(work, "bench")
-    n, seq_total = args.trials, sum(seq)
-    inside = statistics.mean(sweep_runs) - statistics.mean(seq_runs)
-    overhead = (swp["sweep_s"] - seq_total) / n
+        seq += sequential(work, range(half, args.trials), args.batch_size)
+        (seq_open, seq_train), (sweep_open, sweep_train) = tracked(work, "bench-seq"), tracked(work, "bench")
+    n, mean = args.trials, statistics.mean
+    per_trial = swp["sweep_s"] / n
+    around = (per_trial - mean(sweep_open)) - (mean(seq) - mean(seq_open))
     result = {
         "trials": n,
-        "sequential_total_s": round(seq_total, 1),
-        "sequential_per_run_s": round(statistics.mean(seq), 2),
         "ray_startup_s": round(swp["ray_startup_s"], 1),
-        "sweep_total_s_without_startup": round(swp["sweep_s"], 1),
-        "overhead_per_trial_s": round(overhead, 2),
-        "of_which_while_its_run_is_open_s": round(inside, 2),
-        "of_which_around_its_run_s": round(overhead - inside, 2),
+        "in_process_per_run_s": round(mean(seq), 2),
+        "sweep_per_trial_s": round(per_trial, 2),
+        "overhead_per_trial_s": round(per_trial - mean(seq), 2),
+        "of_which_around_the_run_s": round(around, 2),
+        "of_which_while_the_run_is_open_s": round(mean(sweep_open) - mean(seq_open), 2),
+        "train_s_per_epoch_in_process_vs_sweep": [round(statistics.median(seq_train), 2),
+                                                  round(statistics.median(sweep_train), 2)],
         "goal_per_trial_s": 1.5,
     }
     print(json.dumps(result, indent=1))

@@ -60,23 +60,19 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     if resume:
         workspace = engine.latest_workspace(swept)
         swept, record = workspace.load()
-        record.set_status("RUNNING")
-        click.echo(f"resuming {workspace.dir}")
-    else:
-        workspace, swept = engine.new_workspace(swept)
-        record = open_parent(swept, engine.label_of(swept), workspace.dir)
-        workspace.save(swept, record)
-    click.echo(f"sweep folder: {workspace.dir}\nMLflow parent run: {record.parent_run_id}")
     started = engine.connect(address, verbose)
     try:
-        outcome = engine.execute(swept, workspace, record, resume=resume, retry_errored=retry_errored,
-                                 echo=click.echo, trial_callbacks=trial_callbacks)
-    except KeyboardInterrupt:
-        record.set_status("KILLED")
-        raise
-    except BaseException:
-        record.set_status("FAILED")
-        raise
+        resources = engine.fit_resources(swept.file.resources, click.echo)  # before anything is written
+        if resume:
+            record.set_status("RUNNING")
+            click.echo(f"resuming {workspace.dir}")
+        else:
+            workspace, swept = engine.new_workspace(swept)
+            record = open_parent(swept, engine.label_of(swept), workspace.dir)
+            workspace.save(swept, record)
+        click.echo(f"sweep folder: {workspace.dir}\nMLflow parent run: {record.parent_run_id}")
+        outcome = run_trials(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
+                             trial_callbacks=trial_callbacks)
     finally:
         if started:
             ray.shutdown()
@@ -88,3 +84,18 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
         click.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with: "
                    f"launch sweep {swept.source} --resume{' --smoke' if swept.smoke else ''}", err=True)
         sys.exit(INTERRUPTED_EXIT)
+
+
+def run_trials(swept, workspace, record, resources, *, resume: bool, retry_errored: bool, trial_callbacks):
+    """The Tune run; the parent run ends KILLED/FAILED if it does not come back."""
+    from launcher.sweep import engine
+
+    try:
+        return engine.execute(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
+                              echo=click.echo, trial_callbacks=trial_callbacks)
+    except KeyboardInterrupt:
+        record.set_status("KILLED")
+        raise
+    except BaseException:
+        record.set_status("FAILED")
+        raise

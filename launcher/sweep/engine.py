@@ -133,14 +133,13 @@ class Outcome:
     unfinished: int  # trials left pending/running: the sweep was interrupted
 
 
-def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, *, resume: bool, retry_errored: bool,
-            echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
+def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Resources, *, resume: bool,
+            retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
     from launcher.sweep.callbacks import LiveConsole, StopReasons
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
-    resources = fit_resources(sweep.file.resources, echo)
     trainable = trainable_for(resources, TrialContext(sweep, record), trial_callbacks)
     if resume:
         tuner = restore_tuner(workspace, trainable, retry_errored)

@@ -70,6 +70,7 @@ def load_sweep(path: str | Path, layers: Iterable[dict[str, Any]] = (), smoke: b
     base = _resolve_base(base_doc, [base_doc.data, *layers])
     check_space(doc, spec, base)
     check_tune(doc, spec, base)
+    check_resources(doc, spec)
     sweep = Sweep(spec, base.to_dict(), Path(path))
     return shrink(sweep, doc) if smoke else sweep
 
@@ -180,6 +181,12 @@ def check_tune(doc: Located, spec: SweepFile, base: TrainConfig) -> None:
                 raise doc.error(("tune", "scheduler", "pbt", "mutate", i),
                                 f"'{key}' must be a sampled, unconditional space key that is not a family name "
                                 f"(a checkpoint cannot change optimizer); allowed: {', '.join(valid) or '(none)'}")
+
+
+def check_resources(doc: Located, spec: SweepFile) -> None:
+    if spec.resources.workers > 1:
+        raise doc.error(("resources", "workers"), f"{spec.resources.workers}: DDP trials are not supported by "
+                                                  f"launch sweep yet; use workers: 1")
 
 
 def _mutable(key: str, dist: Dist | None, search: str) -> bool:

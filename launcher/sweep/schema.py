@@ -6,6 +6,7 @@ search space is then checked against the registries by resolving real train conf
 """
 from __future__ import annotations
 
+import types
 import typing
 from typing import Annotated, Any, Literal
 
@@ -258,8 +259,7 @@ def _unwrap(tp: Any) -> Any:
     """Optional[X] / Annotated[X, ...] -> X."""
     while True:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if typing.get_origin(tp) in (typing.Union, typing.Annotated) or (
-                type(tp).__name__ == "UnionType"):
+        if typing.get_origin(tp) in (typing.Union, typing.Annotated, types.UnionType):
             models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
             tp = models[0] if models else args[0]
             continue

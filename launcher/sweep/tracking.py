@@ -78,6 +78,8 @@ class SweepRun:
 
 def open_parent(sweep: Sweep, label: str, sweep_dir: Path) -> SweepRun:
     """Create the sweep's parent run: settings as params, the sweep file as an artifact."""
+    from mlflow.entities import Param
+
     from trainlib.tracking.mlflow_tracker import get_or_create_experiment
 
     uri, experiment = sweep.base["tracking"]["uri"], sweep.base["tracking"]["experiment"]
@@ -87,8 +89,6 @@ def open_parent(sweep: Sweep, label: str, sweep_dir: Path) -> SweepRun:
         "launch.kind": "sweep", "launch.sweep": sweep.name, "launch.sweep_dir": str(sweep_dir),
         "launch.smoke": str(sweep.smoke).lower()})
     record = SweepRun(uri, exp_id, run.info.run_id)
-    from mlflow.entities import Param
-
     params = {**sweep_params(sweep), **{f"space.{k}": d.describe() for k, d in sweep.file.space.items()}}
     client.log_batch(record.parent_run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
     client.log_artifact(record.parent_run_id, str(sweep_dir / "sweep.yaml"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any, Callable, Sequence
 from launcher.sweep import tracking
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schema import Resources
-from trainlib.errors import ConfigError
 
 
 class NonFiniteLoss(RuntimeError):
@@ -33,14 +33,12 @@ class TrialContext:
 
 
 def trainable_for(resources: Resources, context: TrialContext, callbacks: Sequence[Callable] = ()) -> Any:
-    """The Tune trainable for trials of this size; DDP trials (workers > 1) will plug in here.
+    """The Tune trainable for trials of this size: one process per trial. DDP trials
+    (resources.workers > 1, refused by loading.check_resources for now) will plug in here.
 
     `callbacks` are extra trainlib epoch callbacks, run before each epoch is reported to Tune."""
     from ray import tune
 
-    if resources.workers > 1:
-        raise ConfigError(f"resources.workers {resources.workers}: DDP trials are not supported by launch sweep "
-                          f"yet; use workers: 1")
     fn = tune.with_parameters(train_trial, context=context, callbacks=tuple(callbacks))
     return tune.with_resources(fn, {"cpu": resources.cpu, "gpu": resources.gpu})
 
@@ -140,8 +138,6 @@ def send(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
     with tempfile.TemporaryDirectory(dir=checkpoint_dir.parent, prefix=".tune-") as folder:
         try:
             os.link(checkpoint_dir / LAST, Path(folder) / LAST)
-        except OSError:
-            import shutil
-
+        except OSError:  # another filesystem: copy
             shutil.copy2(checkpoint_dir / LAST, Path(folder) / LAST)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

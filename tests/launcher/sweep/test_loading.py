@@ -60,6 +60,8 @@ BAD = {
                        ["base.optimizer.lr", "greater than 0"]),
     "fractional gpu for ddp": ("name: t\nspace: {seed: [1]}\nresources: {gpu: 0.5, workers: 2}\n", 3,
                                ["resources", "whole GPUs"]),
+    "ddp trials": ("name: t\nspace: {seed: [1]}\nresources:\n  workers: 2\n", 4,
+                   ["resources.workers", "not supported by launch sweep yet"]),
     "tracking off": ("name: t\nbase:\n  tracking: {mlflow: false}\nspace: {seed: [1]}\n", 3, ["tracking.mlflow"]),
     "malformed yaml": ("name: t\nspace:\n  seed: [1, 2\n", 4, ["malformed YAML"]),
 }
