@@ -36,7 +36,7 @@ class LiveConsole(Callback):
                   f"{short(result.get(self.sweep.metric, float('nan')))}")
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self.echo(f"trial {trial} failed: {trial.error_file or 'see its MLflow run'}")
+        self.echo(f"trial {trial} failed (its MLflow run has the error; traceback: {trial.error_file})")
 
     def on_trial_recover(self, iteration: int, trials: list, trial, **info: Any) -> None:
         self.echo(f"trial {trial} failed; retrying from its last checkpoint")

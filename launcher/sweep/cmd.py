@@ -65,7 +65,7 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
         resources = engine.fit_resources(swept.file.resources, click.echo)  # before anything is written
         if resume:
             record.set_status("RUNNING")
-            click.echo(f"resuming {workspace.dir}")
+            click.echo(f"resuming {workspace.dir} as it was started (later edits and options do not apply)")
         else:
             workspace, swept = engine.new_workspace(swept)
             record = open_parent(swept, engine.label_of(swept), workspace.dir)

@@ -145,8 +145,17 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
         tuner = restore_tuner(workspace, trainable, retry_errored)
     else:
         tuner = build_tuner(sweep, workspace, trainable, [LiveConsole(sweep, echo=echo), StopReasons(sweep, record)])
-    grid = tuner.fit()
-    return Outcome(len(grid), len(grid) - grid.num_terminated - grid.num_errors)
+    tuner.fit()
+    return outcome(workspace)
+
+
+def outcome(workspace: Workspace) -> Outcome:
+    """Count from the experiment state Tune saved last: after Ctrl-C, Tune's in-memory results call
+    the stopped trials TERMINATED, while the saved state keeps them to be resumed."""
+    from ray.tune import ExperimentAnalysis
+
+    statuses = [t.status for t in ExperimentAnalysis(str(workspace.tune_dir)).trials]
+    return Outcome(len(statuses), sum(s not in ("TERMINATED", "ERROR") for s in statuses))
 
 
 def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: list) -> Any:

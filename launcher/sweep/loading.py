@@ -90,7 +90,8 @@ def _base_document(doc: Located, spec: SweepFile) -> Located:
 
 
 def _resolve_base(base_doc: Located, layers: list[dict[str, Any]]) -> TrainConfig:
-    if base_doc.data.get("tracking", {}).get("mlflow") is False:
+    tracking = base_doc.data.get("tracking")
+    if isinstance(tracking, dict) and tracking.get("mlflow") is False:
         raise base_doc.error(("tracking", "mlflow"), "a sweep records every trial in MLflow; leave tracking.mlflow on")
     try:
         return resolve(layers)

@@ -52,8 +52,9 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     sweep, record = context.sweep, context.record
     cfg = sweep.trial_config(sample, **{"tracking.run_name": trial.get_trial_name()})
     earlier = record.trial_run(trial.get_trial_id())
-    if earlier is not None and earlier.info.status == "FINISHED":
-        return  # finished after the sweep's last saved state: do not train it twice
+    if earlier is not None and earlier.info.status == "FINISHED":  # after Tune's last saved state: tell, not train
+        tune.report({**earlier.data.metrics, "epoch": cfg.epochs, "run_id": earlier.info.run_id})
+        return
     point = resume_point(tune.get_checkpoint(), earlier, cfg)
     if point is None and earlier is not None:
         record.discard(earlier, "started over: this attempt left no checkpoint")
