@@ -80,28 +80,46 @@ def trial_tags(sweep: Sweep, record: tracking.SweepRun, active: dict[str, Any], 
 def resume_point(checkpoint, earlier, cfg):
     """Where to continue: Tune's checkpoint, in this trial's own child run and run folder."""
     from trainlib.checkpoint import LAST
-    from trainlib.resume import ResumePoint, from_checkpoint
+    from trainlib.resume import ResumePoint, locate
     from trainlib.tracking.open import RUN_DIR_TAG
 
     if checkpoint is None or earlier is None:
         return None
     with checkpoint.as_directory() as folder:
-        state = from_checkpoint(Path(folder) / LAST).state
+        state = locate(str(Path(folder) / LAST), None).state
     adopt_hyperparams(state, cfg.to_dict())
     return ResumePoint(state, earlier.info.run_id, Path(earlier.data.tags[RUN_DIR_TAG]))
 
 
+LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "base_lrs", "_last_lr", "own_lrs")
+
+
 def adopt_hyperparams(state: dict[str, Any], config: dict[str, Any]) -> None:
     """PBT restores a trial from another trial's checkpoint with perturbed values: put this
-    trial's optimizer values into the loaded optimizer state (which would restore the donor's)."""
+    trial's optimizer values into the loaded optimizer state (which would restore the donor's).
+
+    A new lr scales every lr the optimizer and schedule hold, so the schedule's progress and
+    per-group multipliers (a finetune head's) carry over; other values are set as given."""
     old, new = state["config"]["optimizer"], config["optimizer"]
     changed = {k: v for k, v in new.items() if k != "name" and old.get(k) != v}
+    ratio = changed.pop("lr") / old["lr"] if "lr" in changed else 1.0
     for group in state["optimizer"]["param_groups"]:
         group.update({k: v for k, v in changed.items() if k in group})
-        if "lr" in changed and "initial_lr" in group:
-            group["initial_lr"] = changed["lr"]
-    if "lr" in changed and "base_lrs" in state["scheduler"]:
-        state["scheduler"]["base_lrs"] = [changed["lr"]] * len(state["scheduler"]["base_lrs"])
+    if ratio != 1.0:
+        _scale_lrs(state["optimizer"]["param_groups"], ratio)
+        _scale_lrs(state["scheduler"], ratio)
+
+
+def _scale_lrs(node: Any, ratio: float) -> None:
+    """Multiply every lr value (LR_KEYS) found in nested dicts and lists, in place."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        if key in LR_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            node[key] = value * ratio
+        elif key in LR_KEYS and isinstance(value, list):
+            node[key] = [v * ratio for v in value]
+        else:
+            _scale_lrs(value, ratio)
 
 
 class Reporter:

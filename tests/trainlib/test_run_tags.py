@@ -1,11 +1,9 @@
 """run(tags=...) and runs stopped from outside (how a sweep nests and stops its trials)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from trainlib.resume import from_checkpoint
+from trainlib.resume import locate
 from trainlib.run import run
 from trainlib.tracking.open import RUN_DIR_TAG
 
@@ -23,7 +21,7 @@ def test_system_exit_ends_killed_and_tags_follow_the_run_when_resumed(run_config
     (stopped,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert stopped.info.status == "KILLED" and stopped.data.tags["launch.attempt"] == "1"
 
-    point = from_checkpoint(Path(stopped.data.tags[RUN_DIR_TAG]))
+    point = locate(stopped.data.tags[RUN_DIR_TAG], None)
     run(cfg, resume=point, progress=False, echo=lambda _: None, tags={"launch.attempt": "2"})
     resumed = client.get_run(stopped.info.run_id)
     assert resumed.info.status == "FINISHED"

@@ -41,5 +41,5 @@ def test_bad_sweep_file_is_one_line_with_its_line_number_and_exit_2(tmp_path):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:3: space.optimizer.name:"), result.stderr
-    assert "unknown optimizer 'lion'; valid: adam, adamw, rmsprop, sgd" in lines[0]
+    assert "unknown optimizer 'lion'; valid: " in lines[0] and "adamw" in lines[0]
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()

@@ -35,7 +35,7 @@ BAD = {
                    ["tune.search", "'random', 'grid' or 'optuna'", "bayes"]),
     "low above high": ("name: t\nspace:\n  seed: {randint: [5, 1]}\n", 3, ["space.seed", "low < high"]),
     "unknown optimizer in a choice": ("name: t\nspace:\n  optimizer.name:\n    choice: [sgd, adamm]\n", 3,
-                                      ["space.optimizer.name", "unknown optimizer 'adamm'", "valid: adam"]),
+                                      ["space.optimizer.name", "unknown optimizer 'adamm'", "valid: ", "adamw"]),
     "unknown config key": ("name: t\nspace:\n  optimizer.lrr: [0.1]\n", 3, ["space.optimizer.lrr", "valid: lr"]),
     "param the other choice lacks": ("name: t\nspace:\n  optimizer.name: [sgd, adam]\n  optimizer.momentum: [0.9]\n",
                                      2, ["optimizer.name='adam'", "momentum"]),

@@ -82,7 +82,8 @@ def test_schedulers_count_time_in_epochs(name, tmp_path):
 
 
 def test_pbt_donor_checkpoint_takes_this_trials_optimizer_values():
-    """The optimizer state from another trial's checkpoint gets this trial's lr and momentum."""
+    """The optimizer and schedule state from another trial's checkpoint get this trial's lr
+    (scaled, so the schedule's progress stays) and momentum."""
     import torch
 
     from launcher.sweep.trainable import adopt_hyperparams
@@ -90,21 +91,29 @@ def test_pbt_donor_checkpoint_takes_this_trials_optimizer_values():
     from trainlib.optimizers import build_optimizer
     from trainlib.schedulers import build_scheduler
 
-    donor_cfg, own_cfg = resolve([{"optimizer": {"lr": 0.1}}]), resolve([{"optimizer": {"lr": 0.02, "momentum": 0.5}}])
+    donor_cfg = resolve([{"optimizer": {"lr": 0.1}, "scheduler": "step"}])
+    own_cfg = resolve([{"optimizer": {"lr": 0.02, "momentum": 0.5}, "scheduler": "step"}])
     model = torch.nn.Linear(3, 2)
     opt = build_optimizer(donor_cfg.optimizer, model)
-    sched = build_scheduler(donor_cfg.scheduler, opt, 10, 5)
+    sched = build_scheduler(donor_cfg.scheduler, opt, 30, 5)
+    for _ in range(10):  # StepLR: lr x0.1 after 10 epochs
+        opt.step()
+        sched.after_epoch({})
     state = {"config": donor_cfg.to_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
     adopt_hyperparams(state, own_cfg.to_dict())
     fresh = build_optimizer(own_cfg.optimizer, model)
+    fresh_sched = build_scheduler(own_cfg.scheduler, fresh, 30, 5)
     fresh.load_state_dict(state["optimizer"])
-    assert fresh.param_groups[0]["lr"] == 0.02 and fresh.param_groups[0]["momentum"] == 0.5
-    assert state["scheduler"]["base_lrs"] == [0.02]
-    same = {"config": own_cfg.to_dict(), "optimizer": fresh.state_dict(), "scheduler": {"base_lrs": [0.02]}}
-    fresh.param_groups[0]["lr"] = 0.01  # a schedule's decay: resuming a trial's own checkpoint keeps it
-    same["optimizer"] = fresh.state_dict()
-    adopt_hyperparams(same, own_cfg.to_dict())
-    assert same["optimizer"]["param_groups"][0]["lr"] == 0.01
+    fresh_sched.load_state_dict(state["scheduler"])
+    assert fresh.param_groups[0]["lr"] == pytest.approx(0.002) and fresh.param_groups[0]["momentum"] == 0.5
+    for _ in range(10):
+        fresh.step()
+        fresh_sched.after_epoch({})
+    assert fresh.param_groups[0]["lr"] == pytest.approx(0.0002), "the schedule goes on from the new lr"
+
+    same = {"config": own_cfg.to_dict(), "optimizer": fresh.state_dict(), "scheduler": fresh_sched.state_dict()}
+    adopt_hyperparams(same, own_cfg.to_dict())  # a trial's own checkpoint: nothing changes
+    assert same["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0002)
 
 
 def test_combinations_cover_every_choice_and_count_all(tmp_path):
