@@ -10,6 +10,7 @@ from launcher.eval_cmd import eval_
 from launcher.diagnose_cmd import diagnose
 from launcher.lr_find_cmd import lr_find
 from launcher.runs_cmd import runs
+from launcher.sweep.cmd import sweep
 from launcher.train_cmd import train
 from launcher.ui_cmd import ui
 
@@ -30,3 +31,4 @@ main.add_command(data)
 main.add_command(eval_)
 main.add_command(diagnose)
 main.add_command(lr_find)
+main.add_command(sweep)

@@ -78,10 +78,12 @@ Callback = Callable[[EpochReport], None]
 
 
 def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callbacks: Sequence[Callback] = (),
-        progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, float]:
+        progress: bool = True, echo: Callable[[str], None] = print,
+        tags: dict[str, str] | None = None) -> dict[str, float]:
     """Train, validate each epoch, test at the end; returns the final metrics.
 
-    Under DDP (see trainlib.distributed) every rank calls this; rank 0 alone tracks and writes."""
+    Under DDP (see trainlib.distributed) every rank calls this; rank 0 alone tracks and writes.
+    `tags` are set on the run, new or resumed (e.g. `mlflow.parentRunId` nests it under a sweep)."""
     cfg = config if isinstance(config, TrainConfig) else validate(config)
     dist = connect(cfg.distributed.backend, pick_device(cfg.device))
     cfg = dist.record_world(cfg)
@@ -91,7 +93,7 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callba
         state = restore(parts, resume)
     if not dist.is_main:
         echo, progress = (lambda _: None), False
-    handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch))
+    handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}))
     with closing(handle.tracker):
         return fit(parts, state, handle, callbacks, progress, echo)
 
@@ -156,10 +158,13 @@ def restore(parts: Parts, point: ResumePoint) -> Progress:
     return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]))
 
 
-def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int) -> RunHandle:
+def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str]) -> RunHandle:
     check_writable(Path(parts.cfg.output.dir))
-    tags = run_tags(parts.cfg, parts.device) | parts.dist.tags(parts.cfg)
-    return open_trackers(parts.cfg, tags, resume, start_epoch)
+    tags = run_tags(parts.cfg, parts.device) | parts.dist.tags(parts.cfg) | extra_tags
+    handle = open_trackers(parts.cfg, tags, resume, start_epoch)
+    if resume is not None and extra_tags:  # a resumed run keeps its first tags: refresh the caller's
+        handle.tracker.set_tags(extra_tags)
+    return handle
 
 
 def check_writable(root: Path) -> None:
