@@ -237,6 +237,8 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
 
 def unfreeze_if_due(parts: Parts, epoch: int, echo: Callable[[str], None]) -> None:
     if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.schedule)):
+        # DDP all-reduces only the parameters that were trainable when it wrapped the model: wrap anew
+        parts.train_model = parts.dist.prepare(parts.model, sync_batchnorm=False)
         echo(f"epoch {epoch}: unfroze {count} parameter tensors (optimizer.add_param_group)")
 
 

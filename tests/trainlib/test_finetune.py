@@ -215,3 +215,35 @@ def test_bad_finetune_settings_are_config_errors(finetune, message, tmp_path):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run(cfg, progress=False, echo=lambda _: None)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_unfreezing_under_ddp_trains_like_one_process(tmp_path):
+    """2 torchrun workers of batch 16 end where one process of batch 32 does, unfreeze included
+    (DDP only all-reduces the parameters that were trainable when it wrapped the model)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from trainlib.checkpoint import LAST, load_safely
+
+    torch.save(Net(10, 3).state_dict(), tmp_path / "net_params.pkl")
+    exact = {"data": {"name": "digits", "split": [0.25, 0.1, 0.65]}, "transforms": {"train": ["normalize"]},
+             "optimizer": {"name": "adam", "lr": 0.003}, "epochs": 2,
+             "finetune": {"source": str(tmp_path / "net_params.pkl"), "freeze": "backbone", "unfreeze_at_epoch": 2},
+             "tracking": {"mlflow": False, "tensorboard": False}}
+    (tmp_path / "exact.yaml").write_text(yaml.safe_dump(exact))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "launcher",
+           "train", "--no-progress", "--config", str(tmp_path / "exact.yaml"), "--batch-size", "16",
+           "--output-dir", str(tmp_path / "ddp")]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "epoch 2: unfroze 8 parameter tensors" in proc.stdout
+    ddp = load_safely(next((tmp_path / "ddp").glob(f"*/checkpoints/{LAST}")))["model"]
+    reports = []
+    run(resolve([exact, {"batch_size": 32, "output": {"dir": str(tmp_path / "one")}}]), progress=False,
+        echo=lambda _: None, callbacks=[reports.append])
+    one = load_safely(reports[-1].checkpoint_dir / LAST)["model"]
+    for name, value in ddp.items():
+        torch.testing.assert_close(value, one[name], rtol=1e-4, atol=1e-5, msg=name)
