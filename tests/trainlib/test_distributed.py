@@ -19,6 +19,9 @@ from trainlib.errors import ConfigError
 # a small even train split (450) so that 2 workers need no padding sample.
 EXACT = {"data": {"name": "digits", "split": [0.25, 0.1, 0.65]}, "transforms": {"train": ["normalize"]},
          "optimizer": {"name": "adam", "lr": 0.003}, "epochs": 2}
+# SGD's step is linear in the gradient, so the two runs stay a rounding error apart (Adam's
+# m / sqrt(v) blows rounding up to ~0.1 lr on weights whose gradient is near zero)
+LINEAR = {**EXACT, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}}
 
 
 def ranks(world: int) -> list[DistContext]:
@@ -99,7 +102,7 @@ def single_process_checkpoint(tmp_path: Path, batch_size: int) -> Path:
     from trainlib.run import run
 
     reports = []
-    cfg = resolve([EXACT, {"batch_size": batch_size, "output": {"dir": str(tmp_path / f"single-{batch_size}")},
+    cfg = resolve([LINEAR, {"batch_size": batch_size, "output": {"dir": str(tmp_path / f"single-{batch_size}")},
                            "tracking": {"mlflow": False, "tensorboard": False}}])
     run(cfg, progress=False, echo=lambda _: None, callbacks=[reports.append])
     return reports[-1].checkpoint_dir / LAST
@@ -115,9 +118,9 @@ def torchrun_run(tmp_path_factory, empty_store_template):
     tmp = tmp_path_factory.mktemp("torchrun")
     shutil.copy(empty_store_template, tmp / "mlflow.db")
     store = f"sqlite:///{tmp / 'mlflow.db'}"
-    (tmp / "exact.yaml").write_text(yaml.safe_dump(EXACT))
+    (tmp / "linear.yaml").write_text(yaml.safe_dump(LINEAR))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "launcher", *train_args(tmp, store, "--config", str(tmp / "exact.yaml"), "--batch-size", "16")]
+           "-m", "launcher", *train_args(tmp, store, "--config", str(tmp / "linear.yaml"), "--batch-size", "16")]
     proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=900)
     client = MlflowClient(tracking_uri=store)
     runs = client.search_runs([client.get_experiment_by_name("test").experiment_id]) if proc.returncode == 0 else []
@@ -146,7 +149,7 @@ def test_two_workers_of_batch_b_train_the_same_weights_as_one_worker_of_batch_2b
     ddp = load_safely(Path(runs[0].data.tags["launch.run_dir"]) / "checkpoints" / LAST)["model"]
     one = load_safely(single_process_checkpoint(tmp_path, 32))["model"]
     for name, value in ddp.items():
-        torch.testing.assert_close(value, one[name], rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(value, one[name], rtol=1e-4, atol=1e-6, msg=name)
     # and the comparison can fail: one worker of batch 16 (twice the steps) ends elsewhere
     half = load_safely(single_process_checkpoint(tmp_path, 16))["model"]
-    assert max(float((ddp[k] - half[k]).abs().max()) for k in ddp) > 1e-2
+    assert max(float((ddp[k] - half[k]).abs().max()) for k in ddp) > 1e-3
