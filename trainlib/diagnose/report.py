@@ -14,6 +14,10 @@ CURVES = ("train/loss", "valid/loss", "train/acc", "valid/acc", "lr")
 FLAT = 0.02  # relative change over the last epochs below which a curve counts as flat
 
 
+def fmt(name: str, value: float) -> str:
+    return f"{value:.2%}" if name.endswith("/acc") else f"{value:.4g}"
+
+
 @dataclass
 class Curve:
     name: str
@@ -35,10 +39,11 @@ class Curve:
         return "flat" if abs(change) < FLAT else ("rising" if change > 0 else "falling")
 
     def line(self) -> str:
-        first, last = self.values[0], self.values[-1]
-        best = self.best_epoch
-        best_text = f"best {self.values[best - 1]:.4g} @ epoch {best}" if best else "no finite value"
-        return f"{self.name:<11} {first:.4g} -> {last:.4g}   {best_text}   last epochs: {self.trend()}"
+        text = f"{self.name:<11} {fmt(self.name, self.values[0])} -> {fmt(self.name, self.values[-1])}"
+        if self.name != "lr":
+            best = self.best_epoch
+            text += f"   best {fmt(self.name, self.values[best - 1])} @ epoch {best}" if best else "   no finite value"
+        return f"{text}   last epochs: {self.trend()}"
 
 
 @dataclass
@@ -102,7 +107,7 @@ def render(report: Report) -> str:
     acc = {c.name: c.values[-1] for c in r.curves if c.name.endswith("/acc")}
     if len(acc) == 2:
         lines.append(f"  train/valid accuracy gap at the end: {acc['train/acc'] - acc['valid/acc']:+.1%}")
-    lines += [f"  {k} {v:.4g}" for k, v in sorted(r.final.items())]
+    lines += [f"  {k:<11} {fmt(k, v)}" for k, v in sorted(r.final.items())]
     lines += ["", *_diagnosis(r)]
     return "\n".join(lines)
 

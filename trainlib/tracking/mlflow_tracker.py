@@ -22,11 +22,13 @@ def resolve_tracking_uri(uri: str | None) -> str:
 
 
 def quiet_mlflow_logs() -> None:
-    """MLflow and alembic log every schema migration of a new SQLite store at INFO."""
+    """MLflow and alembic log every schema migration of a new SQLite store at INFO, and MLflow
+    draws a progress bar for every artifact download."""
     import logging
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def artifact_root_for(uri: str) -> str | None:

@@ -23,7 +23,7 @@ from trainlib.visuals.pr_curves import PrCurves
 def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> list[Observer]:
     """`sample`: one input batch of the model's shape (to check that a Grad-CAM layer is spatial)."""
     v = cfg.visuals
-    if not v.enabled:
+    if not v.enabled or not (cfg.tracking.tensorboard or cfg.tracking.mlflow):
         return []
     convs = list(conv_layers(model))
     feature_layer = pick_layer(model, v.feature_maps.layer, convs[0] if convs else None, "visuals.feature_maps.layer")

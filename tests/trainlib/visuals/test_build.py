@@ -34,8 +34,9 @@ def test_each_item_switches_off_alone(item):
 
 def test_master_switch_and_tensorboard_off():
     assert built({"visuals": {"enabled": False}}) == set()
-    # without TensorBoard only the visuals that are also MLflow artifacts remain
+    # without TensorBoard only the visuals that are also MLflow artifacts remain; without both, none
     assert built({"tracking": {"tensorboard": False}}) == {"InputsGrid", "GradCam", "ConfusionFigure"}
+    assert built({"tracking": {"tensorboard": False, "mlflow": False}}) == set()
 
 
 def test_layers_default_to_first_and_last_conv_and_can_be_chosen():
