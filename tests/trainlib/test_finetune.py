@@ -161,6 +161,17 @@ def test_unfreeze_keeps_biases_out_of_weight_decay_when_asked():
                       ("unfrozen", 5e-4, 2), ("unfrozen", 0.0, 2)]
 
 
+def test_grad_cam_gives_the_same_maps_on_a_frozen_backbone():
+    from trainlib.visuals.gradcam import grad_cam
+
+    model, x = Net(10, 3), torch.rand(2, 3, 32, 32)
+    cams, preds = grad_cam(model, model.conv2, x)
+    freeze(model, ["backbone"], "fc3")  # conv2's output then needs no gradient of its own
+    frozen_cams, frozen_preds = grad_cam(model, model.conv2, x)
+    assert torch.equal(frozen_preds, preds)
+    torch.testing.assert_close(frozen_cams, cams)
+
+
 def test_torchvision_weights_load_except_the_classifier(tmp_path):
     import torchvision
 

@@ -20,6 +20,8 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[torch
     saved: dict[str, torch.Tensor] = {}
 
     def keep(module: nn.Module, inputs, output: torch.Tensor) -> None:
+        if not output.requires_grad:  # every layer up to here is frozen (finetune.freeze): track from A on
+            output.requires_grad_(True)
         saved["act"] = output
         output.register_hook(lambda grad: saved.__setitem__("grad", grad))
 
