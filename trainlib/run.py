@@ -219,8 +219,8 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
             state.best_valid_acc = metrics["valid/acc"]
             save_checkpoint(parts, state, ckpt_dir / ckpt.BEST, handle.run_id)
         metrics["valid/best_acc"] = state.best_valid_acc
+        tracker.log_metrics(metrics, step=epoch)  # before the checkpoint: a kill in between re-logs, never loses
         save_checkpoint(parts, state, ckpt_dir / ckpt.LAST, handle.run_id)
-        tracker.log_metrics(metrics, step=epoch)
         for step, lr in parts.schedule.pop_step_lrs():
             tracker.log_metrics({"lr/step": lr}, step=step)
         echo(epoch_line(epoch, cfg.epochs, metrics))
