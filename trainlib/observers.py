@@ -104,13 +104,16 @@ def due(epoch: int, every: int, last: int) -> bool:
     return (epoch - 1) % every == 0 or epoch == last
 
 
-def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> Observers:
-    """The visuals and diagnosis a config asks for (diagnosis last: its stop comes after the visuals)."""
+def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is_main: bool = True) -> Observers:
+    """The visuals and diagnosis a config asks for (diagnosis last: its stop comes after the visuals).
+
+    Under DDP only rank 0 (`is_main`) draws visuals: it alone has a writer. Every rank diagnoses:
+    most checks read the all-reduced gradients and weights, so all ranks stop at the same step."""
     # imported here: both packages build on the classes above
     from trainlib.diagnose.observer import DiagnoseObserver
     from trainlib.visuals.build import build_visuals
 
-    observers = build_visuals(cfg, model, sample)
+    observers = build_visuals(cfg, model, sample) if is_main else []
     if cfg.diagnose.enabled:
         observers.append(DiagnoseObserver(cfg.diagnose))
     return Observers(observers)

@@ -133,7 +133,7 @@ def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights:
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
     batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
     sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
-    observers = build_observers(cfg, model, sample)
+    observers = build_observers(cfg, model, sample, dist.is_main)
     return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, train_model, dist,
                  observers, batch_transform, tuning)
 
