@@ -234,6 +234,8 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
 
 def unfreeze_if_due(parts: Parts, epoch: int, echo: Callable[[str], None]) -> None:
     if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.schedule)):
+        # DDP all-reduces only the parameters that trained when it was built: wrap again
+        parts.train_model = parts.dist.prepare(parts.model, parts.cfg.distributed.sync_batchnorm)
         echo(f"epoch {epoch}: unfroze {count} parameter tensors (optimizer.add_param_group)")
 
 
