@@ -44,8 +44,9 @@ def ray_train(workdir: Path, epochs: int, workers: int) -> list[dict]:
 
     from launcher.ddp import make_trainer
 
-    run_config = RunConfig(storage_path=str(workdir / f"ray-{workers}"), checkpoint_config=CheckpointConfig(num_to_keep=None),
-                           logging_config=LoggingConfig(log_level="ERROR"))
+    storage = str(workdir / f"ray-{workers}")
+    run_config = RunConfig(storage_path=storage, logging_config=LoggingConfig(log_level="ERROR"),
+                           checkpoint_config=CheckpointConfig(num_to_keep=None))  # keep each epoch's report
     result = make_trainer(config(workdir, epochs), workers=workers, run_config=run_config).fit()
     return result.metrics_dataframe.to_dict("records")
 
