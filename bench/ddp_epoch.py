@@ -44,8 +44,9 @@ def ray_train(workdir: Path, epochs: int, workers: int) -> list[dict]:
 
     from launcher.ddp import make_trainer
 
-    run_config = RunConfig(storage_path=str(workdir / f"ray-{workers}"), logging_config=LoggingConfig(log_level="ERROR"),
-                           checkpoint_config=CheckpointConfig(num_to_keep=None))
+    storage = str(workdir / f"ray-{workers}")
+    run_config = RunConfig(storage_path=storage, logging_config=LoggingConfig(log_level="ERROR"),
+                           checkpoint_config=CheckpointConfig(num_to_keep=None))  # keep each epoch's report
     result = make_trainer(config(workdir, epochs), workers=workers, run_config=run_config).fit()
     return result.metrics_dataframe.to_dict("records")
 
@@ -62,7 +63,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         result = {

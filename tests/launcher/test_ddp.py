@@ -15,7 +15,6 @@ from click.testing import CliRunner
 
 from launcher.cli import main
 from tests.conftest import train_args
-from tests.launcher.test_train_cmd import _last_epoch
 from tests.trainlib.test_distributed import EXACT
 from trainlib.checkpoint import LAST, load_safely
 from trainlib.errors import ConfigError
@@ -28,6 +27,14 @@ def invoke(*args: str):
 def only_run(client):
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     return run
+
+
+def logged_epochs(client) -> int:
+    """The last epoch whose metrics reached the store (rank 0 logs them after its checkpoint)."""
+    experiment = client.get_experiment_by_name("test")
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    history = client.get_metric_history(runs[0].info.run_id, "valid/acc") if runs else []
+    return max((m.step for m in history), default=0)
 
 
 def evaluate_checkpoint(path: Path, split: str):
@@ -44,10 +51,10 @@ def evaluate_checkpoint(path: Path, split: str):
 
 @pytest.fixture(scope="module")
 def ray_address():
-    """One small local Ray cluster for the module: one CPU per worker, one for a Tune trial's driver."""
+    """A new local Ray cluster (not one another process started): a CPU per worker, one for a Tune trial."""
     import ray
 
-    context = ray.init(num_cpus=3, include_dashboard=False, logging_level="WARNING")
+    context = ray.init(address="local", num_cpus=3, include_dashboard=False, logging_level="WARNING")
     yield context.address_info["address"]
     ray.shutdown()
 
@@ -123,8 +130,8 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ra
     driver = subprocess.Popen([sys.executable, "-m", "launcher", *args], env={**os.environ, "RAY_ADDRESS": ray_address},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
-    while _last_epoch(tmp_path / "runs") < 1 and time.time() < deadline and driver.poll() is None:
-        time.sleep(0.2)
+    while logged_epochs(client) < 1 and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.5)
     assert driver.poll() is None, "the job ended before it could be killed"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
