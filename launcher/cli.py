@@ -5,9 +5,12 @@ import click
 
 from launcher.catalog_cmd import catalog
 from launcher.compare_cmd import compare
+from launcher.data_cmd import data
+from launcher.eval_cmd import eval_
 from launcher.diagnose_cmd import diagnose
 from launcher.lr_find_cmd import lr_find
 from launcher.runs_cmd import runs
+from launcher.sweep.cmd import sweep
 from launcher.train_cmd import train
 from launcher.ui_cmd import ui
 
@@ -24,5 +27,8 @@ main.add_command(ui)
 main.add_command(runs)
 main.add_command(compare)
 main.add_command(catalog)
+main.add_command(data)
+main.add_command(eval_)
 main.add_command(diagnose)
 main.add_command(lr_find)
+main.add_command(sweep)

@@ -20,6 +20,8 @@ FLAG_KEYS = {
     "tracking_uri": "tracking.uri",
     "experiment": "tracking.experiment",
     "output_dir": "output.dir",
+    "workers": "distributed.workers",
+    "gpus_per_worker": "distributed.gpus_per_worker",
 }
 
 

@@ -37,9 +37,16 @@ def _registries() -> str:
                        for key, registry in {**FAMILIES, "transforms": TRANSFORMS}.items())
 
 
+def _sweep_file() -> str:
+    from launcher.sweep.schema import SweepFile
+
+    return model_reference(SweepFile)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "config-reference": _train_config,
     "registries": _registries,
+    "sweep-reference": _sweep_file,
 }
 
 

@@ -9,16 +9,26 @@ from launcher.guard import guarded
 
 @click.command("train")
 @config_options
+@click.option("--workers", type=int, help="DDP: data-parallel workers started by Ray Train (batch size is per worker).")
+@click.option("--gpus-per-worker", type=float, help="DDP: GPUs per Ray Train worker (whole numbers; default 0 = CPU).")
 @click.option("--resume", metavar="RUN_ID|PATH",
               help="Continue a run from its last complete epoch (MLflow run id, run folder or checkpoint file).")
+@click.option("--finetune", metavar="SOURCE",
+              help="Start a NEW run from these weights (finetune.source): RUN_ID[:best|last], a run folder, "
+                   "a checkpoint or a state-dict file (.pt/.pth/.pkl); matching layers load, the head is new.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
 @guarded
-def train(config_file, overrides, resume, print_config, progress, **flags):
+def train(config_file, overrides, resume, finetune, print_config, progress, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""
     from trainlib.config import resolve
+    from trainlib.errors import ConfigError
 
+    if resume and finetune:
+        raise ConfigError("--resume continues a run, --finetune starts a new one from weights: pass one of them")
     layers = cli_layers(config_file, overrides, flag_values(flags))
+    if finetune:
+        layers.append({"finetune": {"source": finetune}})
     point = None
     if resume:
         from trainlib.resume import locate
@@ -28,6 +38,13 @@ def train(config_file, overrides, resume, print_config, progress, **flags):
     cfg = resolve(layers)
     if print_config:
         click.echo(cfg.to_yaml(), nl=False)
+        return
+    from trainlib.distributed import launched_as_worker
+
+    if cfg.distributed.workers > 1 and not launched_as_worker():  # under torchrun: this process is one worker
+        from launcher.ddp import train_ddp
+
+        train_ddp(cfg, resume=resume, echo=click.echo)
         return
     from trainlib.run import run
 

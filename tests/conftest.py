@@ -1,11 +1,15 @@
-"""Shared fixtures: an isolated working dir, a fresh real MLflow SQLite store, fast run configs."""
+"""Shared fixtures: an isolated working dir, a fresh real MLflow SQLite store, fast run configs,
+a tiny CIFAR-10 python release."""
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.data_files import write_cifar_release
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +65,18 @@ def train_args(tmp_path: Path, store: str, *extra: str) -> list[str]:
     """CLI args for a small tracked `launch train` in this test's folder and store."""
     return ["train", "--no-progress", "--tracking-uri", store, "--experiment", "test",
             "--output-dir", str(tmp_path / "runs"), *extra]
+
+
+@pytest.fixture(scope="session")
+def cifar_release(tmp_path_factory) -> Path:
+    """An extracted cifar-10-batches-py folder (read-only for tests: copy before changing)."""
+    return write_cifar_release(tmp_path_factory.mktemp("cifar"))
+
+
+@pytest.fixture(scope="session")
+def cifar_archive(cifar_release: Path) -> Path:
+    """cifar-10-python.tar.gz holding cifar-10-batches-py/, as distributed."""
+    archive = cifar_release.parent / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(cifar_release, arcname="cifar-10-batches-py")
+    return archive

@@ -1,12 +1,11 @@
 """trainlib: the training library behind `launch` (usable without Ray or MLflow).
 
-The heavy entry points load lazily, so `import trainlib.errors` stays cheap for the CLI.
+The entry point is `from trainlib.run import run`. The config helpers below load lazily, so
+`import trainlib.errors` stays cheap for the CLI.
 """
 from importlib import import_module
 
 _LAZY = {
-    "run": "trainlib.run",
-    "EpochReport": "trainlib.run",
     "TrainConfig": "trainlib.config",
     "resolve": "trainlib.config",
     "validate": "trainlib.config",

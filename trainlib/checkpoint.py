@@ -5,6 +5,7 @@ import os
 import pickle
 import random
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,21 @@ def load_safely(path: str | Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says enough
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe pickle"
-        raise CheckpointError(f"refusing to load {path}: it holds objects other than tensors and plain data ({reason})") from None
+        raise CheckpointError(f"refusing to load {path}: it holds objects other than tensors and plain data "
+                              f"({_unpickling_reason(exc)})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: truncated or not a PyTorch file ({type(exc).__name__})") from None
+
+
+def _unpickling_reason(exc: Exception) -> str:
+    """The specific line of torch's weights-only refusal (e.g. "unsupported GLOBAL posix.system")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    specific = [line for line in lines[1:] if not line.startswith(("Please file an issue", "Check the documentation"))]
+    return (specific[0] if specific else "unsafe pickle").split(". ")[0][:160]
 
 
 def rng_state(loader_generator: torch.Generator) -> dict[str, Any]:

@@ -43,6 +43,9 @@ class _Section(BaseModel):
 
 class LoaderConfig(_Section):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the main process)")
+    mode: Literal["auto", "memory", "dataloader"] = Field(
+        "auto", description="memory: in-memory data augmented on the device; dataloader: per-sample "
+                            "pipeline in workers; auto: memory when the data fits and every transform has a batch version")
 
 
 class TransformsConfig(_Section):
@@ -71,6 +74,42 @@ class TrackingConfig(_Section):
     run_name: str | None = Field(None, description="MLflow run name; null: generated")
     mlflow: bool = Field(True, description="log to MLflow")
     tensorboard: bool = Field(True, description="write TensorBoardX event files")
+    log_model: bool = Field(True, description="log the final model in MLflow's PyTorch format (runs:/<id>/model)")
+
+
+class FinetuneConfig(_Section):
+    source: str | None = Field(None, description="start from these weights: RUN_ID[:best|last], a run folder, "
+                                                 "a checkpoint or a state-dict file; null: from the init")
+    head: str | None = Field(None, description="the classifier head module; null: detected "
+                                               "(the last layer with one output per class)")
+    head_lr_mult: float = Field(10.0, gt=0, description="the head's lr is optimizer.lr times this")
+    freeze: list[str] = Field(default_factory=list, description="module-name prefixes to freeze, "
+                                                                "or 'backbone' (all but the head)")
+    unfreeze_at_epoch: int | None = Field(None, ge=2, description="train the frozen parameters too from this "
+                                                                  "epoch on (optimizer.add_param_group)")
+
+    @field_validator("freeze", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class DistributedConfig(_Section):
+    workers: int = Field(1, ge=1, description="data-parallel processes; `launch train` starts them with Ray Train "
+                                              "(under torchrun: 1 or torchrun's world size)")
+    gpus_per_worker: float = Field(0, ge=0, description="GPUs per Ray Train worker; 0: CPU workers")
+    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="process group: auto = nccl on GPU, gloo on CPU")
+    sync_batchnorm: bool = Field(False, description="SyncBatchNorm: batch statistics over the global batch (GPU only)")
+    lr_scaling: Literal["none", "linear"] = Field(
+        "none", description="none: optimizer.lr is the lr of the global batch (workers x batch_size); linear: lr x workers")
+
+    @model_validator(mode="after")
+    def _no_shared_gpus(self) -> "DistributedConfig":
+        if self.workers > 1 and not float(self.gpus_per_worker).is_integer():
+            raise ConfigError(f"distributed.gpus_per_worker={self.gpus_per_worker:g} with {self.workers} workers: "
+                              "DDP workers cannot share a GPU; use a whole number (0, 1, 2, ...) "
+                              "or a single worker for a fractional GPU")
+        return self
 
 
 # --- visuals and diagnosis (issue 8) ---------------------------------------------------
@@ -156,11 +195,13 @@ class TrainConfig(_Section):
         default_factory=lambda: {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4})
     scheduler: dict[str, Any] = Field(default_factory=lambda: {"name": "cosine"})
     epochs: int = Field(15, ge=1, description="training epochs")
-    batch_size: int = Field(32, ge=1, description="batch size (per worker under DDP)")
+    batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
     seed: int = Field(0, description="seed for weights, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     visuals: VisualsConfig = Field(default_factory=VisualsConfig)
     diagnose: DiagnoseConfig = Field(default_factory=DiagnoseConfig)
 
@@ -263,14 +304,19 @@ def nest(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def read_text(path: Path, what: str = "config file") -> str:
+    """A file's text, or a ConfigError naming it."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    text = read_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -1,10 +1,11 @@
-"""Model registry: the seed tutorial's Net and ResNet34 (chapter 2.1)."""
+"""Model registry: the seed tutorial's Net and ResNet34 (chapter 2.1), and torchvision classifiers by name."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainlib.errors import ConfigError
 from trainlib.registry import Registry
 
 MODELS = Registry("model")
@@ -125,3 +126,27 @@ def _check_stem(stem: str) -> str | None:
 def resnet34(num_classes: int, in_channels: int, *, stem: str = "cifar") -> nn.Module:
     """The seed's ResNet34 (ResidualBlock, _make_layer, 3-4-6-3); any input size."""
     return ResNet34(num_classes, in_channels, stem)
+
+
+# torchvision classifiers, built with random weights (nothing is ever downloaded): real
+# pretrained weights come in through `finetune.source` (e.g. a resnet18-f37072fd.pth file).
+TORCHVISION_CLASSIFIERS = (
+    "resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+    "efficientnet_b0", "shufflenet_v2_x1_0", "squeezenet1_1", "densenet121", "regnet_y_400mf",
+)
+
+
+def _register_torchvision(arch: str) -> None:
+    def build(num_classes: int, in_channels: int) -> nn.Module:
+        from torchvision import models
+
+        if in_channels != 3:
+            raise ConfigError(f"model 'tv:{arch}' takes 3-channel images; this dataset has {in_channels}")
+        return models.get_model(arch, weights=None, num_classes=num_classes)
+
+    MODELS.register(f"tv:{arch}", summary=f"torchvision {arch}, random init (load real weights with finetune.source)",
+                    torchvision=arch)(build)
+
+
+for _arch in TORCHVISION_CLASSIFIERS:
+    _register_torchvision(_arch)

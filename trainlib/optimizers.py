@@ -41,7 +41,7 @@ def build_optimizer(spec: dict, model: nn.Module, lr_mults: dict[str, float] | N
 
 def param_groups(model: nn.Module, lr: float, lr_mults: dict[str, float], no_decay_bias_norm: bool) -> ParamGroups:
     """Trainable parameters grouped by (lr multiplier, decay or not), in model order."""
-    no_decay_ids = _bias_and_norm_ids(model) if no_decay_bias_norm else set()
+    no_decay_ids = bias_and_norm_ids(model) if no_decay_bias_norm else set()
     _check_prefixes(model, lr_mults)
     groups: dict[tuple[float, bool], dict[str, Any]] = {}
     for name, param in model.named_parameters():
@@ -69,7 +69,7 @@ def _check_prefixes(model: nn.Module, lr_mults: dict[str, float]) -> None:
             raise ConfigError(f"lr multiplier prefix '{prefix}' matches no parameter of the model")
 
 
-def _bias_and_norm_ids(model: nn.Module) -> set[int]:
+def bias_and_norm_ids(model: nn.Module) -> set[int]:
     ids = set()
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainlib.checkpoint import LAST, load_safely
+from trainlib.checkpoint import load_safely
 from trainlib.errors import CheckpointError
+from trainlib.sources import locate_checkpoint
 
 REQUIRED_KEYS = ("model", "optimizer", "scheduler", "epoch", "rng", "config", "best_valid_acc")
 
@@ -23,38 +24,11 @@ class ResumePoint:
 
 
 def locate(source: str, tracking_uri: str | None) -> ResumePoint:
-    path = Path(source)
-    if path.exists():
-        return _from_path(path)
-    return _from_run_id(source, tracking_uri)
-
-
-def _from_path(path: Path) -> ResumePoint:
-    if path.is_dir():
-        path = path / "checkpoints" / LAST if (path / "checkpoints").is_dir() else path / LAST
-    run_dir = path.parent.parent
-    state = _checked(load_safely(path), path)
-    run_id = state.get("run_id") or run_dir.name
+    found = locate_checkpoint(source, tracking_uri, default="last")
+    state = _checked(load_safely(found.path), found.path)
+    run_dir = found.run_dir or found.path.parent.parent
+    run_id = found.run_id or state.get("run_id") or run_dir.name
     return ResumePoint(state, str(run_id), run_dir)
-
-
-def _from_run_id(run_id: str, tracking_uri: str | None) -> ResumePoint:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
-    from trainlib.tracking.open import RUN_DIR_TAG
-
-    uri = resolve_tracking_uri(tracking_uri)
-    try:
-        run = MlflowClient(uri).get_run(run_id)
-    except MlflowException:
-        raise CheckpointError(f"cannot resume '{run_id}': no such run in {uri}, and no such file or folder") from None
-    run_dir = run.data.tags.get(RUN_DIR_TAG)
-    if not run_dir or not (Path(run_dir) / "checkpoints" / LAST).is_file():
-        raise CheckpointError(f"cannot resume run {run_id}: its checkpoint folder {run_dir}/checkpoints is missing")
-    path = Path(run_dir) / "checkpoints" / LAST
-    return ResumePoint(_checked(load_safely(path), path), run_id, Path(run_dir))
 
 
 def _checked(state: Any, path: Path) -> dict[str, Any]:

@@ -21,9 +21,11 @@ from torch import nn
 from trainlib import checkpoint as ckpt
 from trainlib.config import TrainConfig, flatten, validate
 from trainlib.data.datasets import DATASETS, ImageSplits, build_dataset
-from trainlib.data.loaders import make_loader
+from trainlib.data.loaders import build_loaders as make_loaders
+from trainlib.distributed import DistContext, connect, launched_as_worker, local_rank
 from trainlib.engine import EvalResult, evaluate, train_one_epoch
 from trainlib.errors import ConfigError
+from trainlib.finetune import Finetune, prepare as prepare_finetune
 from trainlib.inits import apply_init
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
@@ -34,7 +36,7 @@ from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
-from trainlib.transforms import TransformContext, build_batch_transform, build_pipeline
+from trainlib.transforms import TransformContext, build_batch_transform
 
 
 @dataclass
@@ -58,8 +60,11 @@ class Parts:
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer
     schedule: LRSchedule
-    observers: Observers  # visuals and diagnosis (issue 8)
+    train_model: nn.Module  # `model`, wrapped in DistributedDataParallel under DDP
+    dist: DistContext
+    observers: Observers  # visuals and diagnosis
     batch_transform: Callable | None = None
+    finetune: Finetune | None = None
 
 
 @dataclass
@@ -73,15 +78,22 @@ Callback = Callable[[EpochReport], None]
 
 
 def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callbacks: Sequence[Callback] = (),
-        progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, float]:
-    """Train, validate each epoch, test at the end; returns the final metrics."""
+        progress: bool = True, echo: Callable[[str], None] = print,
+        tags: dict[str, str] | None = None) -> dict[str, float]:
+    """Train, validate each epoch, test at the end; returns the final metrics.
+
+    Under DDP (see trainlib.distributed) every rank calls this; rank 0 alone tracks and writes.
+    `tags` are set on the run, new or resumed (e.g. `mlflow.parentRunId` nests it under a sweep)."""
     cfg = config if isinstance(config, TrainConfig) else validate(config)
-    parts = build_parts(cfg)
+    dist = connect(cfg.distributed.backend, pick_device(cfg.device))
+    cfg = dist.record_world(cfg)
+    parts = build_parts(cfg, dist, load_weights=resume is None)
     state = Progress()
     if resume is not None:
         state = restore(parts, resume)
-    check_writable(Path(cfg.output.dir))
-    handle = open_trackers(cfg, run_tags(cfg, parts.device), resume, state.epoch)
+    if not dist.is_main:
+        echo, progress = (lambda _: None), False
+    handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}))
     with closing(handle.tracker):
         return fit(parts, state, handle, callbacks, progress, echo)
 
@@ -94,55 +106,65 @@ def seed_everything(seed: int) -> None:
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' requested but CUDA is not available here; use --device cpu or auto")
+    if name == "cuda" and launched_as_worker():  # torchrun: one GPU per worker on each machine
+        return torch.device("cuda", local_rank())
     return torch.device(name)
 
 
-def build_parts(cfg: TrainConfig) -> Parts:
+def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights: bool = True) -> Parts:
+    """Every part of a run; `load_weights=False` skips the finetune source (a resume restores them)."""
+    dist = dist or DistContext(device=pick_device(cfg.device))
+    device = dist.device
     seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
     data = build_dataset(cfg.data)
     generator = torch.Generator().manual_seed(cfg.seed)
-    loaders = build_loaders(cfg, data, generator, device)
+    loaders = build_loaders(cfg, data, generator, dist)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
     apply_init(cfg.init, model)
+    tuning = prepare_finetune(cfg, model, data.num_classes, load=load_weights)
     model.to(device)
-    optimizer = build_optimizer(cfg.optimizer, model)
+    train_model = dist.prepare(model, cfg.distributed.sync_batchnorm)
+    optimizer = tuning.build_optimizer(cfg.optimizer, model) if tuning else build_optimizer(cfg.optimizer, model)
+    dist.scale_lr(optimizer, cfg.distributed.lr_scaling)
     schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
     batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
     sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
     observers = build_observers(cfg, model, sample)
-    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, observers,
-                 batch_transform)
+    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, train_model, dist,
+                 observers, batch_transform, tuning)
 
 
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
-                  device: torch.device) -> dict[str, Any]:
+                  dist: DistContext) -> dict[str, Any]:
     defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
-    ctx = TransformContext.from_splits(data)
-    pipelines = {
-        "train": build_pipeline(cfg.transforms.train or defaults.get("train", []), ctx),
-        "eval": build_pipeline(cfg.transforms.eval or defaults.get("eval", []), ctx),
-    }
-    common = {"batch_size": cfg.batch_size, "num_workers": cfg.loader.num_workers,
-              "pin_memory": device.type == "cuda"}
-    return {
-        "train": make_loader(data.train, pipelines["train"], shuffle=True, generator=generator, **common),
-        "valid": make_loader(data.valid, pipelines["eval"], shuffle=False, **common),
-        "test": make_loader(data.test, pipelines["eval"], shuffle=False, **common),
-    }
+    specs = {"train": cfg.transforms.train or defaults.get("train", []),
+             "eval": cfg.transforms.eval or defaults.get("eval", [])}
+    return make_loaders(data, specs, mode=cfg.loader.mode, batch_size=cfg.batch_size,
+                        num_workers=cfg.loader.num_workers, generator=generator, device=dist.device, seed=cfg.seed,
+                        samplers=dist.samplers(data, cfg.seed))
 
 
 def restore(parts: Parts, point: ResumePoint) -> Progress:
     state = point.state
     parts.model.load_state_dict(state["model"])
+    unfreeze_if_due(parts, int(state["epoch"]), echo=lambda _: None)
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.schedule.load_state_dict(state["scheduler"])
     ckpt.restore_rng(state["rng"], parts.loader_generator)
     return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]))
+
+
+def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str]) -> RunHandle:
+    check_writable(Path(parts.cfg.output.dir))
+    tags = run_tags(parts.cfg, parts.device) | parts.dist.tags(parts.cfg) | extra_tags
+    handle = open_trackers(parts.cfg, tags, resume, start_epoch)
+    if resume is not None and extra_tags:  # a resumed run keeps its first tags: refresh the caller's
+        handle.tracker.set_tags(extra_tags)
+    return handle
 
 
 def check_writable(root: Path) -> None:
@@ -162,6 +184,8 @@ def run_tags(cfg: TrainConfig, device: torch.device) -> dict[str, str]:
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
+    if cfg.finetune.source:
+        tags["launch.finetune.source"] = cfg.finetune.source
     return tags
 
 
@@ -177,14 +201,17 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         echo: Callable[[str], None]) -> dict[str, float]:
     cfg, tracker, run_dir = parts.cfg, handle.tracker, handle.run_dir
     ckpt_dir = run_dir / "checkpoints"
-    if state.epoch == 0:
+    if state.epoch == 0 and parts.dist.is_main:
         config_path = run_dir / "config.yaml"
         config_path.write_text(cfg.to_yaml())
         tracker.log_params(flatten(cfg.to_dict()))
         tracker.log_artifact(config_path)
+        if parts.finetune:
+            parts.finetune.record(tracker, run_dir, echo)
     parts.observers.on_fit_start(FitContext(cfg, parts.model, parts.device, parts.data, parts.loaders,
                                             parts.optimizer, tracker, run_dir, echo, state.epoch))
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        unfreeze_if_due(parts, epoch, echo)
         metrics, valid = train_and_validate(parts, epoch, progress)
         metrics.update(parts.observers.epoch_metrics())
         state.epoch = epoch
@@ -201,24 +228,53 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         for callback in callbacks:
             callback(EpochReport(epoch, metrics, ckpt_dir, handle.run_id))
     final = finish(parts, state, tracker, run_dir, echo)
+    if cfg.tracking.log_model and handle.tracking_uri:
+        log_final_model(parts, handle, echo)
     for line in handle.summary():
         echo(line)
     return final
 
 
+def unfreeze_if_due(parts: Parts, epoch: int, echo: Callable[[str], None]) -> None:
+    if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.schedule)):
+        # DDP all-reduces only the parameters that were trainable when it wrapped the model: wrap anew
+        parts.train_model = parts.dist.prepare(parts.model, sync_batchnorm=False)
+        echo(f"epoch {epoch}: unfroze {count} parameter tensors (optimizer.add_param_group)")
+
+
+def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """`lr` (the base lr: group 0's lr over its multiplier) and `lr/<name>` for each named group."""
+    first = optimizer.param_groups[0]
+    lrs = {"lr": first["lr"] / first.get("lr_mult", 1.0)}
+    lrs.update({f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups if "name" in g})
+    return lrs
+
+
 def train_and_validate(parts: Parts, epoch: int, progress: bool) -> tuple[dict[str, float], EvalResult]:
-    lr = parts.optimizer.param_groups[0]["lr"]
-    train = train_one_epoch(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
+    parts.loaders["train"].sampler.set_epoch(epoch)
+    parts.dist.seed_epoch(parts.cfg.seed, epoch, parts.loader_generator)
+    lrs = learning_rates(parts.optimizer)
+    train = train_one_epoch(parts.train_model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
                             parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress,
                             batch_transform=parts.batch_transform, on_batch=parts.observers.batch_hook)
-    valid = evaluate(parts.model, parts.loaders["valid"], parts.loss_fn, parts.device)
+    train = parts.dist.reduce_train(train)
+    valid = evaluate_split(parts, "valid")
     metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
-               "lr": lr, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
+               **lrs, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
     parts.schedule.after_epoch(metrics)
     return metrics, valid
 
 
+def evaluate_split(parts: Parts, split: str) -> EvalResult:
+    """Evaluate `split` as a whole (under DDP: each rank its shard, gathered)."""
+    parts.dist.broadcast_buffers(parts.model)
+    shard = evaluate(parts.model, parts.loaders[split], parts.loss_fn, parts.device)
+    return parts.dist.gather_eval(shard)
+
+
 def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> None:
+    if not parts.dist.is_main:
+        return
     ckpt.save_atomic({
         "model": parts.model.state_dict(),
         "optimizer": parts.optimizer.state_dict(),
@@ -241,15 +297,16 @@ def epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
 
 def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
            echo: Callable[[str], None]) -> dict[str, float]:
-    test = evaluate(parts.model, parts.loaders["test"], parts.loss_fn, parts.device)
+    test = evaluate_split(parts, "test")
     cm = confusion_matrix(test.preds, test.targets, parts.data.num_classes)
     report = per_class_report(cm, parts.data.class_names)
     final = {"test/loss": test.loss, "test/acc": test.acc, "valid/best_acc": state.best_valid_acc}
     tracker.log_metrics(final, step=state.epoch)
     parts.observers.on_fit_end(state.epoch, final)
-    (run_dir / "per_class_report.txt").write_text(report + "\n")
-    plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",
-                          f"test confusion matrix (acc {test.acc:.2%})")
+    if parts.dist.is_main:
+        (run_dir / "per_class_report.txt").write_text(report + "\n")
+        plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",
+                              f"test confusion matrix (acc {test.acc:.2%})")
     for name in ("per_class_report.txt", "confusion_matrix.png"):
         tracker.log_artifact(run_dir / name)
     for name in (ckpt.BEST, ckpt.LAST):
@@ -257,3 +314,16 @@ def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
     echo(f"test loss {test.loss:.4f}  test acc {test.acc:.2%}")
     echo(report)
     return final
+
+
+def log_final_model(parts: Parts, handle: RunHandle, echo: Callable[[str], None]) -> None:
+    """The final model in MLflow's PyTorch format; a model torch.export cannot trace is only a warning."""
+    example = next(iter(parts.loaders["test"]))[0][:2]
+    start = time.perf_counter()
+    try:
+        handle.tracker.log_model(parts.model, example)
+    except Exception as exc:  # training succeeded; do not fail the run over its MLflow model copy
+        handle.tracker.set_tags({"launch.log_model.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        echo(f"warning: model not logged to MLflow ({type(exc).__name__}: {str(exc)[:200]})")
+        return
+    echo(f"MLflow model:    runs:/{handle.run_id}/model  ({time.perf_counter() - start:.1f}s to log)")

@@ -20,6 +20,8 @@ from trainlib.errors import ConfigError
 from trainlib.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Registry
 
 LR_POINTS_PER_EPOCH = 20  # at most this many `lr/step` points logged per epoch
+# torch LR-scheduler attributes holding one entry per param group (extended by add_param_group)
+PER_GROUP_ATTRS = ("base_lrs", "_last_lr", "lr_lambdas", "min_lrs", "max_lrs", "base_momentums", "max_momentums")
 
 
 def _shared(*, warmup_epochs: NonNegativeFloat = 0.0, warmup_start: Probability = 0.1) -> None:
@@ -77,6 +79,26 @@ class LRSchedule:
         else:
             self._step_scheduler(metrics[self.monitor])
 
+    def add_param_group(self, group: dict) -> None:
+        """`optimizer.add_param_group` mid-run (finetune's unfreeze), with this schedule kept in step.
+
+        The group takes group 0's current settings, its lr values rescaled by the ratio of the
+        two groups' `lr_mult` (default 1), so it joins the schedule where the others are now;
+        the torch scheduler's per-group lists (base_lrs, lr_lambdas, ...) get a matching entry.
+        """
+        ref = self.optimizer.param_groups[0]
+        scale = group.get("lr_mult", 1.0) / ref.get("lr_mult", 1.0)
+        for key, value in ref.items():
+            if key not in ("params", "name", "lr_mult"):
+                group.setdefault(key, _lr_scaled(key, value, scale))
+        self.optimizer.add_param_group(group)
+        for scheduler in (self.scheduler, *getattr(self.scheduler, "_schedulers", ())):
+            for attr in PER_GROUP_ATTRS:
+                values = getattr(scheduler, attr, None)
+                if isinstance(values, list) and len(values) == len(self.optimizer.param_groups) - 1:
+                    values.append(_lr_scaled(attr, values[0], scale))
+        self._own_lrs.append(self._own_lrs[0] * scale)
+
     def pop_step_lrs(self) -> list[tuple[int, float]]:
         points, self.step_lrs = self.step_lrs, []
         return points
@@ -105,6 +127,12 @@ class LRSchedule:
         self.scheduler.load_state_dict(state["scheduler"])
         self.steps, self._own_lrs = state["steps"], state["own_lrs"]
         self._apply_factor()
+
+
+def _lr_scaled(key: str, value, scale: float):
+    """Scale learning-rate values (keys naming an lr); keep everything else (momenta, lambdas)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return value * scale if "lr" in key and is_number else value
 
 
 def build_scheduler(spec: dict, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> LRSchedule:

@@ -47,7 +47,7 @@ class TransformContext:
     @classmethod
     def from_splits(cls, data: Any) -> TransformContext:
         """From trainlib.data's ImageSplits."""
-        return cls(data.mean, data.std, data.image_size, data.num_classes, data.train.images)
+        return cls(data.mean, data.std, data.image_size, data.num_classes, getattr(data.train, "images", None))
 
     def zca(self, epsilon: float, max_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
         """ZCA whitening (matrix, mean) of the train split in [0, 1] units, computed once per setting."""

@@ -18,7 +18,8 @@ print(",".join(m for m in {heavy!r} if m in sys.modules))
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], *([cmd, "--help"] for cmd in ("train", "ui", "runs", "compare"))])
+@pytest.mark.parametrize("args", [["--help"], *([cmd, "--help"]
+                                                for cmd in ("train", "ui", "runs", "compare", "catalog", "eval"))])
 def test_help_imports_nothing_heavy(args):
     out = subprocess.run([sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)],
                          capture_output=True, text=True, check=True)

@@ -1,13 +1,23 @@
-"""Dataset registry: each entry returns the train/valid/test splits as in-memory uint8 images."""
+"""Dataset registry: each entry returns the train/valid/test splits as uint8 images.
+
+A split is either in memory (`TensorImages`, eligible for the fast on-device batch path)
+or on disk (`imagefiles.FileImages`, decoded per sample by a DataLoader); both give
+`len()`, `split[i] -> (uint8 CHW image, label)`, `.labels` and `.image_shape`.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from trainlib.data.splits import split_per_class
+from trainlib.data.stats import channel_stats
+from trainlib.errors import DataError
 from trainlib.registry import Registry
 
 DATASETS = Registry("dataset")
@@ -27,12 +37,19 @@ class TensorImages:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[i], self.labels[i]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
 
 @dataclass
 class ImageSplits:
-    train: TensorImages
-    valid: TensorImages
-    test: TensorImages
+    train: Any  # TensorImages | FileImages
+    valid: Any
+    test: Any
     class_names: list[str]
     mean: tuple[float, ...] = field(default=())
     std: tuple[float, ...] = field(default=())
@@ -47,20 +64,18 @@ class ImageSplits:
 
     @property
     def in_channels(self) -> int:
-        return self.train.images.shape[1]
+        return self.train.image_shape[0]
 
     @property
     def image_size(self) -> int:
-        return self.train.images.shape[-1]
+        return self.train.image_shape[-1]
+
+    @property
+    def in_memory(self) -> bool:
+        return all(isinstance(self.split(name), TensorImages) for name in ("train", "valid", "test"))
 
     def split(self, name: str) -> TensorImages:
         return getattr(self, name)
-
-
-def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images, in [0, 1] units (seed chapter 1.5)."""
-    x = images.float().div_(255).transpose(0, 1).reshape(images.shape[1], -1)
-    return tuple(x.mean(1).tolist()), tuple(x.std(1).tolist())
 
 
 def build_dataset(spec: dict) -> ImageSplits:
@@ -79,6 +94,14 @@ def splits_from_arrays(images: torch.Tensor, labels: np.ndarray, class_names: li
     return ImageSplits(take("train"), take("valid"), take("test"), class_names)
 
 
+# Default pipelines for 32x32 photos: the seed's crop-with-padding + flip, then normalize.
+PHOTO_TRANSFORMS = {
+    "train": [{"name": "random_crop", "size": 0, "padding": 4, "padding_mode": "constant"},
+              {"name": "random_horizontal_flip", "p": 0.5},
+              {"name": "normalize", "mean": None, "std": None}],
+    "eval": [{"name": "normalize", "mean": None, "std": None}],
+}
+
 DIGITS_TRANSFORMS = {
     "train": [{"name": "random_crop", "size": 0, "padding": 2, "padding_mode": "constant"},
               {"name": "normalize", "mean": None, "std": None}],
@@ -86,9 +109,31 @@ DIGITS_TRANSFORMS = {
 }
 
 
-@DATASETS.register("digits", transforms=DIGITS_TRANSFORMS)
-def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_seed: int = 0) -> ImageSplits:
-    """scikit-learn's bundled 1,797 handwritten 8x8 digits, upscaled to RGB, split 80/10/10 per class."""
+def keep_classes(images: torch.Tensor, labels: np.ndarray, class_names: list[str],
+                 classes: list[int] | None) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """Only the listed class ids, relabelled 0..k-1 in the listed order (e.g. to finetune on a subset)."""
+    if classes is None:
+        return images, labels, class_names
+    keep = np.isin(labels, classes)
+    new_id = np.full(len(class_names), -1)
+    new_id[classes] = np.arange(len(classes))
+    return images[torch.as_tensor(keep)], new_id[labels[keep]], [class_names[c] for c in classes]
+
+
+def _check_digit_classes(classes: list[int] | None = None, **_) -> str | None:
+    if classes is not None and (len(set(classes)) != len(classes) or len(classes) < 2
+                                or not all(0 <= c <= 9 for c in classes)):
+        return f"classes must be at least 2 distinct digits 0-9, not {classes}"
+    return None
+
+
+@DATASETS.register("digits", transforms=DIGITS_TRANSFORMS, check=_check_digit_classes)
+def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_seed: int = 0,
+           classes: list[int] | None = None) -> ImageSplits:
+    """scikit-learn's bundled 1,797 handwritten 8x8 digits, upscaled to RGB, split 80/10/10 per class.
+
+    `classes` keeps only those digits, relabelled 0..k-1 in the given order.
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -96,4 +141,16 @@ def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_
     big = F.interpolate(small, size=(image_size, image_size), mode="bilinear", align_corners=False)
     images = (big.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)
     class_names = [str(c) for c in bunch.target_names]
-    return splits_from_arrays(images, bunch.target, class_names, split, split_seed)
+    images, labels, class_names = keep_classes(images, bunch.target, class_names, classes)
+    return splits_from_arrays(images, labels, class_names, split, split_seed)
+
+
+def dataset_root(root: str) -> Path:
+    """The `root` of a dataset read from disk: it must be given and exist (checked when the
+    dataset is built, so every entry still validates with its defaults)."""
+    if not root:
+        raise DataError("set data.root to the dataset's file or folder, e.g. -s data.root=data/cifar10")
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DataError(f"data.root '{root}' does not exist")
+    return path

@@ -10,6 +10,7 @@ class Tracker(Protocol):
     def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
     def set_tags(self, tags: dict[str, str]) -> None: ...
+    def log_model(self, model: Any, input_example: Any) -> None: ...
     def close(self, status: str) -> None: ...
     def summary_writer(self) -> Any | None:
         """The TensorBoardX SummaryWriter for visuals only TensorBoard shows; None without one."""
@@ -28,6 +29,9 @@ class NullTracker:
         pass
 
     def set_tags(self, tags: dict[str, str]) -> None:
+        pass
+
+    def log_model(self, model: Any, input_example: Any) -> None:
         pass
 
     def close(self, status: str) -> None:
@@ -58,6 +62,10 @@ class MultiTracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         for t in self.trackers:
             t.set_tags(tags)
+
+    def log_model(self, model: Any, input_example: Any) -> None:
+        for t in self.trackers:
+            t.log_model(model, input_example)
 
     def close(self, status: str) -> None:
         for t in self.trackers:

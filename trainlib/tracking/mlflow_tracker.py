@@ -8,6 +8,7 @@ from typing import Any
 
 MAX_PARAMS_PER_CALL = 100
 MAX_PARAM_LEN = 6000
+MODEL_NAME = "model"  # runs:/<run id>/model
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -92,6 +93,32 @@ class MlflowTracker:
         from mlflow.entities import RunTag
 
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_model(self, model: Any, input_example: Any) -> None:
+        """The model in MLflow's PyTorch format at runs:/<run id>/model, with input example and signature.
+
+        Saved as `pt2` (torch.export: a traced graph and weights, no pickled code), so loading
+        needs neither this package nor trust in the file. The run's status is left alone.
+        """
+        import copy
+
+        import mlflow
+        import torch
+        from mlflow.models import infer_signature
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+        model = copy.deepcopy(model).cpu().eval()
+        example = input_example.detach().cpu()
+        with torch.no_grad():
+            output = model(example)
+        logged = self.client.create_logged_model(self.experiment_id, name=MODEL_NAME, source_run_id=self.run_id)
+        # mlflow.pytorch.log_model has no client argument: it reads the global tracking URI.
+        with _use_tracking_uri(self.uri):
+            mlflow.pytorch.log_model(model, name=MODEL_NAME, model_id=logged.model_id, run_id=self.run_id,
+                                     input_example=example.numpy(),
+                                     signature=infer_signature(example.numpy(), output.numpy()),
+                                     pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                                     serialization_format="pt2")
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status)

@@ -67,7 +67,7 @@ def closing(tracker: Tracker) -> Iterator[Tracker]:
     """End the run FINISHED, KILLED on an interrupt, or FAILED with the error as the `launch.error` tag."""
     try:
         yield tracker
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # stopped from outside: Ctrl-C, SIGTERM, Ray Tune stopping a trial
         tracker.close("KILLED")
         raise
     except BaseException as exc:

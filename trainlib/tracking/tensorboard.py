@@ -33,6 +33,9 @@ class TensorBoardTracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         pass
 
+    def log_model(self, model: Any, input_example: Any) -> None:
+        pass
+
     def close(self, status: str) -> None:
         self.writer.close()
 

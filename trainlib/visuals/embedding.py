@@ -17,7 +17,7 @@ class Embedding(Observer):
 
     def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
         ctx = self.ctx
-        x, y = fixed_samples(ctx.loaders["valid"].dataset, self.item.count)
+        x, y = fixed_samples(ctx.loaders["valid"], self.item.count)
         features = capture(ctx.model, self.head, x.to(ctx.device), side="input").flatten(1).float().cpu()
         labels = [ctx.data.class_names[int(i)] for i in y]
         ctx.writer.add_embedding(features, metadata=labels, label_img=for_display(x), global_step=epoch,

@@ -11,7 +11,7 @@ from trainlib.visuals.images import eval_mode, fixed_samples
 
 class Graph(Observer):
     def on_fit_start(self, ctx: FitContext) -> None:
-        x = fixed_samples(ctx.loaders["valid"].dataset, 1)[0].to(ctx.device)
+        x = fixed_samples(ctx.loaders["valid"], 1)[0].to(ctx.device)
         try:
             with eval_mode(ctx.model), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice

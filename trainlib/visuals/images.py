@@ -11,10 +11,16 @@ from torchvision.utils import make_grid
 from trainlib.errors import ConfigError
 
 
-def fixed_samples(dataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `count` samples of a (transformed) dataset: the same images every epoch."""
-    items = [dataset[i] for i in range(min(count, len(dataset)))]
-    return torch.stack([x for x, _ in items]), torch.stack([torch.as_tensor(y) for _, y in items])
+def fixed_samples(loader, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `count` samples of an evaluation loader (fixed order): the same images every epoch."""
+    xs, ys, seen = [], [], 0
+    for x, y in loader:
+        xs.append(x.cpu())
+        ys.append(y.cpu())
+        seen += len(y)
+        if seen >= count:
+            break
+    return torch.cat(xs)[:count], torch.cat(ys)[:count]
 
 
 def for_display(x: torch.Tensor) -> torch.Tensor:

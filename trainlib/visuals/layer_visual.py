@@ -18,7 +18,7 @@ class LayerVisual(Observer):
         self.model = ctx.model
         self.module = dict(ctx.model.named_modules())[self.layer]
         self.epochs = ctx.epochs
-        self.images = fixed_samples(ctx.loaders["valid"].dataset, self.item.count)[0].to(ctx.device)
+        self.images = fixed_samples(ctx.loaders["valid"], self.item.count)[0].to(ctx.device)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
         if due(epoch, self.item.every, self.epochs):

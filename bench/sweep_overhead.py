@@ -1,0 +1,114 @@
+"""What a Ray Tune sweep costs beyond training: `launch sweep` vs the same runs in one process.
+
+8 one-epoch runs of the seed's Net on the digits (seeds 0-7), tracked in MLflow:
+1. sequentially, `trainlib.run` called 8 times in this process (imports already done);
+2. as a sweep through launcher.sweep (a fresh local Ray, one trial at a time so the two are
+   comparable on any machine), timing Ray's start-up separately.
+Per-trial overhead = sweep wall time without Ray start-up / 8 - in-process wall time per run;
+it is split into the time while a trial's MLflow run is open (reporting to Tune, checkpoint
+copies; run durations compared) and around it (Tune scheduling, the trial process). The
+training seconds per epoch of both show how much the machine's load moved between them.
+Goal: <= 1.5 s per trial.
+
+Usage: python bench/sweep_overhead.py [--trials 8] [--batch-size 128]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def base_layer(workdir: Path, batch_size: int) -> dict:
+    return {"epochs": 1, "batch_size": batch_size, "scheduler": "constant", "output": {"dir": str(workdir / "runs")},
+            "tracking": {"uri": f"sqlite:///{workdir / 'mlflow.db'}", "experiment": "bench"}}
+
+
+def sequential(workdir: Path, seeds: range, batch_size: int) -> list[float]:
+    import torch
+
+    from trainlib.config import resolve
+    from trainlib.run import run
+
+    torch.set_num_threads(1)  # as in a trial with resources.cpu 1 (Ray sets OMP_NUM_THREADS=1 there)
+    walls = []
+    for seed in seeds:
+        cfg = resolve([base_layer(workdir, batch_size), {"seed": seed, "tracking": {"experiment": "bench-seq"}}])
+        start = time.perf_counter()
+        run(cfg, progress=False, echo=lambda _: None)
+        walls.append(time.perf_counter() - start)
+    return walls
+
+
+def sweep(workdir: Path, trials: int, batch_size: int) -> dict:
+    import os
+
+    import ray
+
+    from launcher.sweep.cmd import run_sweep
+    from launcher.sweep.loading import load_sweep
+    from launcher.sweep.tracking import client_for
+
+    path = workdir / "bench.yaml"
+    path.write_text(f"name: bench\nspace:\n  seed: {{grid: {list(range(trials))}}}\n"
+                    f"tune: {{search: grid, num_samples: 1, max_concurrent_trials: 1}}\nresources: {{cpu: 1}}\n")
+    start = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    startup = time.perf_counter() - start
+    swept = load_sweep(path, [base_layer(workdir, batch_size)])
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        run_sweep(swept, resume=False, retry_errored=False, address=None, verbose=False)
+    total = time.perf_counter() - start
+    ray.shutdown()
+    return {"ray_startup_s": startup, "sweep_s": total}
+
+
+def tracked(workdir: Path, experiment: str) -> tuple[list[float], list[float]]:
+    """Each run's open time (MLflow start to end) and training seconds per epoch (trials only)."""
+    from launcher.sweep.tracking import client_for
+
+    client = client_for(f"sqlite:///{workdir / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    runs = [r for r in runs if r.data.tags.get("launch.kind") != "sweep"]
+    return ([(r.info.end_time - r.info.start_time) / 1000 for r in runs],
+            [r.data.metrics["time/epoch_s"] for r in runs])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=128)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        half = args.trials // 2  # half the in-process runs before the sweep, half after: load drift hits both
+        seq = sequential(work, range(half), args.batch_size)
+        swp = sweep(work, args.trials, args.batch_size)
+        seq += sequential(work, range(half, args.trials), args.batch_size)
+        (seq_open, seq_train), (sweep_open, sweep_train) = tracked(work, "bench-seq"), tracked(work, "bench")
+    n, mean = args.trials, statistics.mean
+    per_trial = swp["sweep_s"] / n
+    around = (per_trial - mean(sweep_open)) - (mean(seq) - mean(seq_open))
+    result = {
+        "trials": n,
+        "ray_startup_s": round(swp["ray_startup_s"], 1),
+        "in_process_per_run_s": round(mean(seq), 2),
+        "sweep_per_trial_s": round(per_trial, 2),
+        "overhead_per_trial_s": round(per_trial - mean(seq), 2),
+        "of_which_around_the_run_s": round(around, 2),
+        "of_which_while_the_run_is_open_s": round(mean(sweep_open) - mean(seq_open), 2),
+        "train_s_per_epoch_in_process_vs_sweep": [round(statistics.median(seq_train), 2),
+                                                  round(statistics.median(sweep_train), 2)],
+        "goal_per_trial_s": 1.5,
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""DDP on Ray Train: a TorchTrainer whose N workers each run `trainlib.run`.
+
+`launch train --workers N` calls `train_ddp`; a Tune trial calls `make_trainer(...).fit()`
+(pass a `TuneReportCallback` in its `run_config` to forward each epoch's report to Tune).
+Ray and trainlib are imported inside functions so `launch --help` stays fast.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+
+def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
+                 resume: str | None = None, run_config=None):
+    """A Ray Train TorchTrainer running `config` (a TrainConfig or a train-config dict).
+
+    workers / gpus_per_worker: override `distributed.workers` / `.gpus_per_worker` (the run
+    records what it ran with); DDP workers never share a GPU (fractional GPUs: ConfigError).
+    resume: an MLflow run id, run folder or checkpoint file; every rank loads it and rank 0
+    continues the same MLflow run. run_config: a ray.train.RunConfig; default: Ray's files
+    under `output.dir`/ray, one checkpoint kept. Every epoch each worker calls
+    ray.train.report(metrics + epoch + run_id), rank 0 with its checkpoint folder.
+    """
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from trainlib.distributed import resolve_backend
+
+    cfg = ddp_config(config, workers, gpus_per_worker)
+    gpus = cfg.distributed.gpus_per_worker
+    resources = {"CPU": 1, "GPU": gpus} if gpus else {"CPU": 1}
+    return TorchTrainer(
+        ddp_train_loop,
+        train_loop_config={"config": cfg.to_dict(), "resume": absolute_source(resume), "argv": list(sys.argv)},
+        torch_config=TorchConfig(backend=resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")),
+        scaling_config=ScalingConfig(num_workers=cfg.distributed.workers, use_gpu=gpus > 0,
+                                     resources_per_worker=resources),
+        run_config=run_config or default_run_config(cfg),
+    )
+
+
+def ddp_config(config, workers: int | None, gpus_per_worker: float | None):
+    """The validated config the workers run, with paths made absolute: a Ray Train worker
+    runs in its own working directory, maybe on another machine."""
+    from trainlib.config import TrainConfig, resolve
+    from trainlib.run import check_writable
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+
+    given = {"workers": workers, "gpus_per_worker": gpus_per_worker}
+    base = config.to_dict() if isinstance(config, TrainConfig) else config
+    cfg = resolve([base, {"distributed": {k: v for k, v in given.items() if v is not None}}])
+    check_placement(cfg)
+    check_writable(Path(cfg.output.dir))
+    return resolve([cfg.to_dict(), {"output": {"dir": str(Path(cfg.output.dir).resolve())},
+                                    "tracking": {"uri": resolve_tracking_uri(cfg.tracking.uri)}}])
+
+
+def check_placement(cfg) -> None:
+    """Ray Train places each worker on its GPU(s) when it has some, else on CPU."""
+    from trainlib.distributed import check_sync_batchnorm
+    from trainlib.errors import ConfigError
+
+    gpus = cfg.distributed.gpus_per_worker
+    placed = "cuda" if gpus > 0 else "cpu"
+    if cfg.device not in ("auto", placed):
+        raise ConfigError(f"device '{cfg.device}' does not fit distributed.gpus_per_worker={gpus:g}: "
+                          f"Ray Train runs these workers on {placed}; use --device auto"
+                          + ("" if gpus else " or give them GPUs with --gpus-per-worker 1"))
+    check_sync_batchnorm(cfg.distributed.sync_batchnorm, placed)
+
+
+def absolute_source(resume: str | None) -> str | None:
+    """A resume path relative to here, made absolute; run ids pass through."""
+    if resume is not None and Path(resume).exists():
+        return str(Path(resume).resolve())
+    return resume
+
+
+def default_run_config(cfg):
+    from ray.train import CheckpointConfig, LoggingConfig, RunConfig
+
+    return RunConfig(storage_path=str(Path(cfg.output.dir) / "ray"), checkpoint_config=CheckpointConfig(num_to_keep=1),
+                     logging_config=LoggingConfig(log_level="WARNING"))
+
+
+class EpochReporter:
+    """trainlib callback: ray.train.report after every epoch; rank 0 attaches its checkpoint folder."""
+
+    def __init__(self) -> None:
+        self.last = None
+
+    def __call__(self, report) -> None:
+        import ray.train
+
+        self.last = report
+        checkpoint = None
+        if ray.train.get_context().get_world_rank() == 0:
+            checkpoint = ray.train.Checkpoint.from_directory(str(report.checkpoint_dir))
+        ray.train.report({**report.metrics, "epoch": report.epoch, "run_id": report.run_id}, checkpoint=checkpoint)
+
+
+def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
+    """One Ray Train worker: `trainlib.run` on the device Ray gave it (its process group is
+    already up), reporting every epoch. Rank 0's return value reaches `Result.return_value`."""
+    import click
+    import ray.train.torch
+
+    from trainlib.resume import locate
+    from trainlib.run import run
+
+    sys.argv = loop_config["argv"]  # the run's launch.command tag: the command that started the job, not Ray's worker
+    config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
+    source = loop_config.get("resume")
+    point = locate(source, config["tracking"]["uri"]) if source else None
+    reporter = EpochReporter()
+    # click.echo, not print: Ray Train's patched print would show every line twice
+    metrics = run(config, resume=point, callbacks=[reporter], progress=False, echo=click.echo)
+    last = reporter.last
+    run_id, run_dir = (last.run_id, last.checkpoint_dir.parent) if last else (point.run_id, point.run_dir)
+    uri = config["tracking"]["uri"] if config["tracking"]["mlflow"] else None
+    return {"metrics": metrics, "run_id": run_id, "run_dir": str(run_dir), "tracking_uri": uri}
+
+
+def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = print) -> dict[str, float]:
+    """`launch train --workers N`: fit on Ray Train, then print the run's summary here."""
+    from ray.train import WorkerGroupError
+
+    from trainlib.errors import UserError
+    from trainlib.tracking import NullTracker
+    from trainlib.tracking.open import RunHandle
+
+    try:
+        result = make_trainer(cfg, resume=resume).fit()
+    except WorkerGroupError as exc:
+        user_errors = [e for e in exc.worker_failures.values() if isinstance(e, UserError)]
+        if user_errors:
+            raise user_errors[0] from None
+        raise
+    out = result.return_value
+    for line in RunHandle(NullTracker(), out["run_id"], Path(out["run_dir"]), out["tracking_uri"]).summary():
+        echo(line)
+    return out["metrics"]

@@ -1,0 +1,66 @@
+"""Ray Tune callbacks of a sweep, run in the driver: the live console and stop reasons.
+
+This is the one launcher module that imports ray at module level (it subclasses
+ray.tune.Callback); only engine.py imports it, once Ray is running.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ray.tune import Callback
+
+from launcher.sweep.console import short, trial_table
+from launcher.sweep.loading import Sweep
+from launcher.sweep.tracking import SweepRun
+
+
+class LiveConsole(Callback):
+    """A line per finished trial, and the whole table every `interval` seconds and at the end."""
+
+    def __init__(self, sweep: Sweep, interval: float = 30.0, echo=print):
+        self.sweep = sweep
+        self.interval = interval
+        self.echo = echo
+        self.last_table = time.monotonic()
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if time.monotonic() - self.last_table >= self.interval:
+            self.show(trials)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        result = trial.last_result or {}
+        epoch = result.get("epoch", 0)
+        how = "finished" if epoch >= self.sweep.epochs else "stopped early"
+        self.echo(f"trial {trial} {how} after epoch {epoch}: {self.sweep.metric} "
+                  f"{short(result.get(self.sweep.metric, float('nan')))}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        self.echo(f"trial {trial} failed (its MLflow run has the error; traceback: {trial.error_file})")
+
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        self.echo(f"trial {trial} failed; retrying from its last checkpoint")
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.show(trials)
+
+    def show(self, trials: list) -> None:
+        self.last_table = time.monotonic()
+        self.echo(trial_table(trials, self.sweep))
+
+
+class StopReasons(Callback):
+    """When the scheduler stops a trial early, say why on its child run (which ends KILLED)."""
+
+    def __init__(self, sweep: Sweep, record: SweepRun):
+        self.scheduler = sweep.file.tune.scheduler.name
+        self.metric = sweep.metric
+        self.epochs = sweep.epochs
+        self.record = record
+
+    def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info: Any) -> None:
+        epoch = result.get("epoch", self.epochs)
+        if result.get("done") and epoch < self.epochs and result.get("run_id"):
+            value = result.get(self.metric, float("nan"))
+            self.record.stop_trial(result["run_id"], f"stopped by {self.scheduler} after epoch {epoch} of "
+                                                     f"{self.epochs} ({self.metric} {value:.4f})")

@@ -1,0 +1,101 @@
+"""`launch sweep FILE`: a Ray Tune sweep of trainlib runs, tracked as MLflow parent/child runs."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from launcher.config_args import cli_layers, flag_values
+from launcher.guard import INTERRUPTED_EXIT, guarded
+
+
+@click.command("sweep")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a key of the base train config, e.g. -s batch_size=128 (repeatable).")
+@click.option("--epochs", type=int, help="Epochs per trial (base config).")
+@click.option("-n", "--num-samples", type=int, help="Samples from the space (tune.num_samples).")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+@click.option("--experiment", help="MLflow experiment name.")
+@click.option("--output-dir", help="Root folder; the sweep goes to <output-dir>/sweeps/<name>-<time> (default: runs).")
+@click.option("--dry-run", is_flag=True,
+              help="Validate; print the trials and the space, check every choice; run nothing.")
+@click.option("--smoke", is_flag=True, help="A few short trials of this sweep (the file's `smoke` section).")
+@click.option("--resume", is_flag=True, help="Continue the latest interrupted sweep of this name.")
+@click.option("--retry-errored", is_flag=True, help="With --resume: also retry trials that had failed.")
+@click.option("--address", metavar="ADDR", help="Join this Ray cluster (default: $RAY_ADDRESS, else a local Ray).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the trials' own output and Ray's log messages.")
+@guarded
+def sweep(sweep_file, overrides, num_samples, dry_run, smoke, resume, retry_errored, address, verbose, **flags):
+    """Run a Ray Tune sweep described by SWEEP_FILE (see search_spaces/)."""
+    from launcher.sweep.loading import load_sweep, with_samples
+
+    swept = load_sweep(sweep_file, cli_layers(None, overrides, flag_values(flags)), smoke=smoke)
+    if num_samples:
+        swept = with_samples(swept, num_samples)
+    if dry_run:
+        print_plan(swept)
+        return
+    run_sweep(swept, resume=resume, retry_errored=retry_errored, address=address, verbose=verbose)
+
+
+def print_plan(swept) -> None:
+    from launcher.sweep.console import plan
+    from launcher.sweep.loading import COMBINATION_LIMIT
+    from launcher.sweep.space import combinations
+
+    combos, total = combinations(swept.file.space, COMBINATION_LIMIT)
+    for line in plan(swept, len(combos), total):
+        click.echo(line)
+
+
+def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, verbose: bool,
+              trial_callbacks=()) -> None:
+    import ray
+
+    from launcher.sweep import engine
+    from launcher.sweep.console import summary
+    from launcher.sweep.tracking import collect_rows, open_parent, write_summary
+
+    if resume:
+        workspace = engine.latest_workspace(swept)
+        swept, record = workspace.load()
+    started = engine.connect(address, verbose)
+    try:
+        resources = engine.fit_resources(swept.file.resources, click.echo)  # before anything is written
+        if resume:
+            record.set_status("RUNNING")
+            click.echo(f"resuming {workspace.dir} as it was started (later edits and options do not apply)")
+        else:
+            workspace, swept = engine.new_workspace(swept)
+            record = open_parent(swept, engine.label_of(swept), workspace.dir)
+            workspace.save(swept, record)
+        click.echo(f"sweep folder: {workspace.dir}\nMLflow parent run: {record.parent_run_id}")
+        outcome = run_trials(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
+                             trial_callbacks=trial_callbacks)
+    finally:
+        if started:
+            ray.shutdown()
+    rows = collect_rows(record, swept)
+    best = write_summary(record, swept, workspace.dir, rows, "KILLED" if outcome.unfinished else "FINISHED")
+    for line in summary(swept, rows, best, record, workspace.dir):
+        click.echo(line)
+    if outcome.unfinished:
+        click.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with: "
+                   f"launch sweep {swept.source} --resume{' --smoke' if swept.smoke else ''}", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+
+
+def run_trials(swept, workspace, record, resources, *, resume: bool, retry_errored: bool, trial_callbacks):
+    """The Tune run; the parent run ends KILLED/FAILED if it does not come back."""
+    from launcher.sweep import engine
+
+    try:
+        return engine.execute(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
+                              echo=click.echo, trial_callbacks=trial_callbacks)
+    except KeyboardInterrupt:
+        record.set_status("KILLED")
+        raise
+    except BaseException:
+        record.set_status("FAILED")
+        raise

@@ -1,0 +1,91 @@
+"""What a sweep prints: the dry-run plan, the live trial table and the final summary."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from launcher.sweep import space as sp
+from launcher.sweep.loading import Sweep
+from launcher.sweep.schedulers import describe_scheduler
+
+Echo = Callable[[str], None]
+
+
+def short(value: Any, width: int | None = 40) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if width is None or len(text) <= width else text[:width - 3] + "..."
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], width: int | None = 40) -> str:
+    """Aligned columns; cells longer than `width` are cut."""
+    cells = [[str(h) for h in headers]] + [[short(c, width) if c is not None else "" for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def plan(sweep: Sweep, checked: int, total_combos: int) -> list[str]:
+    spec, res = sweep.file, sweep.file.resources
+    per_trial = f"{res.cpu:g} CPU" + (f", {res.gpu:g} GPU" if res.gpu else "") + (
+        f", {res.workers} workers" if res.workers > 1 else "")
+    cpus = os.cpu_count() or 1
+    at_once = int(cpus // res.cpu)
+    if spec.tune.max_concurrent_trials:
+        at_once = min(at_once, spec.tune.max_concurrent_trials)
+    lines = [
+        f"sweep {sweep.name}{' (smoke)' if sweep.smoke else ''}: {sp.trial_count(spec)} trials, "
+        f"{spec.tune.search} search, scheduler {describe_scheduler(sweep)}",
+        f"objective: {sweep.metric} ({sweep.mode}), {sweep.epochs} epochs of {sweep.base['model']['name']} "
+        f"on {sweep.base['data']['name']}",
+        f"per trial: {per_trial}; on this machine ({cpus} CPUs) about {max(at_once, 1)} at once; "
+        f"retries: {spec.failure.max_failures}",
+        "space:",
+        table(["key", "distribution"], [(k, d.describe()) for k, d in spec.space.items()], width=None),
+    ]
+    combos = "every combination of choices" if checked == total_combos else f"{checked} of {total_combos} combinations"
+    lines.append(f"checked: {combos} resolves to a valid train config")
+    return lines
+
+
+def trial_table(trials: Sequence[Any], sweep: Sweep) -> str:
+    """The live table, from Tune's trial objects."""
+    keys = list(sweep.file.space)
+    rows = []
+    for t in trials:
+        result = t.last_result or {}
+        active = sweep.active(t.config)
+        rows.append([str(t), t.status,
+                     result.get("epoch", ""), result.get(sweep.metric, ""), *[active.get(k, "-") for k in keys]])
+    return table(["trial", "status", "epoch", sweep.metric, *keys], rows)
+
+
+def summary(sweep: Sweep, rows: list, best, record, sweep_dir: Path, top: int = 5) -> list[str]:
+    from launcher.sweep.tracking import ranked
+
+    keys = list(sweep.file.space)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    lines = [f"sweep {sweep.name}: {len(rows)} trials in MLflow (" +
+             ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) + ")"]
+    order = ranked(rows, sweep.mode)[:top]
+    if order:
+        lines.append(f"top {len(order)} by {sweep.metric} ({sweep.mode}):")
+        lines.append(table(["trial", "status", f"best {sweep.metric}", "test/acc", "epochs", *keys, "run id"],
+                           [[r.trial, r.status, r.best, r.test_acc, r.epochs, *[r.params.get(k, "-") for k in keys],
+                             r.run_id] for r in order]))
+    if best is not None:
+        lines.append(f"best trial:      {best.trial}  {sweep.metric} {best.best:.4f}  "
+                     f"config: {sweep_dir / 'best_config.yaml'}")
+    uri = record.uri
+    lines += [
+        f"parent run:      {record.parent_run_id}  (experiment {record.experiment_id})",
+        f"sweep folder:    {sweep_dir}  (trials.csv, comparison.png)",
+        f"TensorBoard:     tensorboard --logdir {sweep_dir / 'trials'}   (HParams tab compares trials)",
+        f"MLflow UI:       mlflow ui --backend-store-uri {uri}",
+        f"                 then http://127.0.0.1:5000/#/experiments/{record.experiment_id}/runs/{record.parent_run_id}",
+    ]
+    return lines

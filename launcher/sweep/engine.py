@@ -1,0 +1,187 @@
+"""Ray and the Tuner: the sweep folder, connecting to (or starting) Ray, running or resuming.
+
+A sweep lives in `<output.dir>/sweeps/<name>-<time>/`: sweep.yaml (the file as given),
+sweep.json (the resolved sweep and its MLflow parent run, what --resume reads), tune/
+(Tune's experiment: trial checkpoints and state), trials/ (each trial's run folder with
+its TensorBoard logs), and the summary (trials.csv/json, comparison.png, best_config.yaml).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from launcher.sweep.loading import Sweep
+from launcher.sweep.schema import Resources
+from launcher.sweep.tracking import SweepRun
+from trainlib.config import resolve
+from trainlib.errors import ConfigError
+
+STAMP = "%Y%m%d-%H%M%S"
+
+
+def label_of(sweep: Sweep) -> str:
+    return f"{sweep.name}-smoke" if sweep.smoke else sweep.name
+
+
+def sweeps_root(sweep: Sweep) -> Path:
+    return Path(sweep.base["output"]["dir"]).resolve() / "sweeps"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    dir: Path
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.dir / "tune"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "sweep.json"
+
+    def save(self, sweep: Sweep, record: SweepRun) -> None:
+        state = {"sweep": sweep.to_json(), "record": vars(record)}
+        self.state_file.write_text(json.dumps(state, indent=1))
+
+    def load(self) -> tuple[Sweep, SweepRun]:
+        state = json.loads(self.state_file.read_text())
+        return Sweep.from_json(state["sweep"]), SweepRun(**state["record"])
+
+
+def new_workspace(sweep: Sweep) -> tuple[Workspace, Sweep]:
+    """A fresh sweep folder; the trials' paths become absolute (they run in other folders and nodes)."""
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+
+    root = sweeps_root(sweep)
+    stamp = time.strftime(STAMP)
+    folder = root / f"{label_of(sweep)}-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = root / f"{label_of(sweep)}-{stamp}-{n}"
+    folder.mkdir(parents=True)
+    shutil.copyfile(sweep.source, folder / "sweep.yaml")
+    absolute = {"output": {"dir": str(folder / "trials")},
+                "tracking": {"uri": resolve_tracking_uri(sweep.base["tracking"]["uri"])}}
+    return Workspace(folder), replace(sweep, base=resolve([sweep.base, absolute]).to_dict())
+
+
+def latest_workspace(sweep: Sweep) -> Workspace:
+    root = sweeps_root(sweep)
+    pattern = re.compile(re.escape(label_of(sweep)) + r"-\d{8}-\d{6}(-\d+)?$")
+    found = sorted(p for p in root.glob(f"{label_of(sweep)}-*")
+                   if pattern.match(p.name) and (p / "sweep.json").is_file()) if root.is_dir() else []
+    if not found:
+        raise ConfigError(f"no sweep '{label_of(sweep)}' to resume under {root}; start it without --resume")
+    return Workspace(found[-1])
+
+
+def connect(address: str | None, verbose: bool) -> bool:
+    """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray; True if started here."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, **options)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **options)
+    return True
+
+
+def fit_resources(resources: Resources, echo: Callable[[str], None]) -> Resources:
+    """Check that some node can host a trial; without any GPU in the cluster, trials use CPUs."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if resources.gpu and not any(n.get("GPU", 0) for n in nodes):
+        echo(f"note: no GPU in the Ray cluster; trials run on CPUs (resources.gpu {resources.gpu:g} not requested)")
+        resources = resources.model_copy(update={"gpu": 0.0})
+    if not any(n.get("CPU", 0) >= resources.cpu and n.get("GPU", 0) >= resources.gpu for n in nodes):
+        sizes = "; ".join(f"{n.get('CPU', 0):g} CPU, {n.get('GPU', 0):g} GPU" for n in nodes)
+        raise ConfigError(f"no Ray node can host a trial needing {resources.cpu:g} CPU and {resources.gpu:g} GPU "
+                          f"(nodes: {sizes}); lower resources.cpu / resources.gpu")
+    return resources
+
+
+class TrialNamer:
+    """Trial names `<sweep>-<n>`: MLflow child run names and run-folder prefixes."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def __call__(self, trial) -> str:
+        return f"{self.label}-{trial.trial_id.rsplit('_', 1)[-1]}"
+
+
+def trial_dirname(trial) -> str:
+    return trial.trial_id
+
+
+@dataclass
+class Outcome:
+    trials: int
+    unfinished: int  # trials left pending/running: the sweep was interrupted
+
+
+def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Resources, *, resume: bool,
+            retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
+    """Run (or resume) the sweep's trials on the connected Ray cluster."""
+    from launcher.sweep.callbacks import LiveConsole, StopReasons
+    from launcher.sweep.trainable import TrialContext, trainable_for
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
+    trainable = trainable_for(resources, TrialContext(sweep, record), trial_callbacks)
+    if resume:
+        tuner = restore_tuner(workspace, trainable, retry_errored)
+    else:
+        tuner = build_tuner(sweep, workspace, trainable, [LiveConsole(sweep, echo=echo), StopReasons(sweep, record)])
+    tuner.fit()
+    return outcome(workspace)
+
+
+def outcome(workspace: Workspace) -> Outcome:
+    """Count from the experiment state Tune saved last: after Ctrl-C, Tune's in-memory results call
+    the stopped trials TERMINATED, while the saved state keeps them to be resumed."""
+    from ray.tune import ExperimentAnalysis
+
+    statuses = [t.status for t in ExperimentAnalysis(str(workspace.tune_dir)).trials]
+    return Outcome(len(statuses), sum(s not in ("TERMINATED", "ERROR") for s in statuses))
+
+
+def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: list) -> Any:
+    from ray import tune
+
+    from launcher.sweep.schedulers import build_scheduler, build_search
+    from launcher.sweep.space import tune_space
+
+    spec = sweep.file
+    tune_config = tune.TuneConfig(
+        metric=sweep.metric, mode=sweep.mode, search_alg=build_search(sweep), scheduler=build_scheduler(sweep),
+        num_samples=spec.tune.num_samples, max_concurrent_trials=spec.tune.max_concurrent_trials,
+        reuse_actors=True, trial_name_creator=TrialNamer(label_of(sweep)), trial_dirname_creator=trial_dirname)
+    run_config = tune.RunConfig(
+        name=workspace.tune_dir.name, storage_path=str(workspace.dir), verbose=0, callbacks=callbacks,
+        failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep))
+    return tune.Tuner(trainable, param_space=tune_space(spec), tune_config=tune_config, run_config=run_config)
+
+
+def restore_tuner(workspace: Workspace, trainable: Any, retry_errored: bool) -> Any:
+    """Tune's experiment restore: finished trials stay, unfinished ones continue from their checkpoints."""
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(workspace.tune_dir)):
+        raise ConfigError(f"{workspace.dir} holds no Tune experiment state to resume (it stopped before any trial "
+                          f"started); start the sweep again without --resume")
+    return tune.Tuner.restore(str(workspace.tune_dir), trainable, resume_unfinished=True,
+                              resume_errored=retry_errored, restart_errored=False)

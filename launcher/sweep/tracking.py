@@ -1,0 +1,232 @@
+"""MLflow side of a sweep: the parent run, finding a trial's child run, and the summary.
+
+The parent run holds the sweep file, a table of all trials (CSV + JSON), a comparison plot
+and the best trial's config and metric; each trial is a child run (tag mlflow.parentRunId)
+written by trainlib.run itself. The summary is built from MLflow, so it is the same after
+a resumed sweep and whichever node a trial ran on.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from launcher.sweep.loading import Sweep
+
+PARENT_TAG = "mlflow.parentRunId"
+TRIAL_ID_TAG = "launch.trial_id"
+SAMPLED_TAG = "launch.sampled"
+STOP_REASON_TAG = "launch.stop_reason"
+ERROR_TAG = "launch.error"
+ATTEMPT_TAG = "launch.attempt"
+
+
+@functools.lru_cache(maxsize=4)
+def client_for(uri: str):
+    """One MlflowClient per store and process (creating one checks the store's schema)."""
+    from mlflow import MlflowClient
+
+    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs
+
+    quiet_mlflow_logs()
+    return MlflowClient(tracking_uri=uri)
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """Where a sweep's trials are recorded: what a trial needs to find its child run."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+
+    @property
+    def client(self):
+        return client_for(self.uri)
+
+    def trial_run(self, trial_id: str):
+        """This sweep's child run of a trial (an earlier attempt), or None."""
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=2,
+            filter_string=f"tags.`{TRIAL_ID_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{self.parent_run_id}'")
+        return runs[0] if runs else None
+
+    def discard(self, run, reason: str) -> None:
+        """Soft-delete an attempt that is started over, so each trial keeps one child run."""
+        self.client.set_tag(run.info.run_id, "launch.discarded", reason)
+        self.client.delete_run(run.info.run_id)
+
+    def children(self) -> list:
+        return self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+            order_by=["attributes.start_time ASC"], max_results=10000)
+
+    def stop_trial(self, run_id: str, reason: str) -> None:
+        self.client.set_tag(run_id, STOP_REASON_TAG, reason)
+        self.client.set_terminated(run_id, status="KILLED")
+
+    def set_status(self, status: str) -> None:
+        if status == "RUNNING":
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+        else:
+            self.client.set_terminated(self.parent_run_id, status=status)
+
+
+def open_parent(sweep: Sweep, label: str, sweep_dir: Path) -> SweepRun:
+    """Create the sweep's parent run: settings as params, the sweep file as an artifact."""
+    from mlflow.entities import Param
+
+    from trainlib.tracking.mlflow_tracker import get_or_create_experiment
+
+    uri, experiment = sweep.base["tracking"]["uri"], sweep.base["tracking"]["experiment"]
+    client = client_for(uri)
+    exp_id = get_or_create_experiment(client, experiment, uri)
+    run = client.create_run(exp_id, run_name=label, tags={
+        "launch.kind": "sweep", "launch.sweep": sweep.name, "launch.sweep_dir": str(sweep_dir),
+        "launch.smoke": str(sweep.smoke).lower()})
+    record = SweepRun(uri, exp_id, run.info.run_id)
+    params = {**sweep_params(sweep), **{f"space.{k}": d.describe() for k, d in sweep.file.space.items()}}
+    client.log_batch(record.parent_run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    client.log_artifact(record.parent_run_id, str(sweep_dir / "sweep.yaml"))
+    return record
+
+
+def sweep_params(sweep: Sweep) -> dict[str, Any]:
+    tune, res = sweep.file.tune, sweep.file.resources
+    return {"sweep.name": sweep.name, "tune.metric": sweep.metric, "tune.mode": sweep.mode,
+            "tune.num_samples": tune.num_samples, "tune.search": tune.search,
+            "tune.scheduler": tune.scheduler.name, "resources.cpu": res.cpu, "resources.gpu": res.gpu,
+            "resources.workers": res.workers, "failure.max_failures": sweep.file.failure.max_failures,
+            "epochs": sweep.epochs, "model": sweep.base["model"]["name"], "data": sweep.base["data"]["name"]}
+
+
+@dataclass
+class TrialRow:
+    trial: str
+    run_id: str
+    status: str
+    epochs: int
+    best: float | None  # the objective's best value over the trial's epochs
+    last: float | None
+    test_acc: float | None
+    params: dict[str, Any]
+    run_dir: str
+    node_ip: str
+    gpu_ids: str
+    attempt: str
+    note: str = ""  # why it stopped early, or its error
+    history: list[float] = field(default_factory=list)
+
+    def flat(self, keys: list[str]) -> dict[str, Any]:
+        row = {k: v for k, v in asdict(self).items() if k not in ("params", "history")}
+        return {**row, **{k: self.params.get(k, "") for k in keys}}
+
+
+def collect_rows(record: SweepRun, sweep: Sweep) -> list[TrialRow]:
+    rows = []
+    for run in record.children():
+        tags, metrics = run.data.tags, run.data.metrics
+        history = per_epoch(record.client.get_metric_history(run.info.run_id, sweep.metric))
+        pick = max if sweep.mode == "max" else min
+        rows.append(TrialRow(
+            trial=run.info.run_name, run_id=run.info.run_id, status=run.info.status,
+            epochs=len(per_epoch(record.client.get_metric_history(run.info.run_id, "train/loss"))),
+            best=pick(history) if history else None, last=history[-1] if history else None,
+            test_acc=metrics.get("test/acc"), params=json.loads(tags.get(SAMPLED_TAG, "{}")),
+            run_dir=tags.get("launch.run_dir", ""), node_ip=tags.get("launch.node_ip", ""),
+            gpu_ids=tags.get("launch.gpu_ids", ""), attempt=tags.get(ATTEMPT_TAG, ""),
+            note=tags.get(STOP_REASON_TAG) or tags.get(ERROR_TAG, ""), history=history))
+    return rows
+
+
+def per_epoch(history: list) -> list[float]:
+    """One value per epoch (step), the latest where a retried epoch was logged twice."""
+    latest = {m.step: m.value for m in sorted(history, key=lambda m: (m.step, m.timestamp))}
+    return [latest[step] for step in sorted(latest)]
+
+
+def ranked(rows: list[TrialRow], mode: str) -> list[TrialRow]:
+    scored = [r for r in rows if r.best is not None]
+    return sorted(scored, key=lambda r: r.best, reverse=mode == "max")
+
+
+def write_summary(record: SweepRun, sweep: Sweep, sweep_dir: Path, rows: list[TrialRow],
+                  status: str) -> TrialRow | None:
+    """Trials table, comparison plot, TensorBoard hparams and the best trial, logged on the parent."""
+    keys = list(sweep.file.space)
+    table = sweep_dir / "trials.csv"
+    with table.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0].flat(keys)) if rows else ["trial"])
+        writer.writeheader()
+        writer.writerows(r.flat(keys) for r in rows)
+    (sweep_dir / "trials.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    plot_comparison(rows, sweep, sweep_dir / "comparison.png")
+    write_hparams(rows, sweep)
+    client = record.client
+    for name in ("trials.csv", "trials.json", "comparison.png"):
+        client.log_artifact(record.parent_run_id, str(sweep_dir / name))
+    best = next(iter(ranked(rows, sweep.mode)), None)
+    if best is not None:
+        config_path = sweep_dir / "best_config.yaml"
+        config_path.write_text(sweep.trial_config(best.params).to_yaml())
+        client.log_artifact(record.parent_run_id, str(config_path))
+        client.log_metric(record.parent_run_id, f"best/{sweep.metric}", best.best)
+        client.set_tag(record.parent_run_id, "launch.best_trial", best.trial)
+        client.set_tag(record.parent_run_id, "launch.best_run_id", best.run_id)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    client.set_tag(record.parent_run_id, "launch.trials", json.dumps(counts, sort_keys=True))
+    record.set_status(status)
+    return best
+
+
+def plot_comparison(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for r in rows:
+        curves.plot(range(1, len(r.history) + 1), r.history, marker=".", label=r.trial)
+    curves.set(xlabel="epoch", ylabel=sweep.metric, title=f"{sweep.metric} per epoch")
+    if 0 < len(rows) <= 12:
+        curves.legend(fontsize=7)
+    order = ranked(rows, sweep.mode)
+    colors = {"FINISHED": "tab:green", "KILLED": "tab:orange", "FAILED": "tab:red"}
+    bars.barh([r.trial for r in order][::-1], [r.best for r in order][::-1],
+              color=[colors.get(r.status, "tab:gray") for r in order][::-1])
+    bars.set(xlabel=f"best {sweep.metric}", title="trials (green finished, orange stopped early, red failed)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_hparams(rows: list[TrialRow], sweep: Sweep) -> None:
+    """TensorBoard HParams: one session per trial in <run dir>/tb/hparams (rewritten on resume)."""
+    from tensorboardX import SummaryWriter
+    from tensorboardX.summary import hparams
+
+    for r in rows:
+        if not r.run_dir:
+            continue
+        metrics = {f"hparam/{sweep.metric}": r.best}
+        if r.test_acc is not None:
+            metrics["hparam/test/acc"] = r.test_acc
+        metrics = {k: float(v) for k, v in metrics.items() if v is not None}
+        if not metrics:
+            continue
+        values = {k: (v if isinstance(v, (bool, int, float, str)) else json.dumps(v)) for k, v in r.params.items()}
+        logdir = Path(r.run_dir) / "tb" / "hparams"
+        shutil.rmtree(logdir, ignore_errors=True)
+        _, session_start, session_end = hparams(values, metrics)
+        with SummaryWriter(str(logdir)) as writer:
+            writer.file_writer.add_summary(session_start)
+            writer.file_writer.add_summary(session_end)
+            for key, value in metrics.items():
+                writer.add_scalar(key, value, r.epochs)

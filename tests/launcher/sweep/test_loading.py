@@ -1,0 +1,132 @@
+"""Sweep files: validated before Ray starts, errors name the file line, the key and the choices."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from launcher.sweep import space as sp
+from launcher.sweep.loading import Sweep, load_sweep
+from trainlib.errors import ConfigError
+
+SEARCH_SPACES = sorted((Path(__file__).parents[3] / "search_spaces").glob("*.yaml"))
+GOOD = """\
+name: t
+base: {epochs: 3}
+space:
+  optimizer.name: {choice: [sgd, adam]}
+  optimizer.lr: {loguniform: [1e-4, 1e-1]}
+  optimizer.momentum: {uniform: [0.5, 0.9], when: {optimizer.name: sgd}}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# name -> (file text, expected line, fragments the message must hold)
+BAD = {
+    "unknown distribution": ("name: t\nspace:\n  optimizer.lr: {logunifrom: [1, 2]}\n", 3,
+                             ["space.optimizer.lr.logunifrom", "allowed: choice, grid, uniform"]),
+    "unknown top key": ("name: t\nspace: {seed: [1, 2]}\ntunes: {}\n", 3, ["'tunes'", "allowed: name", "space"]),
+    "bad search": ("name: t\nspace: {seed: [1, 2]}\ntune:\n  search: bayes\n", 4,
+                   ["tune.search", "'random', 'grid' or 'optuna'", "bayes"]),
+    "low above high": ("name: t\nspace:\n  seed: {randint: [5, 1]}\n", 3, ["space.seed", "low < high"]),
+    "unknown optimizer in a choice": ("name: t\nspace:\n  optimizer.name:\n    choice: [sgd, adamm]\n", 3,
+                                      ["space.optimizer.name", "unknown optimizer 'adamm'", "valid: ", "adamw"]),
+    "unknown config key": ("name: t\nspace:\n  optimizer.lrr: [0.1]\n", 3, ["space.optimizer.lrr", "valid: lr"]),
+    "param the other choice lacks": ("name: t\nspace:\n  optimizer.name: [sgd, adam]\n  optimizer.momentum: [0.9]\n",
+                                     2, ["optimizer.name='adam'", "momentum"]),
+    "condition on an unknown key": ("name: t\nspace:\n  optimizer.lr: {uniform: [0.1, 0.2], when: {optimiser.name: sgd}}\n",
+                                    3, ["space.optimizer.lr.when.optimiser.name", "neither a space key"]),
+    "condition never true": ("name: t\nspace:\n  optimizer.name: [sgd, adam]\n"
+                             "  optimizer.momentum: {uniform: [0.1, 0.2], when: {optimizer.name: sgdd}}\n",
+                             4, ["never takes ['sgdd']"]),
+    "grid search of a range": ("name: t\nspace:\n  optimizer.lr: {uniform: [0.1, 0.2]}\ntune: {search: grid}\n", 3,
+                               ["search: grid needs finite values"]),
+    "optuna with normal": ("name: t\nspace:\n  optimizer.lr: {normal: [0.1, 0.01]}\ntune: {search: optuna}\n", 3,
+                           ["does not work with search: optuna"]),
+    "normal reaching negative lr": ("name: t\nspace:\n  optimizer.lr: {normal: [0.1, 0.1]}\n", 3,
+                                    ["optimizer.lr", "greater than 0"]),
+    "grace beyond epochs": ("name: t\nbase: {epochs: 2}\nspace: {seed: [1]}\ntune:\n  scheduler:\n"
+                            "    asha: {grace_period: 5}\n", 6, ["grace_period", "exceeds the trials' 2 epochs"]),
+    "unknown scheduler param": ("name: t\nspace: {seed: [1]}\ntune:\n  scheduler: {asha: {grace: 2}}\n", 4,
+                                ["tune.scheduler.asha.grace", "allowed: grace_period"]),
+    "pbt on a family name": ("name: t\nspace:\n  optimizer.name: [sgd, adam]\n  optimizer.lr: {uniform: [0.01, 0.1]}\n"
+                             "tune:\n  scheduler: {pbt: {mutate: [optimizer.name]}}\n", 6, ["allowed: optimizer.lr"]),
+    "bad base value": ("name: t\nbase:\n  optimizer:\n    lr: -1\nspace: {seed: [1]}\n", 4,
+                       ["base.optimizer.lr", "greater than 0"]),
+    "fractional gpu for ddp": ("name: t\nspace: {seed: [1]}\nresources: {gpu: 0.5, workers: 2}\n", 3,
+                               ["resources", "whole GPUs"]),
+    "ddp trials": ("name: t\nspace: {seed: [1]}\nresources:\n  workers: 2\n", 4,
+                   ["resources.workers", "not supported by launch sweep yet"]),
+    "tracking off": ("name: t\nbase:\n  tracking: {mlflow: false}\nspace: {seed: [1]}\n", 3, ["tracking.mlflow"]),
+    "malformed yaml": ("name: t\nspace:\n  seed: [1, 2\n", 4, ["malformed YAML"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_sweep_file_names_line_key_and_choices(case, tmp_path):
+    text, line, fragments = BAD[case]
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_base_file_errors_point_into_the_base_file(tmp_path):
+    base = write(tmp_path, "epochs: 3\nscheduler:\n  name: cosinee\n", "base.yaml")
+    path = write(tmp_path, "name: t\nbase: base.yaml\nspace: {seed: [1]}\n")
+    with pytest.raises(ConfigError, match=rf"^{base}:3: scheduler.name: .*unknown scheduler 'cosinee'"):
+        load_sweep(path)
+
+
+def test_overrides_go_over_the_base(tmp_path):
+    sweep = load_sweep(write(tmp_path, GOOD), [{"epochs": 5, "batch_size": 16}])
+    assert sweep.epochs == 5 and sweep.base["batch_size"] == 16
+
+
+def test_conditional_keys_apply_only_when_their_condition_holds(tmp_path):
+    sweep = load_sweep(write(tmp_path, GOOD))
+    sample = {"optimizer.name": "adam", "optimizer.lr": 0.01, "optimizer.momentum": 0.7}
+    assert sweep.active(sample) == {"optimizer.name": "adam", "optimizer.lr": 0.01}
+    assert "momentum" not in sweep.trial_config(sample).optimizer
+    sgd = sweep.trial_config({**sample, "optimizer.name": "sgd"})
+    assert sgd.optimizer["momentum"] == 0.7 and sgd.optimizer["lr"] == 0.01
+
+
+def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
+    sweep = load_sweep(write(tmp_path, GOOD))
+    assert sweep.file.space["optimizer.lr"].args == [1e-4, 1e-1]
+
+
+def test_sweep_survives_a_json_round_trip_for_resume(tmp_path):
+    import json
+
+    sweep = load_sweep(write(tmp_path, GOOD))
+    assert Sweep.from_json(json.loads(json.dumps(sweep.to_json()))) == sweep
+
+
+@pytest.mark.parametrize("path", SEARCH_SPACES, ids=lambda p: p.name)
+def test_shipped_search_spaces_load_and_shrink_for_smoke(path):
+    sweep = load_sweep(path)
+    assert sweep.name == path.stem and sp.trial_count(sweep.file) >= 2
+    smoke = load_sweep(path, smoke=True)
+    assert smoke.smoke and smoke.epochs <= 2 and 1 <= sp.trial_count(smoke.file) <= 4
+    assert all(d.kind != "grid" for d in smoke.file.space.values())
+    params = smoke.file.tune.scheduler.params
+    assert getattr(params, "grace_period", 1) <= smoke.epochs
+
+
+@pytest.mark.parametrize("search, count", [("random", 3 * 2), ("grid", 3 * 2 * 2), ("optuna", 3)])
+def test_trial_count_follows_grids_and_search(tmp_path, search, count):
+    text = ("name: t\nspace:\n  optimizer.name: [sgd, adam]\n  seed: {grid: [0, 1]}\n"
+            f"tune: {{search: {search}, num_samples: 3}}\n")
+    if search == "optuna":
+        text = text.replace("{grid: [0, 1]}", "{randint: [0, 2]}")
+    assert sp.trial_count(load_sweep(write(tmp_path, text)).file) == count

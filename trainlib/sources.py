@@ -1,0 +1,67 @@
+"""Find a checkpoint file from what a user typed: a file, a run folder or an MLflow run id.
+
+`RUN_ID:best` / `RUN_ID:last` (also `FOLDER:best|last`) picks the checkpoint; without the
+suffix the caller's default is used (finetune and eval: best, resume: last).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainlib.checkpoint import BEST, LAST
+from trainlib.errors import CheckpointError
+
+CHECKPOINTS = {"best": BEST, "last": LAST}
+
+
+@dataclass(frozen=True)
+class Located:
+    path: Path
+    run_id: str | None  # set when the source was given as an MLflow run id
+    run_dir: Path | None  # the run folder, when the checkpoint lies in one
+
+    @property
+    def home(self) -> Path:
+        """Where outputs about this checkpoint go: its run folder, else the file's folder."""
+        return self.run_dir or self.path.parent
+
+
+def split_choice(source: str, default: str) -> tuple[str, str]:
+    base, sep, choice = source.rpartition(":")
+    return (base, choice) if sep and choice in CHECKPOINTS else (source, default)
+
+
+def locate_checkpoint(source: str, tracking_uri: str | None, default: str = "best") -> Located:
+    base, choice = split_choice(source, default)
+    path = Path(base).expanduser()
+    if path.is_dir():
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        path = _existing(folder / CHECKPOINTS[choice], source)
+    if path.is_file():
+        return Located(path, None, path.parent.parent if path.parent.name == "checkpoints" else None)
+    return _from_run(base, choice, tracking_uri)
+
+
+def _from_run(run_id: str, choice: str, tracking_uri: str | None) -> Located:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri
+    from trainlib.tracking.open import RUN_DIR_TAG
+
+    quiet_mlflow_logs()
+    uri = resolve_tracking_uri(tracking_uri)
+    try:
+        run = MlflowClient(uri).get_run(run_id)
+    except MlflowException:
+        raise CheckpointError(f"'{run_id}' is no file, no folder, and no run in {uri}") from None
+    run_dir = run.data.tags.get(RUN_DIR_TAG)
+    if not run_dir:
+        raise CheckpointError(f"run {run_id} has no run folder tag ({RUN_DIR_TAG}); pass its checkpoint file")
+    return Located(_existing(Path(run_dir) / "checkpoints" / CHECKPOINTS[choice], run_id), run_id, Path(run_dir))
+
+
+def _existing(path: Path, source: str) -> Path:
+    if not path.is_file():
+        raise CheckpointError(f"{source}: checkpoint {path} is missing")
+    return path
