@@ -126,7 +126,7 @@ class Toggle(_Section):
 
 
 class EveryEpochs(Toggle):
-    every: int = Field(5, ge=1, description="log on epoch 1, then every N epochs, and on the last epoch")
+    every: int = Field(5, ge=1, description="log every N-th epoch, and on the last epoch")
 
 
 class ImageGrid(EveryEpochs):
