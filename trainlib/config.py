@@ -126,7 +126,7 @@ class Toggle(_Section):
 
 
 class EveryEpochs(Toggle):
-    every: int = Field(5, ge=1, description="log on epoch 1, then every N epochs, and on the last epoch")
+    every: int = Field(10, ge=1, description="log every N-th epoch, and on the last epoch")
 
 
 class ImageGrid(EveryEpochs):
@@ -134,7 +134,7 @@ class ImageGrid(EveryEpochs):
 
 
 class LayerImages(EveryEpochs):
-    count: int = Field(8, ge=1, description="how many fixed validation images")
+    count: int = Field(4, ge=1, description="how many fixed validation images")
     layer: str | None = Field(None, description="module name (see model.named_modules()); null: a sensible default")
 
 

@@ -100,8 +100,8 @@ class Observers:
 
 
 def due(epoch: int, every: int, last: int) -> bool:
-    """Epoch 1, every `every` epochs after it, and the last epoch."""
-    return (epoch - 1) % every == 0 or epoch == last
+    """Every `every`-th epoch, and the last epoch."""
+    return epoch % every == 0 or epoch == last
 
 
 def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is_main: bool = True) -> Observers:

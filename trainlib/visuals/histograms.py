@@ -5,6 +5,8 @@ tensor, which every epoch on every parameter adds up to more than the 5% budget.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from trainlib.config import EveryEpochs
@@ -15,17 +17,21 @@ BINS = 64
 
 
 def write_histogram(writer, tag: str, values: torch.Tensor, step: int) -> None:
-    values = values.detach().float().flatten()
-    values = values[torch.isfinite(values)]
+    """A histogram of the finite values (none: nothing written)."""
+    values = values.detach().flatten().float()
     if not values.numel():
         return
-    low, high = float(values.min()), float(values.max())
-    if low == high:  # one bin around a constant (e.g. a zero init)
-        low, high = low - 0.5, high + 0.5
-    counts = torch.histc(values, BINS, low, high)
-    limits = torch.linspace(low, high, BINS + 1)[1:]
-    writer.add_histogram_raw(tag, low, high, values.numel(), float(values.sum()), float((values * values).sum()),
-                             limits.tolist(), counts.cpu().tolist(), step)
+    low, high = (float(v) for v in torch.aminmax(values))
+    if not (math.isfinite(low) and math.isfinite(high)):  # NaN/Inf: the diagnosis reports them
+        values = values[torch.isfinite(values)]
+        if not values.numel():
+            return
+        low, high = (float(v) for v in torch.aminmax(values))
+    edges = (low - 0.5, high + 0.5) if low == high else (low, high)  # a constant (e.g. a zero init): one bin
+    counts = torch.histc(values, BINS, *edges)
+    limits = torch.linspace(*edges, BINS + 1)[1:]
+    writer.add_histogram_raw(tag, low, high, values.numel(), float(values.sum()), float(values.dot(values)),
+                             limits.tolist(), counts.tolist(), step)
 
 
 class Histograms(Observer):

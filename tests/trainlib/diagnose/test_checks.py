@@ -52,6 +52,7 @@ def test_inputs_normalized_or_not():
     assert data_checks.inputs_not_normalized(torch.rand(32, 3, 8, 8)) is None  # [0, 1] is close enough
     message, evidence = data_checks.inputs_not_normalized(torch.rand(32, 3, 8, 8) * 255)
     assert "not normalized" in message and evidence["max"] > 200
+    assert data_checks.inputs_not_normalized(torch.randn(4, 5, 3, 8, 8)) is None  # five_crop batches
 
 
 def test_divergence_needs_a_real_rise():

@@ -61,8 +61,9 @@ def test_bad_visual_or_diagnose_config_fails_before_any_run(override, culprit, t
     assert all(not client.search_runs([e.experiment_id]) for e in client.search_experiments())
 
 
-def test_due_logs_the_first_every_nth_and_last_epoch():
-    assert [e for e in range(1, 16) if due(e, 5, 15)] == [1, 6, 11, 15]
+def test_due_logs_every_nth_and_the_last_epoch():
+    assert [e for e in range(1, 16) if due(e, 5, 15)] == [5, 10, 15]
+    assert [e for e in range(1, 13) if due(e, 5, 12)] == [5, 10, 12]
     assert [e for e in range(1, 4) if due(e, 1, 3)] == [1, 2, 3]
     with pytest.raises(ConfigError):
         resolve([{"visuals": {"inputs": {"count": 0}}}])

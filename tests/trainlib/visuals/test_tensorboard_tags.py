@@ -34,19 +34,19 @@ def test_scalars_grouped_lr_time_and_diagnosis(events):
 def test_histograms_of_weights_and_gradients_per_layer(events):
     histograms = events["histo"]
     for name in NET_PARAMS:
-        assert histograms[f"weights/{name}"] == [1, 5], name  # default: every 5 epochs from epoch 1, and the last
-        assert histograms[f"grads/{name}"] == [1, 5], name
+        assert histograms[f"weights/{name}"] == [5], name  # default: every 5th epoch, and the last
+        assert histograms[f"grads/{name}"] == [5], name
 
 
-def test_images_on_the_first_and_last_epoch(events):
+def test_images_on_the_last_epoch(events):
     images = events["image"]
     for tag in IMAGES:
-        assert images[tag] == [1, 5], tag  # default: every 5 epochs from epoch 1, and the last
+        assert images[tag] == [5], tag
 
 
 def test_text_pr_curves_graph_hparams(events):
     assert "config/text_summary" in events["text"]
-    assert all(events["pr_curves"][f"pr_curve/{c}"] == [1, 5] for c in range(10))
+    assert all(events["pr_curves"][f"pr_curve/{c}"] == [5] for c in range(10))
     assert events["graph"]
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(events["hparams"])
     assert events["simple_value"]["hparam/test/acc"]
@@ -68,5 +68,5 @@ def test_important_images_and_diagnostics_are_mlflow_artifacts(default_run):
     client = default_run.client()
     visuals = {a.path for a in client.list_artifacts(default_run.run_id, "visuals")}
     for name in ("inputs_train", "gradcam_conv2", "confusion_matrix_valid"):
-        assert {f"visuals/{name}_e001.png", f"visuals/{name}_e005.png"} <= visuals, name
+        assert f"visuals/{name}_e005.png" in visuals, name
     assert "diagnostics.json" in {a.path for a in client.list_artifacts(default_run.run_id)}
