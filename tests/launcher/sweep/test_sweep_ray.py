@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from launcher.cli import main
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
 
@@ -181,6 +183,8 @@ failure: {max_failures: 1}
     out = capsys.readouterr().out
     assert f"sweep two-nodes: 4 trials in MLflow ({len(finished)} finished, {len(stopped)} killed)" in out
     assert f"parent run:      {parent.info.run_id}" in out and f"launch runs --sweep {parent.info.run_id}" in out
+    listed = CliRunner().invoke(main, ["runs", "--sweep", "two-nodes", "--tracking-uri", store])
+    assert f"sweep two-nodes: parent run {parent.info.run_id}" in listed.output and "4 trials" in listed.output
 
 
 def hparams_of(logdir: Path) -> dict:
