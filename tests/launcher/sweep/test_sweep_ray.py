@@ -230,7 +230,8 @@ failure: {max_failures: 1}
     assert {c.data.tags["launch.device"] for c in children} == {"cpu"}, "no CUDA here: trainlib falls back to CPU"
 
     nan = next(c for c in children if c.info.status != "FINISHED")  # retried from scratch: first attempt discarded
-    assert nan.info.status == "FAILED" and "NonFiniteLoss: train loss is nan at epoch 1" in nan.data.tags["launch.error"]
+    assert nan.info.status == "FAILED"
+    assert "NonFiniteLoss: train loss is nan at epoch 1" in nan.data.tags["launch.error"]
     assert nan.data.tags["launch.attempt"] == "2"
     deleted = client.search_runs([nan.info.experiment_id], run_view_type=2)  # ViewType.DELETED_ONLY
     assert [d.data.tags["launch.trial_id"] for d in deleted] == [nan.data.tags["launch.trial_id"]]
