@@ -84,8 +84,8 @@ def summary(sweep: Sweep, rows: list, best, record, sweep_dir: Path, top: int = 
     lines += [
         f"parent run:      {record.parent_run_id}  (experiment {record.experiment_id})",
         f"sweep folder:    {sweep_dir}  (trials.csv, comparison.png)",
-        f"TensorBoard:     tensorboard --logdir {sweep_dir / 'trials'}   (HParams tab compares trials)",
-        f"MLflow UI:       mlflow ui --backend-store-uri {uri}",
-        f"                 then http://127.0.0.1:5000/#/experiments/{record.experiment_id}/runs/{record.parent_run_id}",
+        f"all trials:      launch runs --sweep {record.parent_run_id} --tracking-uri {uri}",
+        f"MLflow UI:       launch ui --tracking-uri {uri}   (expand the parent run to see its trials)",
+        f"TensorBoard:     launch ui --tensorboard --logdir {sweep_dir / 'trials'}   (HParams: trials compared)",
     ]
     return lines

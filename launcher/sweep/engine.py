@@ -167,8 +167,7 @@ def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: l
     spec = sweep.file
     tune_config = tune.TuneConfig(
         metric=sweep.metric, mode=sweep.mode, search_alg=build_search(sweep), scheduler=build_scheduler(sweep),
-        num_samples=spec.tune.num_samples, max_concurrent_trials=spec.tune.max_concurrent_trials,
-        reuse_actors=True, trial_name_creator=TrialNamer(label_of(sweep)), trial_dirname_creator=trial_dirname)
+        num_samples=spec.tune.num_samples, reuse_actors=True, trial_name_creator=TrialNamer(label_of(sweep)), trial_dirname_creator=trial_dirname)
     run_config = tune.RunConfig(
         name=workspace.tune_dir.name, storage_path=str(workspace.dir), verbose=0, callbacks=callbacks,
         failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),

@@ -36,16 +36,22 @@ def build_scheduler(sweep: Sweep) -> Any:
 
 
 def build_search(sweep: Sweep) -> Any:
-    """Random and grid search sample Tune's param_space; Optuna defines the space by run."""
+    """Random and grid search sample Tune's param_space; Optuna defines the space by run.
+
+    `max_concurrent_trials` is applied here: Tune ignores it for a search algorithm it is given."""
+    from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     tune = sweep.file.tune
-    if tune.search == "optuna":
-        from ray.tune.search.optuna import OptunaSearch
+    if tune.search != "optuna":
+        return BasicVariantGenerator(random_state=tune.seed, max_concurrent=tune.max_concurrent_trials or 0)
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(space=sp.OptunaSpace(sweep.file.space, flatten(sweep.base)),
-                            metric=tune.metric, mode=tune.resolved_mode, seed=tune.seed)
-    return BasicVariantGenerator(random_state=tune.seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searcher = OptunaSearch(space=sp.OptunaSpace(sweep.file.space, flatten(sweep.base)), metric=tune.metric,
+                            mode=tune.resolved_mode, seed=tune.seed)  # a define-by-run space takes them here only
+    return ConcurrencyLimiter(searcher, tune.max_concurrent_trials) if tune.max_concurrent_trials else searcher
 
 
 def describe_scheduler(sweep: Sweep) -> str:

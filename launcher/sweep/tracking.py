@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from launcher.store import PARENT_TAG, SWEEP_TAG  # what `launch runs --sweep` reads: keep them one
 from launcher.sweep.loading import Sweep
 
-PARENT_TAG = "mlflow.parentRunId"
 TRIAL_ID_TAG = "launch.trial_id"
 SAMPLED_TAG = "launch.sampled"
 STOP_REASON_TAG = "launch.stop_reason"
@@ -86,7 +86,7 @@ def open_parent(sweep: Sweep, label: str, sweep_dir: Path) -> SweepRun:
     client = client_for(uri)
     exp_id = get_or_create_experiment(client, experiment, uri)
     run = client.create_run(exp_id, run_name=label, tags={
-        "launch.kind": "sweep", "launch.sweep": sweep.name, "launch.sweep_dir": str(sweep_dir),
+        "launch.kind": "sweep", SWEEP_TAG: sweep.name, "launch.sweep_dir": str(sweep_dir),
         "launch.smoke": str(sweep.smoke).lower()})
     record = SweepRun(uri, exp_id, run.info.run_id)
     params = {**sweep_params(sweep), **{f"space.{k}": d.describe() for k, d in sweep.file.space.items()}}

@@ -61,17 +61,17 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     attempt = int(earlier.data.tags.get(tracking.ATTEMPT_TAG, "0")) + 1 if earlier else 1
     reporter = Reporter(cfg.epochs)
     final = run(cfg, resume=point, callbacks=[*callbacks, reporter], progress=False,
-                tags=trial_tags(sweep, record, sweep.active(sample), attempt))
+                tags=trial_tags(record, sweep.active(sample), attempt))
     reporter.finish(final)
 
 
-def trial_tags(sweep: Sweep, record: tracking.SweepRun, active: dict[str, Any], attempt: int) -> dict[str, str]:
+def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int) -> dict[str, str]:
+    """A trial's child-run tags (not `launch.sweep`: that marks the parent, which `launch runs --sweep` finds)."""
     import ray
     from ray import tune
 
     trial = tune.get_context()
-    return {tracking.PARENT_TAG: record.parent_run_id, "launch.sweep": sweep.name,
-            tracking.TRIAL_ID_TAG: trial.get_trial_id(), "launch.trial_name": trial.get_trial_name(),
+    return {tracking.PARENT_TAG: record.parent_run_id, tracking.TRIAL_ID_TAG: trial.get_trial_id(),
             tracking.SAMPLED_TAG: json.dumps(active), tracking.ATTEMPT_TAG: str(attempt),
             "launch.node_ip": ray.util.get_node_ip_address(), "launch.node_id": ray.get_runtime_context().get_node_id(),
             "launch.gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])}

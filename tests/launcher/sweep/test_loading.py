@@ -39,7 +39,8 @@ BAD = {
     "unknown config key": ("name: t\nspace:\n  optimizer.lrr: [0.1]\n", 3, ["space.optimizer.lrr", "valid: lr"]),
     "param the other choice lacks": ("name: t\nspace:\n  optimizer.name: [sgd, adam]\n  optimizer.momentum: [0.9]\n",
                                      2, ["optimizer.name='adam'", "momentum"]),
-    "condition on an unknown key": ("name: t\nspace:\n  optimizer.lr: {uniform: [0.1, 0.2], when: {optimiser.name: sgd}}\n",
+    "condition on an unknown key": ("name: t\nspace:\n"
+                                    "  optimizer.lr: {uniform: [0.1, 0.2], when: {optimiser.name: sgd}}\n",
                                     3, ["space.optimizer.lr.when.optimiser.name", "neither a space key"]),
     "condition never true": ("name: t\nspace:\n  optimizer.name: [sgd, adam]\n"
                              "  optimizer.momentum: {uniform: [0.1, 0.2], when: {optimizer.name: sgdd}}\n",

@@ -123,3 +123,14 @@ def test_combinations_cover_every_choice_and_count_all(tmp_path):
     combos, total = sp.combinations(load_sweep(path).file.space, limit=4)
     assert total == 6 and len(combos) == 4
     assert all(c["optimizer.lr"] == pytest.approx(0.055) for c in combos)
+
+
+@pytest.mark.parametrize("search", ["random", "grid", "optuna"])
+def test_max_concurrent_trials_caps_every_search(search, tmp_path):
+    """Tune itself ignores max_concurrent_trials for a search algorithm it is handed."""
+    from launcher.sweep.schedulers import build_search
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nspace:\n  optimizer.lr: [0.01, 0.1]\ntune: {{search: {search}, max_concurrent_trials: 2}}\n")
+    algorithm = build_search(load_sweep(path))
+    assert algorithm.max_concurrent == 2
