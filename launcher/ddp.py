@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 
 def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
-                 resume: str | None = None, run_config=None):
+                 cpus_per_worker: float = 1, resume: str | None = None, run_config=None,
+                 tags: dict[str, str] | None = None, callbacks: Sequence[Callable] = (),
+                 fail_on_nonfinite: bool = False):
     """A Ray Train TorchTrainer running `config` (a TrainConfig or a train-config dict).
 
     workers / gpus_per_worker: override `distributed.workers` / `.gpus_per_worker` (the run
     records what it ran with); DDP workers never share a GPU (fractional GPUs: ConfigError).
     resume: an MLflow run id, run folder or checkpoint file; every rank loads it and rank 0
-    continues the same MLflow run. run_config: a ray.train.RunConfig; default: Ray's files
-    under `output.dir`/ray, one checkpoint kept. Every epoch each worker calls
-    ray.train.report(metrics + epoch + run_id), rank 0 with its checkpoint folder.
+    continues the same MLflow run. When Ray Train restores its own run (same `run_config`
+    name and storage), the state comes from the last checkpoint it was reported instead.
+    run_config: a ray.train.RunConfig; default: Ray's files under `output.dir`/ray, one
+    checkpoint kept. Every epoch each worker calls ray.train.report(metrics + epoch + run_id),
+    rank 0 with its checkpoint folder; the last epoch comes with the test metrics.
+    tags, callbacks: as `trainlib.run` takes them (callbacks run on every rank).
+    fail_on_nonfinite: a NaN/Inf train loss fails the job (a sweep trial's rule).
     """
     from ray.train import ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -29,10 +35,12 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
 
     cfg = ddp_config(config, workers, gpus_per_worker)
     gpus = cfg.distributed.gpus_per_worker
-    resources = {"CPU": 1, "GPU": gpus} if gpus else {"CPU": 1}
+    resources = {"CPU": cpus_per_worker, "GPU": gpus} if gpus else {"CPU": cpus_per_worker}
+    loop_config = {"config": cfg.to_dict(), "resume": absolute_source(resume), "argv": list(sys.argv),
+                   "tags": dict(tags or {}), "callbacks": list(callbacks), "fail_on_nonfinite": fail_on_nonfinite}
     return TorchTrainer(
         ddp_train_loop,
-        train_loop_config={"config": cfg.to_dict(), "resume": absolute_source(resume), "argv": list(sys.argv)},
+        train_loop_config=loop_config,
         torch_config=TorchConfig(backend=resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")),
         scaling_config=ScalingConfig(num_workers=cfg.distributed.workers, use_gpu=gpus > 0,
                                      resources_per_worker=resources),
@@ -84,20 +92,44 @@ def default_run_config(cfg):
                      logging_config=LoggingConfig(log_level="WARNING"))
 
 
-class EpochReporter:
-    """trainlib callback: ray.train.report after every epoch; rank 0 attaches its checkpoint folder."""
+def report_to_train(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
+    """ray.train.report on every rank; rank 0 attaches its checkpoint folder."""
+    import ray.train
 
-    def __init__(self) -> None:
-        self.last = None
+    checkpoint = None
+    if ray.train.get_context().get_world_rank() == 0:
+        checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir))
+    ray.train.report(metrics, checkpoint=checkpoint)
 
-    def __call__(self, report) -> None:
-        import ray.train
 
-        self.last = report
-        checkpoint = None
-        if ray.train.get_context().get_world_rank() == 0:
-            checkpoint = ray.train.Checkpoint.from_directory(str(report.checkpoint_dir))
-        ray.train.report({**report.metrics, "epoch": report.epoch, "run_id": report.run_id}, checkpoint=checkpoint)
+def resume_point(source: str | None, tracking_uri: str):
+    """The run `source` names, continued from Ray Train's restored checkpoint when there is one
+    (a retried sweep trial: the run folder may hold a later, failed epoch)."""
+    import ray.train
+
+    from trainlib.checkpoint import LAST, load_safely
+    from trainlib.resume import ResumePoint, locate
+
+    point = locate(source, tracking_uri) if source else None
+    restored = ray.train.get_checkpoint()
+    if point is None or restored is None:
+        return point
+    with restored.as_directory() as folder:
+        return ResumePoint(load_safely(Path(folder) / LAST), point.run_id, point.run_dir)
+
+
+def placement_tags() -> dict[str, str]:
+    """`launch.placement`: each rank's node and GPU ids (gathered to rank 0, which tags the run)."""
+    import json
+
+    import ray
+    import torch.distributed as dist
+
+    mine = {"rank": dist.get_rank(), "node_ip": ray.util.get_node_ip_address(),
+            "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
+    everyone: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, mine)
+    return {"launch.placement": json.dumps(everyone)}
 
 
 def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
@@ -106,17 +138,19 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     import click
     import ray.train.torch
 
-    from trainlib.resume import locate
+    from launcher.epoch_relay import EpochRelay
     from trainlib.run import run
 
     sys.argv = loop_config["argv"]  # the run's launch.command tag: the command that started the job, not Ray's worker
     config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
-    source = loop_config.get("resume")
-    point = locate(source, config["tracking"]["uri"]) if source else None
-    reporter = EpochReporter()
+    point = resume_point(loop_config.get("resume"), config["tracking"]["uri"])
+    relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
+    tags = {**loop_config.get("tags", {}), **placement_tags()}
     # click.echo, not print: Ray Train's patched print would show every line twice
-    metrics = run(config, resume=point, callbacks=[reporter], progress=False, echo=click.echo)
-    last = reporter.last
+    metrics = run(config, resume=point, callbacks=[*loop_config.get("callbacks", ()), relay], progress=False,
+                  echo=click.echo, tags=tags)
+    relay.finish(metrics)
+    last = relay.last
     run_id, run_dir = (last.run_id, last.checkpoint_dir.parent) if last else (point.run_id, point.run_dir)
     uri = config["tracking"]["uri"] if config["tracking"]["mlflow"] else None
     return {"metrics": metrics, "run_id": run_id, "run_dir": str(run_dir), "tracking_uri": uri}

@@ -60,7 +60,7 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     if resume:
         workspace = engine.latest_workspace(swept)
         swept, record = workspace.load()
-    started = engine.connect(address, verbose)
+    started = engine.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
     try:
         resources = engine.fit_resources(swept.file.resources, click.echo)  # before anything is written
         if resume:

@@ -30,9 +30,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], width: int | No
 def plan(sweep: Sweep, checked: int, total_combos: int) -> list[str]:
     spec, res = sweep.file, sweep.file.resources
     per_trial = f"{res.cpu:g} CPU" + (f", {res.gpu:g} GPU" if res.gpu else "") + (
-        f", {res.workers} workers" if res.workers > 1 else "")
+        f" on each of {res.workers} DDP workers" if res.workers > 1 else "")
     cpus = os.cpu_count() or 1
-    at_once = int(cpus // res.cpu)
+    at_once = int(cpus // (res.cpu * res.workers))
     if spec.tune.max_concurrent_trials:
         at_once = min(at_once, spec.tune.max_concurrent_trials)
     lines = [

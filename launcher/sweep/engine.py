@@ -3,7 +3,7 @@
 A sweep lives in `<output.dir>/sweeps/<name>-<time>/`: sweep.yaml (the file as given),
 sweep.json (the resolved sweep and its MLflow parent run, what --resume reads), tune/
 (Tune's experiment: trial checkpoints and state), trials/ (each trial's run folder with
-its TensorBoard logs), and the summary (trials.csv/json, comparison.png, best_config.yaml).
+its TensorBoard logs), ddp/ (DDP trials' Ray Train runs), and the summary (trials.csv/json, comparison.png, best_config.yaml).
 """
 from __future__ import annotations
 
@@ -83,8 +83,11 @@ def latest_workspace(sweep: Sweep) -> Workspace:
     return Workspace(found[-1])
 
 
-def connect(address: str | None, verbose: bool) -> bool:
-    """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray; True if started here."""
+def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool:
+    """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray; True if started here.
+
+    `dashboard` (for DDP trials): Ray Train frees the workers' placement group of a trial that Tune
+    stopped through the dashboard's state API (on a `ray start` cluster the dashboard runs anyway)."""
     import ray
 
     if ray.is_initialized():
@@ -94,23 +97,53 @@ def connect(address: str | None, verbose: bool) -> bool:
     if address:
         ray.init(address=address, **options)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **options)
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=dashboard, **options)
     return True
 
 
 def fit_resources(resources: Resources, echo: Callable[[str], None]) -> Resources:
-    """Check that some node can host a trial; without any GPU in the cluster, trials use CPUs."""
-    import ray
-
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    """Check that the cluster can host a trial (with `workers > 1`: all its DDP workers, each of
+    resources.cpu / resources.gpu); without any GPU in the cluster, trials use CPUs."""
+    nodes = live_nodes()
     if resources.gpu and not any(n.get("GPU", 0) for n in nodes):
         echo(f"note: no GPU in the Ray cluster; trials run on CPUs (resources.gpu {resources.gpu:g} not requested)")
         resources = resources.model_copy(update={"gpu": 0.0})
-    if not any(n.get("CPU", 0) >= resources.cpu and n.get("GPU", 0) >= resources.gpu for n in nodes):
-        sizes = "; ".join(f"{n.get('CPU', 0):g} CPU, {n.get('GPU', 0):g} GPU" for n in nodes)
+    sizes = "; ".join(f"{n.get('CPU', 0):g} CPU, {n.get('GPU', 0):g} GPU" for n in nodes)
+    if not any(units_on(n, resources) for n in nodes):
         raise ConfigError(f"no Ray node can host a trial needing {resources.cpu:g} CPU and {resources.gpu:g} GPU "
                           f"(nodes: {sizes}); lower resources.cpu / resources.gpu")
+    hosted = sum(units_on(n, resources) for n in nodes)
+    if hosted < resources.workers:
+        raise ConfigError(f"resources.workers {resources.workers}: the Ray cluster can host {hosted} DDP workers of "
+                          f"{resources.cpu:g} CPU and {resources.gpu:g} GPU each (nodes: {sizes}); lower "
+                          f"resources.workers or resources.cpu, or add nodes")
     return resources
+
+
+def live_nodes() -> list[dict[str, float]]:
+    import ray
+
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+
+def units_on(node: dict[str, float], resources: Resources) -> int:
+    """How many trials (or, for DDP trials, workers) of this size fit on a node."""
+    fits = [node.get("CPU", 0) // resources.cpu]
+    if resources.gpu:
+        fits.append(node.get("GPU", 0) // resources.gpu)
+    return int(min(fits))
+
+
+def cap_ddp_trials(sweep: Sweep, resources: Resources) -> Sweep:
+    """A DDP trial holds no resources itself (its Ray Train workers do), so Tune would start every
+    trial at once and most would wait for workers: cap them at the worker groups the cluster holds."""
+    if resources.workers == 1:
+        return sweep
+    tune = sweep.file.tune
+    fit = max(1, sum(units_on(n, resources) for n in live_nodes()) // resources.workers)
+    cap = min(fit, tune.max_concurrent_trials or fit)
+    return replace(sweep, file=sweep.file.model_copy(update={"tune": tune.model_copy(
+        update={"max_concurrent_trials": cap})}))
 
 
 class TrialNamer:
@@ -140,11 +173,13 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
+    sweep = cap_ddp_trials(sweep, resources)
     trainable = trainable_for(resources, TrialContext(sweep, record), trial_callbacks)
     if resume:
         tuner = restore_tuner(workspace, trainable, retry_errored)
     else:
-        tuner = build_tuner(sweep, workspace, trainable, [LiveConsole(sweep, echo=echo), StopReasons(sweep, record)])
+        tuner = build_tuner(sweep, workspace, trainable, [LiveConsole(sweep, echo=echo), StopReasons(sweep, record)],
+                            reuse_actors=resources.workers == 1)
     tuner.fit()
     return outcome(workspace)
 
@@ -158,7 +193,9 @@ def outcome(workspace: Workspace) -> Outcome:
     return Outcome(len(statuses), sum(s not in ("TERMINATED", "ERROR") for s in statuses))
 
 
-def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: list) -> Any:
+def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: list, reuse_actors: bool = True) -> Any:
+    """`reuse_actors=False` for DDP trials: a trial's Ray Train job lives as long as its actor, so
+    a trial that Tune stops must take its actor (and with it the job) down."""
     from ray import tune
 
     from launcher.sweep.schedulers import build_scheduler, build_search
@@ -167,7 +204,7 @@ def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: l
     spec = sweep.file
     tune_config = tune.TuneConfig(
         metric=sweep.metric, mode=sweep.mode, search_alg=build_search(sweep), scheduler=build_scheduler(sweep),
-        num_samples=spec.tune.num_samples, reuse_actors=True, trial_name_creator=TrialNamer(label_of(sweep)), trial_dirname_creator=trial_dirname)
+        num_samples=spec.tune.num_samples, reuse_actors=reuse_actors, trial_name_creator=TrialNamer(label_of(sweep)), trial_dirname_creator=trial_dirname)
     run_config = tune.RunConfig(
         name=workspace.tune_dir.name, storage_path=str(workspace.dir), verbose=0, callbacks=callbacks,
         failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),

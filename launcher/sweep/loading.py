@@ -185,9 +185,10 @@ def check_tune(doc: Located, spec: SweepFile, base: TrainConfig) -> None:
 
 
 def check_resources(doc: Located, spec: SweepFile) -> None:
-    if spec.resources.workers > 1:
-        raise doc.error(("resources", "workers"), f"{spec.resources.workers}: DDP trials are not supported by "
-                                                  f"launch sweep yet; use workers: 1")
+    if spec.resources.workers > 1 and spec.tune.scheduler.name == "pbt":
+        raise doc.error(("resources", "workers"), f"{spec.resources.workers}: pbt moves Tune checkpoints between "
+                        f"trials, and a DDP trial's checkpoints live in its Ray Train run; use workers: 1 with pbt, "
+                        f"or scheduler fifo, asha, hyperband or median")
 
 
 def _mutable(key: str, dist: Dist | None, search: str) -> bool:

@@ -168,9 +168,11 @@ class TuneSpec(_Strict):
 
 
 class Resources(_Strict):
-    cpu: PositiveFloat = Field(1, description="CPUs per trial (fractions share a CPU)")
-    gpu: float = Field(0, ge=0, description="GPUs per trial (fractions share a GPU)")
-    workers: PositiveInt = Field(1, description="DDP workers per trial")
+    cpu: PositiveFloat = Field(1, description="CPUs per trial (fractions share a CPU); with workers > 1, per worker")
+    gpu: float = Field(0, ge=0, description="GPUs per trial (fractions share a GPU); with workers > 1, whole GPUs "
+                                            "per worker")
+    workers: PositiveInt = Field(1, description="DDP workers per trial: each trial is a Ray Train TorchTrainer job "
+                                                "(not with pbt)")
 
     @model_validator(mode="after")
     def _gpu_shape(self) -> Resources:

@@ -1,16 +1,19 @@
-"""One Tune trial = one `trainlib.run`, reporting every epoch (with its checkpoint) to Tune.
+"""One Tune trial = one `trainlib.run` (or, with `resources.workers > 1`, one DDP job of
+them on Ray Train), reporting every epoch (with its checkpoint) to Tune.
 
 A trial keeps one MLflow child run for its whole life: when Tune restores it (a retry after
 a failure, a paused HyperBand trial, `launch sweep --resume`) it resumes trainlib from the
-checkpoint Tune hands back and continues the same child run, found by its trial id.
+checkpoint Tune (or, for a DDP trial, Ray Train) hands back and continues the same child
+run, found by its trial id.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -18,10 +21,6 @@ from typing import Any, Callable, Sequence
 from launcher.sweep import tracking
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schema import Resources
-
-
-class NonFiniteLoss(RuntimeError):
-    """The training loss became NaN or infinite: the trial fails (and may be retried)."""
 
 
 @dataclass(frozen=True)
@@ -33,48 +32,142 @@ class TrialContext:
 
 
 def trainable_for(resources: Resources, context: TrialContext, callbacks: Sequence[Callable] = ()) -> Any:
-    """The Tune trainable for trials of this size: one process per trial. DDP trials
-    (resources.workers > 1, refused by loading.check_resources for now) will plug in here.
+    """The Tune trainable for trials of this size: one process per trial, or with
+    `resources.workers > 1` a DDP job of that many Ray Train workers per trial.
 
     `callbacks` are extra trainlib epoch callbacks, run before each epoch is reported to Tune."""
     from ray import tune
 
+    if resources.workers > 1:
+        fn = tune.with_parameters(train_ddp_trial, context=context, resources=resources, callbacks=tuple(callbacks))
+        # the trial only drives its Ray Train job, whose workers hold the CPUs/GPUs; Tune refuses
+        # an empty request, and a CPU fraction here would cost a worker's place on a full node
+        return tune.with_resources(fn, {"cpu": 0, "memory": 1})
     fn = tune.with_parameters(train_trial, context=context, callbacks=tuple(callbacks))
     return tune.with_resources(fn, {"cpu": resources.cpu, "gpu": resources.gpu})
 
 
-def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequence[Callable] = ()) -> None:
-    from ray import tune
+@dataclass
+class TrialStart:
+    cfg: Any  # the trial's TrainConfig
+    earlier: Any  # the child run of an earlier attempt, or None
+    tags: dict[str, str]
 
-    from trainlib.run import run
+
+def start_trial(sample: dict[str, Any], context: TrialContext, ddp: bool) -> TrialStart | None:
+    """The trial's config, earlier attempt and tags; None when the trial had already finished
+    (after Tune's last saved state): then its result is told to Tune again, not trained."""
+    from ray import tune
 
     trial = tune.get_context()
     sweep, record = context.sweep, context.record
     cfg = sweep.trial_config(sample, **{"tracking.run_name": trial.get_trial_name()})
     earlier = record.trial_run(trial.get_trial_id())
-    if earlier is not None and earlier.info.status == "FINISHED":  # after Tune's last saved state: tell, not train
+    if earlier is not None and earlier.info.status == "FINISHED":
         tune.report({**earlier.data.metrics, "epoch": cfg.epochs, "run_id": earlier.info.run_id})
-        return
-    point = resume_point(tune.get_checkpoint(), earlier, cfg)
-    if point is None and earlier is not None:
-        record.discard(earlier, "started over: this attempt left no checkpoint")
+        return None
     attempt = int(earlier.data.tags.get(tracking.ATTEMPT_TAG, "0")) + 1 if earlier else 1
-    reporter = Reporter(cfg.epochs)
-    final = run(cfg, resume=point, callbacks=[*callbacks, reporter], progress=False,
-                tags=trial_tags(record, sweep.active(sample), attempt))
-    reporter.finish(final)
+    return TrialStart(cfg, earlier, trial_tags(record, sweep.active(sample), attempt, ddp))
 
 
-def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int) -> dict[str, str]:
-    """A trial's child-run tags (not `launch.sweep`: that marks the parent, which `launch runs --sweep` finds)."""
+def start_over(context: TrialContext, start: TrialStart) -> None:
+    if start.earlier is not None:
+        context.record.discard(start.earlier, "started over: this attempt left no checkpoint")
+
+
+def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequence[Callable] = ()) -> None:
+    from ray import tune
+
+    from launcher.epoch_relay import EpochRelay
+    from trainlib.run import run
+
+    start = start_trial(sample, context, ddp=False)
+    if start is None:
+        return
+    point = resume_point(tune.get_checkpoint(), start.earlier, start.cfg)
+    if point is None:
+        start_over(context, start)
+    relay = EpochRelay(start.cfg.epochs, send, fail_on_nonfinite=True)
+    final = run(start.cfg, resume=point, callbacks=[*callbacks, relay], progress=False, tags=start.tags)
+    relay.finish(final)
+
+
+def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Resources,
+                    callbacks: Sequence[Callable] = ()) -> None:
+    """A TorchTrainer inside the trial; TuneReportCallback passes each epoch on to Tune.
+
+    Its Ray Train run is named after the trial, so a retried or resumed trial restores it:
+    the workers continue the trial's child run from the last checkpoint Ray Train was given."""
+    from ray import tune
+    from ray.train import CheckpointConfig, LoggingConfig, RunConfig
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from launcher.ddp import make_trainer
+
+    start = start_trial(sample, context, ddp=True)
+    if start is None:
+        return
+    storage = Path(start.cfg.output.dir).parent / "ddp"
+    name = tune.get_context().get_trial_id()
+    resume = start.earlier.info.run_id if start.earlier and has_checkpoint(storage / name) else None
+    if resume is None:
+        start_over(context, start)
+    run_config = RunConfig(name=name, storage_path=str(storage), callbacks=[TuneReportCallback()],
+                           checkpoint_config=CheckpointConfig(num_to_keep=context.sweep.file.checkpoints.keep),
+                           logging_config=LoggingConfig(log_level="WARNING"))
+    trainer = make_trainer(start.cfg, workers=resources.workers, gpus_per_worker=resources.gpu,
+                           cpus_per_worker=resources.cpu, resume=resume, run_config=run_config, tags=start.tags,
+                           callbacks=callbacks, fail_on_nonfinite=True)
+    with ends_with_the_trial():
+        trainer.fit()
+
+
+@contextlib.contextmanager
+def ends_with_the_trial():
+    """When Tune stops this trial (a scheduler's decision), end its Ray Train job too.
+
+    Tune only signals the trial's thread, which waits inside TorchTrainer.fit, and lets the actor
+    go later; the job's controller and workers belong to this actor, so killing the actor at
+    once takes them (and the CPUs/GPUs they hold) down with it."""
+    import ray
+    from ray.train._internal.session import get_session
+
+    stop_requested = get_session().stop_event
+    fitted = threading.Event()
+
+    def watch() -> None:
+        while not fitted.wait(0.5):
+            if stop_requested.is_set():
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    threading.Thread(target=watch, name="ends-with-the-trial", daemon=True).start()
+    try:
+        yield
+    finally:
+        fitted.set()
+
+
+def has_checkpoint(train_run: Path) -> bool:
+    """Whether an earlier Ray Train run of this trial reported a checkpoint."""
+    from ray.train import Result
+
+    return train_run.is_dir() and Result.from_path(str(train_run)).checkpoint is not None
+
+
+def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, ddp: bool) -> dict[str, str]:
+    """A trial's child-run tags (not `launch.sweep`: that marks the parent, which `launch runs --sweep` finds).
+    A DDP trial's workers tag their own placement (launch.placement): this process only drives them."""
     import ray
     from ray import tune
 
     trial = tune.get_context()
-    return {tracking.PARENT_TAG: record.parent_run_id, tracking.TRIAL_ID_TAG: trial.get_trial_id(),
-            tracking.SAMPLED_TAG: json.dumps(active), tracking.ATTEMPT_TAG: str(attempt),
-            "launch.node_ip": ray.util.get_node_ip_address(), "launch.node_id": ray.get_runtime_context().get_node_id(),
-            "launch.gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])}
+    tags = {tracking.PARENT_TAG: record.parent_run_id, tracking.TRIAL_ID_TAG: trial.get_trial_id(),
+            tracking.SAMPLED_TAG: json.dumps(active), tracking.ATTEMPT_TAG: str(attempt)}
+    if not ddp:
+        tags.update({"launch.node_ip": ray.util.get_node_ip_address(),
+                     "launch.node_id": ray.get_runtime_context().get_node_id(),
+                     "launch.gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])})
+    return tags
 
 
 def resume_point(checkpoint, earlier, cfg):
@@ -120,32 +213,6 @@ def _scale_lrs(node: Any, ratio: float) -> None:
             node[key] = [v * ratio for v in value]
         else:
             _scale_lrs(value, ratio)
-
-
-class Reporter:
-    """trainlib callback: each epoch's metrics and checkpoint to Tune.
-
-    The last epoch is held back and sent with the test metrics once the run has finished, so
-    a scheduler's stop decision on it cannot cut the test evaluation short."""
-
-    def __init__(self, epochs: int):
-        self.epochs = epochs
-        self.pending: tuple[dict[str, Any], Path] | None = None
-
-    def __call__(self, report) -> None:
-        loss = report.metrics["train/loss"]
-        if not math.isfinite(loss):
-            raise NonFiniteLoss(f"train loss is {loss} at epoch {report.epoch}")
-        metrics = {**report.metrics, "epoch": report.epoch, "run_id": report.run_id}
-        if report.epoch < self.epochs:
-            send(metrics, report.checkpoint_dir)
-        else:
-            self.pending = (metrics, report.checkpoint_dir)
-
-    def finish(self, final: dict[str, float]) -> None:
-        if self.pending is not None:
-            metrics, folder = self.pending
-            send({**metrics, **final}, folder)
 
 
 def send(metrics: dict[str, Any], checkpoint_dir: Path) -> None:

@@ -1,12 +1,16 @@
-"""A real MLflow store with a `launch train` run and a sweep (a parent run with two trained trials).
+"""A real MLflow store with a `launch train` run and a real `launch sweep` (a parent run with
+two trained trials).
 
-Shared by the `launch runs` / `launch compare` tests and the browser test, so its three small
-trainings run once per session.
+Shared by the `launch runs` / `launch compare` tests and the browser test, so its trainings
+and its sweep run once per session.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,9 +19,16 @@ import pytest
 
 EXPERIMENT = "launch"
 SWEEP = "optim"
-# A good and a bad trial, so the charts and `compare` show a difference.
-TRIAL_OPTIMIZERS = ({"name": "adam", "lr": 0.003}, {"name": "sgd", "lr": 0.1})
 BATCH_SIZE = 64
+# Adam and SGD trials (a good and a weaker one), so the charts and `compare` show a difference;
+# one at a time, so the second trial is the newest run.
+SWEEP_FILE = f"""\
+name: {SWEEP}
+base: {{epochs: 2, batch_size: {BATCH_SIZE}, optimizer: {{name: adam, lr: 0.003}}}}
+space:
+  optimizer.name: {{grid: [adam, sgd]}}
+tune: {{search: grid, num_samples: 1, max_concurrent_trials: 1}}
+"""
 
 
 @dataclass
@@ -28,6 +39,8 @@ class DemoStore:
     train_run_id: str
     parent_run_id: str
     trial_run_ids: list[str]
+    parent_name: str
+    trial_names: list[str]
 
 
 def make_demo_store(root: Path, template: Path) -> DemoStore:
@@ -35,7 +48,7 @@ def make_demo_store(root: Path, template: Path) -> DemoStore:
     from mlflow import MlflowClient
 
     from launcher.cli import main
-    from launcher.store import PARENT_TAG, SWEEP_TAG
+    from launcher.store import PARENT_TAG
     from tests.conftest import train_args
 
     shutil.copy(template, root / "mlflow.db")
@@ -46,24 +59,23 @@ def make_demo_store(root: Path, template: Path) -> DemoStore:
     client = MlflowClient(tracking_uri=uri)
     exp_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
     (train_run,) = client.search_runs([exp_id])
-    # TODO(lead): replace with a small real `launch sweep` once it is merged.
-    parent = client.create_run(exp_id, run_name=f"{SWEEP}-sweep", tags={SWEEP_TAG: SWEEP})
-    trial_ids = [train_trial(root, uri, i, optimizer) for i, optimizer in enumerate(TRIAL_OPTIMIZERS)]
-    for trial_id in trial_ids:
-        client.set_tag(trial_id, PARENT_TAG, parent.info.run_id)
-    client.set_terminated(parent.info.run_id, "FINISHED")
-    return DemoStore(root, uri, exp_id, train_run.info.run_id, parent.info.run_id, trial_ids)
+    run_sweep(root, uri)
+    (parent,) = client.search_runs([exp_id], filter_string="tags.`launch.kind` = 'sweep'")
+    trials = client.search_runs([exp_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+                                order_by=["attributes.start_time ASC"])
+    assert [t.info.status for t in trials] == ["FINISHED", "FINISHED"]
+    return DemoStore(root, uri, exp_id, train_run.info.run_id, parent.info.run_id, [t.info.run_id for t in trials],
+                     parent.info.run_name, [t.info.run_name for t in trials])
 
 
-def train_trial(root: Path, uri: str, index: int, optimizer: dict) -> str:
-    from trainlib.config import resolve
-    from trainlib.run import run
-
-    run_ids: list[str] = []
-    config = {"epochs": 2, "batch_size": BATCH_SIZE, "optimizer": optimizer, "output": {"dir": str(root / "runs")},
-              "tracking": {"uri": uri, "experiment": EXPERIMENT, "run_name": f"trial-{index}"}}
-    run(resolve([config]), progress=False, echo=lambda _: None, callbacks=[lambda report: run_ids.append(report.run_id)])
-    return run_ids[0]
+def run_sweep(root: Path, uri: str) -> None:
+    """`launch sweep` as a user runs it (its own process: its own local Ray)."""
+    (root / "sweep.yaml").write_text(SWEEP_FILE)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-m", "launcher", "sweep", str(root / "sweep.yaml"), "--tracking-uri", uri,
+                           "--experiment", EXPERIMENT, "--output-dir", str(root / "runs")],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
 
 @pytest.fixture(scope="session")

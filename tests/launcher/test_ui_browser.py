@@ -1,6 +1,6 @@
 """End to end in a real browser: `launch ui` serves the store, headless Chromium finds the runs.
 
-After a `launch train` and a sweep (a parent run with two trained trials), `launch ui` starts
+After a `launch train` and a real `launch sweep` (a parent run with two trials), `launch ui` starts
 the MLflow UI and Debian's Chromium, driven by Playwright, finds the experiment, the sweep's
 parent run with its trials, a run's valid/acc chart and its confusion-matrix artifact.
 Screenshots land in tmp_path; set LAUNCH_UI_SCREENSHOTS=DIR to keep a copy (docs/ uses one).
@@ -75,17 +75,18 @@ def test_mlflow_ui_shows_experiment_sweep_charts_and_confusion_matrix(page, demo
     page.goto(ui_url + "#/experiments")
     page.get_by_text("Model training", exact=True).click()  # runs live in the UI's model-training view
     page.get_by_role("link", name="launch", exact=True).first.click()
-    page.get_by_text("optim-sweep").wait_for()
+    page.get_by_text(demo_store.parent_name, exact=True).wait_for()
     page.get_by_text("net-digits-").first.wait_for()  # the `launch train` run
     assistant_close = page.locator("button[aria-label=Close]")
     if assistant_close.count():
         assistant_close.first.click()
 
     # The trials are nested under the sweep's parent run: hidden until it is expanded.
-    assert not page.get_by_text("trial-0", exact=True).is_visible()
-    parent_row = page.get_by_role("row").filter(has_text="optim-sweep")
+    first_trial, second_trial = demo_store.trial_names
+    assert not page.get_by_text(first_trial, exact=True).is_visible()
+    parent_row = page.get_by_role("row").filter(has=page.get_by_text(demo_store.parent_name, exact=True))
     parent_row.locator("button[data-component-id*=runnamecellrenderer]").click()
-    for trial in ("trial-0", "trial-1"):
+    for trial in (first_trial, second_trial):
         page.get_by_text(trial, exact=True).wait_for()
     shoot(page, tmp_path, "runs-table")
 
@@ -98,7 +99,7 @@ def test_mlflow_ui_shows_experiment_sweep_charts_and_confusion_matrix(page, demo
     trial_id = demo_store.trial_run_ids[0]
     page.goto(f"{ui_url}#/experiments/{demo_store.experiment_id}/runs/{trial_id}/model-metrics")
     page.get_by_placeholder("Search metric charts").fill("valid/acc")
-    page.get_by_text("trial-0 (valid/acc)").wait_for()  # the chart's legend
+    page.get_by_text(f"{first_trial} (valid/acc)").wait_for()  # the chart's legend
     page.locator(".js-plotly-plot").first.wait_for()
     shoot(page, tmp_path, "run-metric-chart")
 

@@ -61,8 +61,9 @@ BAD = {
                        ["base.optimizer.lr", "greater than 0"]),
     "fractional gpu for ddp": ("name: t\nspace: {seed: [1]}\nresources: {gpu: 0.5, workers: 2}\n", 3,
                                ["resources", "whole GPUs"]),
-    "ddp trials": ("name: t\nspace: {seed: [1]}\nresources:\n  workers: 2\n", 4,
-                   ["resources.workers", "not supported by launch sweep yet"]),
+    "ddp trials with pbt": ("name: t\nspace:\n  optimizer.lr: {uniform: [0.01, 0.1]}\ntune:\n"
+                            "  scheduler: {pbt: {mutate: [optimizer.lr]}}\nresources:\n  workers: 2\n", 7,
+                            ["resources.workers", "use workers: 1 with pbt"]),
     "tracking off": ("name: t\nbase:\n  tracking: {mlflow: false}\nspace: {seed: [1]}\n", 3, ["tracking.mlflow"]),
     "malformed yaml": ("name: t\nspace:\n  seed: [1, 2\n", 4, ["malformed YAML"]),
 }

@@ -20,6 +20,8 @@ import pytest
 
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
+from tests.launcher.sweep import helpers
+from tests.launcher.sweep.helpers import layer, most_at_once, runs_of, steps, sweep_file, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -30,7 +32,8 @@ def cluster():
     import ray.cloudpickle
     from ray.cluster_utils import Cluster
 
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the hooks below run in the trials
+    for module in (sys.modules[__name__], helpers):  # the hooks below run in the trials
+        ray.cloudpickle.register_pickle_by_value(module)
     nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 2})
     nodes.add_node(num_cpus=1)
     ray.init(address=nodes.address, log_to_driver=False)
@@ -38,14 +41,6 @@ def cluster():
     yield nodes
     ray.shutdown()
     nodes.shutdown()
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f}s for {what}")
-        time.sleep(0.2)
 
 
 def weak_trials_wait_for_strong_ones(markers: str, report) -> None:
@@ -69,39 +64,6 @@ def barrier(markers: str, parties: int, report) -> None:
     folder = Path(markers)
     (folder / f"running-{report.run_id}").touch()
     wait_for(lambda: len(list(folder.glob("running-*"))) >= parties, 240, f"{parties} trials at once")
-
-
-def sweep_file(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / "sweep.yaml"
-    path.write_text(body)
-    return path
-
-
-def layer(tmp_path: Path, store: str) -> dict:
-    return {"tracking": {"uri": store, "experiment": "test"}, "output": {"dir": str(tmp_path / "runs")},
-            "scheduler": "constant"}
-
-
-def runs_of(client) -> tuple:
-    exp = client.get_experiment_by_name("test")
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("launch.kind") == "sweep"]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, children, runs
-
-
-def steps(client, run, key: str = "train/loss") -> list[int]:
-    return sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
-
-
-def most_at_once(runs) -> int:
-    events = sorted([(r.info.start_time, 1) for r in runs] + [(r.info.end_time, -1) for r in runs],
-                    key=lambda e: (e[0], e[1]))
-    running = peak = 0
-    for _, delta in events:
-        running += delta
-        peak = max(peak, running)
-    return peak
 
 
 def test_sweep_across_two_nodes_with_asha_and_a_retry(cluster, tmp_path, store, client, capsys):

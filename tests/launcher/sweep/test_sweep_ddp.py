@@ -1,0 +1,107 @@
+"""DDP trials (`resources.workers: 2`): a TorchTrainer inside each Tune trial, on a real local Ray,
+read back from a real MLflow store. Trial hooks run on every rank of a trial's workers."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from launcher.sweep.cmd import run_sweep
+from launcher.sweep.loading import load_sweep
+from tests.launcher.sweep import helpers
+from tests.launcher.sweep.helpers import layer, runs_of, steps, sweep_file, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+    import ray.cloudpickle
+
+    for module in (sys.modules[__name__], helpers):  # the hooks below run in the workers
+        ray.cloudpickle.register_pickle_by_value(module)
+    # the dashboard, as `launch sweep` starts it for DDP trials: Ray Train frees a stopped trial's workers through it
+    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def weak_waits_for_strong(markers: str, report) -> None:
+    """The tiny-lr trial reports epoch 1 only once the strong trial's epoch 1 has gone to Tune."""
+    folder = Path(markers)
+    if report.metrics["lr"] < 1e-4 and report.epoch == 1:
+        wait_for(lambda: any(folder.glob("strong-*")), 240, "the strong trial's epoch 1")
+    elif report.metrics["lr"] > 1e-4 and report.epoch == 2:
+        (folder / f"strong-{report.run_id}").touch()
+
+
+def fail_once_at_epoch_2(markers: str, report) -> None:
+    """Every rank of the strong trial fails once, after epoch 2 was logged but before it reached Ray."""
+    import torch.distributed as dist
+
+    flag = Path(markers) / f"failed-rank{dist.get_rank()}"
+    if report.metrics["lr"] > 1e-4 and report.epoch == 2 and not flag.exists():
+        flag.touch()
+        raise RuntimeError("injected failure at epoch 2")
+
+
+def test_ddp_trials_report_every_epoch_asha_stops_one_a_failed_one_resumes(local_ray, tmp_path, store, client):
+    import ray
+
+    path = sweep_file(tmp_path, """\
+name: ddp
+base: {epochs: 3, optimizer: adam, batch_size: 64}
+space:
+  optimizer.lr: {grid: [3.0e-3, 1.0e-6]}
+tune:
+  search: grid
+  num_samples: 1
+  scheduler: {asha: {grace_period: 1, reduction_factor: 2}}
+resources: {cpu: 0.5, workers: 2}
+failure: {max_failures: 1}
+""")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    hooks = [functools.partial(weak_waits_for_strong, str(markers)), functools.partial(fail_once_at_epoch_2,
+                                                                                     str(markers))]
+    run_sweep(load_sweep(path, [layer(tmp_path, store)]), resume=False, retry_errored=False, address=None,
+              verbose=False, trial_callbacks=hooks)
+
+    parents, children, everything = runs_of(client)
+    assert len(parents) == 1 and len(everything) == 1 + 2, "one child run per DDP trial: rank 1 opened none"
+    assert parents[0].info.status == "FINISHED"
+    by_lr = {json.loads(c.data.tags["launch.sampled"])["optimizer.lr"]: c for c in children}
+
+    strong = by_lr[3e-3]  # failed once after epoch 2; Ray Train restored epoch 1's checkpoint into the same run
+    assert strong.info.status == "FINISHED" and "test/acc" in strong.data.metrics
+    assert strong.data.tags["launch.attempt"] == "2"
+    assert strong.data.params["distributed.workers"] == "2" and strong.data.tags["launch.world_size"] == "2"
+    assert sorted(set(steps(client, strong))) == [1, 2, 3] and steps(client, strong, "valid/acc").count(1) == 1
+    placement = json.loads(strong.data.tags["launch.placement"])
+    assert [p["rank"] for p in placement] == [0, 1]
+
+    weak = by_lr[1e-6]  # ASHA saw its epoch 1 through TuneReportCallback and stopped it
+    assert weak.info.status == "KILLED", weak.data.tags
+    assert weak.data.tags["launch.stop_reason"].startswith("stopped by asha after epoch 1 of 3 (valid/acc")
+    # its workers run ahead of Tune's decision by at most the epoch in flight, then the job ends
+    assert steps(client, weak)[0] == 1 and 3 not in steps(client, weak)
+    assert "test/acc" not in weak.data.metrics
+
+    # the stopped trial's Ray Train job went down with it: every CPU is free again
+    wait_for(lambda: ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"], 30, "free CPUs")
+
+
+def test_ddp_trials_that_the_cluster_cannot_host_are_refused_before_anything_is_written(local_ray, tmp_path, store,
+                                                                                         client):
+    from trainlib.errors import ConfigError
+
+    path = sweep_file(tmp_path, "name: big\nspace: {seed: [1]}\nresources: {cpu: 1, workers: 3}\n")
+    with pytest.raises(ConfigError, match="can host 2 DDP workers"):
+        run_sweep(load_sweep(path, [layer(tmp_path, store)]), resume=False, retry_errored=False, address=None,
+                  verbose=False)
+    assert client.get_experiment_by_name("test") is None or not runs_of(client)[2]
+    assert not (tmp_path / "runs").exists()
