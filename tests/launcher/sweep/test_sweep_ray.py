@@ -123,7 +123,7 @@ failure: {max_failures: 1}
     assert hp["optimizer.lr"] == pytest.approx(2e-3)
     out = capsys.readouterr().out
     assert "sweep two-nodes: 4 trials in MLflow (2 finished, 2 killed)" in out
-    assert f"parent run:      {parent.info.run_id}" in out and "mlflow ui --backend-store-uri" in out
+    assert f"parent run:      {parent.info.run_id}" in out and f"MLflow UI:       launch ui --tracking-uri {store}" in out
 
 
 def hparams_of(logdir: Path) -> dict:
