@@ -78,8 +78,9 @@ class TrackingConfig(_Section):
 
 
 class FinetuneConfig(_Section):
-    source: str | None = Field(None, description="start from these weights: RUN_ID[:best|last], a run folder, "
-                                                 "a checkpoint or a state-dict file; null: from the init")
+    source: str | None = Field(None, description="start from these weights: RUN_ID[:best|last], latest[:best|last] "
+                                                 "(the newest finished run), a run folder, a checkpoint or a "
+                                                 "state-dict file; null: from the init")
     head: str | None = Field(None, description="the classifier head module; null: detected "
                                                "(the last layer with one output per class)")
     head_lr_mult: float = Field(10.0, gt=0, description="the head's lr is optimizer.lr times this")

@@ -1,7 +1,8 @@
 """Find a checkpoint file from what a user typed: a file, a run folder or an MLflow run id.
 
 `RUN_ID:best` / `RUN_ID:last` (also `FOLDER:best|last`) picks the checkpoint; without the
-suffix the caller's default is used (finetune and eval: best, resume: last).
+suffix the caller's default is used (finetune and eval: best, resume: last). `latest` stands
+for the newest finished run of the tracking store.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from trainlib.checkpoint import BEST, LAST
 from trainlib.errors import CheckpointError
 
 CHECKPOINTS = {"best": BEST, "last": LAST}
+LATEST = "latest"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ def split_choice(source: str, default: str) -> tuple[str, str]:
 
 def locate_checkpoint(source: str, tracking_uri: str | None, default: str = "best") -> Located:
     base, choice = split_choice(source, default)
+    if base == LATEST and not Path(base).exists():
+        base = latest_run(tracking_uri)
     path = Path(base).expanduser()
     if path.is_dir():
         folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
@@ -59,6 +63,29 @@ def _from_run(run_id: str, choice: str, tracking_uri: str | None) -> Located:
     if not run_dir:
         raise CheckpointError(f"run {run_id} has no run folder tag ({RUN_DIR_TAG}); pass its checkpoint file")
     return Located(_existing(Path(run_dir) / "checkpoints" / CHECKPOINTS[choice], run_id), run_id, Path(run_dir))
+
+
+def latest_run(tracking_uri: str | None) -> str:
+    """The newest finished run of the store that has a run folder (a sweep's parent run has none)."""
+    from mlflow import MlflowClient
+
+    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri
+    from trainlib.tracking.open import RUN_DIR_TAG
+
+    quiet_mlflow_logs()
+    uri = resolve_tracking_uri(tracking_uri)
+    none = CheckpointError(f"'{LATEST}': no finished run in {uri} to start from; train one first (launch train) "
+                           f"or give a run id, run folder or checkpoint file")
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise none  # reading would create an empty store
+    client = MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, filter_string="attributes.status = 'FINISHED'",
+                              order_by=["attributes.end_time DESC"], max_results=100) if experiments else []
+    for run in runs:
+        if RUN_DIR_TAG in run.data.tags:
+            return run.info.run_id
+    raise none
 
 
 def _existing(path: Path, source: str) -> Path:

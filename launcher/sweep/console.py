@@ -40,6 +40,7 @@ def plan(sweep: Sweep, checked: int, total_combos: int) -> list[str]:
         f"{spec.tune.search} search, scheduler {describe_scheduler(sweep)}",
         f"objective: {sweep.metric} ({sweep.mode}), {sweep.epochs} epochs of {sweep.base['model']['name']} "
         f"on {sweep.base['data']['name']}",
+        *([f"finetuning: {sweep.base['finetune']['source']}"] if sweep.base["finetune"]["source"] else []),
         f"per trial: {per_trial}; on this machine ({cpus} CPUs) about {max(at_once, 1)} at once; "
         f"retries: {spec.failure.max_failures}",
         "space:",

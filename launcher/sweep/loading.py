@@ -11,7 +11,7 @@ from launcher.sweep import space as sp
 from launcher.sweep.schema import Dist, SweepFile, parse
 from launcher.sweep.yaml_lines import Located, load_located
 from trainlib.config import TrainConfig, flatten, merge, nest, resolve
-from trainlib.errors import ConfigError
+from trainlib.errors import ConfigError, UserError
 
 COMBINATION_LIMIT = 512
 
@@ -67,7 +67,7 @@ def load_sweep(path: str | Path, layers: Iterable[dict[str, Any]] = (), smoke: b
     doc = load_located(path)
     spec = parse(doc)
     base_doc = _base_document(doc, spec)
-    base = _resolve_base(base_doc, [base_doc.data, *layers])
+    base = pin_source(_resolve_base(base_doc, [base_doc.data, *layers]), base_doc)
     check_space(doc, spec, base)
     check_tune(doc, spec, base)
     check_resources(doc, spec)
@@ -97,6 +97,24 @@ def _resolve_base(base_doc: Located, layers: list[dict[str, Any]]) -> TrainConfi
         return resolve(layers)
     except ConfigError as exc:
         raise base_doc.error(_mentioned_key(str(exc), base_doc), f"base config: {exc}") from None
+
+
+def pin_source(base: TrainConfig, base_doc: Located) -> TrainConfig:
+    """Every trial finetunes the same weights: `latest` becomes that run's id now, and a source
+    that cannot be found fails here, before Ray starts."""
+    from trainlib.sources import LATEST, locate_checkpoint, split_choice
+
+    source = base.finetune.source
+    if not source:
+        return base
+    try:
+        found = locate_checkpoint(source, base.tracking.uri)
+    except UserError as exc:
+        raise base_doc.error(("finetune", "source"), str(exc)) from None
+    name, choice = split_choice(source, "best")
+    if name != LATEST or found.run_id is None:
+        return base
+    return resolve([base.to_dict(), {"finetune": {"source": f"{found.run_id}:{choice}"}}])
 
 
 def _mentioned_key(message: str, doc: Located) -> tuple:

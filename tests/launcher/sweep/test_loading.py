@@ -114,11 +114,28 @@ def test_sweep_survives_a_json_round_trip_for_resume(tmp_path):
     assert Sweep.from_json(json.loads(json.dumps(sweep.to_json()))) == sweep
 
 
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, empty_store_template) -> tuple[str, str]:
+    """A finished 1-epoch run in a store of its own: (tracking uri, run id)."""
+    import shutil
+
+    from trainlib.run import run
+
+    root = tmp_path_factory.mktemp("source")
+    shutil.copy(empty_store_template, root / "mlflow.db")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    ids: list[str] = []
+    run({"epochs": 1, "output": {"dir": str(root / "runs")}, "tracking": {"uri": uri}, "visuals": {"enabled": False}},
+        progress=False, echo=lambda _: None, callbacks=[lambda report: ids.append(report.run_id)])
+    return uri, ids[0]
+
+
 @pytest.mark.parametrize("path", SEARCH_SPACES, ids=lambda p: p.name)
-def test_shipped_search_spaces_load_and_shrink_for_smoke(path):
-    sweep = load_sweep(path)
+def test_shipped_search_spaces_load_and_shrink_for_smoke(path, trained_run):
+    store = [{"tracking": {"uri": trained_run[0]}}]  # finetune.yaml starts from the store's latest run
+    sweep = load_sweep(path, store)
     assert sweep.name == path.stem and sp.trial_count(sweep.file) >= 2
-    smoke = load_sweep(path, smoke=True)
+    smoke = load_sweep(path, store, smoke=True)
     assert smoke.smoke and smoke.epochs <= 2 and 1 <= sp.trial_count(smoke.file) <= 4
     assert all(d.kind != "grid" for d in smoke.file.space.values())
     params = smoke.file.tune.scheduler.params
@@ -132,3 +149,18 @@ def test_trial_count_follows_grids_and_search(tmp_path, search, count):
     if search == "optuna":
         text = text.replace("{grid: [0, 1]}", "{randint: [0, 2]}")
     assert sp.trial_count(load_sweep(write(tmp_path, text)).file) == count
+
+
+def test_a_latest_source_is_pinned_to_that_run_before_trials_start(tmp_path, trained_run):
+    uri, run_id = trained_run
+    text = "name: t\nbase:\n  finetune: {source: 'latest:last'}\nspace: {seed: [1, 2]}\n"
+    sweep = load_sweep(write(tmp_path, text), [{"tracking": {"uri": uri}}])
+    assert sweep.base["finetune"]["source"] == f"{run_id}:last"
+
+
+def test_a_source_that_is_not_there_fails_at_its_line(tmp_path):
+    text = "name: t\nbase:\n  epochs: 2\n  finetune: {source: latest}\nspace: {seed: [1, 2]}\n"
+    with pytest.raises(ConfigError) as info:
+        load_sweep(write(tmp_path, text))
+    assert str(info.value).startswith(f"{tmp_path / 'sweep.yaml'}:4: base.finetune.source: 'latest': no finished run")
+    assert not (tmp_path / "mlflow.db").exists(), "looking for a run created no store"
