@@ -3,7 +3,8 @@
 Forward hooks sit on `nn.ReLU` modules when the model has them. Models that call the
 functional `F.relu` (the seed's Net) have none, so the hooks go on the conv/linear layers
 feeding it instead (all but the output layer): a unit whose pre-activation is never positive
-outputs zero after the ReLU. The hooks cost nothing unless armed for a sampled batch.
+outputs zero after the ReLU. The hooks are there only while armed for a sampled batch: a
+module with a forward hook takes PyTorch's slower call path on every forward, eval included.
 """
 from __future__ import annotations
 
@@ -22,13 +23,24 @@ def watched_layers(model: nn.Module) -> dict[str, nn.Module]:
 
 class DeadUnits:
     def __init__(self, model: nn.Module):
-        self.armed = False
+        self.layers = watched_layers(model)
         self.fractions: dict[str, torch.Tensor] = {}
-        self.handles = [m.register_forward_hook(self._hook(name)) for name, m in watched_layers(model).items()]
+        self.handles: list = []
+
+    @property
+    def armed(self) -> bool:
+        return bool(self.handles)
+
+    @armed.setter
+    def armed(self, value: bool) -> None:
+        if value and not self.handles:
+            self.handles = [m.register_forward_hook(self._hook(name)) for name, m in self.layers.items()]
+        elif not value:
+            self.close()
 
     def _hook(self, name: str):
         def record(module: nn.Module, inputs, output: torch.Tensor) -> None:
-            if self.armed and module.training:
+            if module.training:
                 units = output.detach().transpose(0, 1).reshape(output.shape[1], -1)
                 self.fractions[name] = 1 - (units > 0).any(1).float().mean()
         return record
@@ -44,3 +56,4 @@ class DeadUnits:
     def close(self) -> None:
         for handle in self.handles:
             handle.remove()
+        self.handles = []
