@@ -6,7 +6,6 @@ The store is resolved exactly as a run resolves it (--tracking-uri, $MLFLOW_TRAC
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import click
@@ -24,11 +23,12 @@ tracking_uri_option = click.option(
 def existing_store(tracking_uri: str | None) -> str:
     """The resolved tracking URI; a SQLite store must already exist."""
     from trainlib.errors import ConfigError
-    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri, sqlite_file
 
     uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise ConfigError(f"no MLflow store at {uri.removeprefix('sqlite:///')}; train a run first "
+    db = sqlite_file(uri)
+    if db and not db.is_file():
+        raise ConfigError(f"no MLflow store at {db}; train a run first "
                           f"(launch train) or point --tracking-uri / $MLFLOW_TRACKING_URI at your store")
     return uri
 

@@ -69,14 +69,15 @@ def latest_run(tracking_uri: str | None) -> str:
     """The newest finished run of the store that has a run folder (a sweep's parent run has none)."""
     from mlflow import MlflowClient
 
-    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri
+    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri, sqlite_file
     from trainlib.tracking.open import RUN_DIR_TAG
 
     quiet_mlflow_logs()
     uri = resolve_tracking_uri(tracking_uri)
     none = CheckpointError(f"'{LATEST}': no finished run in {uri} to start from; train one first (launch train) "
                            f"or give a run id, run folder or checkpoint file")
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    db = sqlite_file(uri)
+    if db and not db.is_file():
         raise none  # reading would create an empty store
     client = MlflowClient(uri)
     experiments = [e.experiment_id for e in client.search_experiments()]

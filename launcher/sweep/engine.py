@@ -3,7 +3,8 @@
 A sweep lives in `<output.dir>/sweeps/<name>-<time>/`: sweep.yaml (the file as given),
 sweep.json (the resolved sweep and its MLflow parent run, what --resume reads), tune/
 (Tune's experiment: trial checkpoints and state), trials/ (each trial's run folder with
-its TensorBoard logs), ddp/ (DDP trials' Ray Train runs), and the summary (trials.csv/json, comparison.png, best_config.yaml).
+its TensorBoard logs), ddp/ (DDP trials' Ray Train runs), and the summary (trials.csv/json,
+comparison.png, best_config.yaml).
 """
 from __future__ import annotations
 
@@ -109,10 +110,10 @@ def fit_resources(resources: Resources, echo: Callable[[str], None]) -> Resource
         echo(f"note: no GPU in the Ray cluster; trials run on CPUs (resources.gpu {resources.gpu:g} not requested)")
         resources = resources.model_copy(update={"gpu": 0.0})
     sizes = "; ".join(f"{n.get('CPU', 0):g} CPU, {n.get('GPU', 0):g} GPU" for n in nodes)
-    if not any(units_on(n, resources) for n in nodes):
+    hosted = units_in(nodes, resources)
+    if not hosted:
         raise ConfigError(f"no Ray node can host a trial needing {resources.cpu:g} CPU and {resources.gpu:g} GPU "
                           f"(nodes: {sizes}); lower resources.cpu / resources.gpu")
-    hosted = sum(units_on(n, resources) for n in nodes)
     if hosted < resources.workers:
         raise ConfigError(f"resources.workers {resources.workers}: the Ray cluster can host {hosted} DDP workers of "
                           f"{resources.cpu:g} CPU and {resources.gpu:g} GPU each (nodes: {sizes}); lower "
@@ -126,12 +127,10 @@ def live_nodes() -> list[dict[str, float]]:
     return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
 
 
-def units_on(node: dict[str, float], resources: Resources) -> int:
-    """How many trials (or, for DDP trials, workers) of this size fit on a node."""
-    fits = [node.get("CPU", 0) // resources.cpu]
-    if resources.gpu:
-        fits.append(node.get("GPU", 0) // resources.gpu)
-    return int(min(fits))
+def units_in(nodes: list[dict[str, float]], resources: Resources) -> int:
+    """How many trials (or, for DDP trials, workers) of this size the nodes hold, each on one node."""
+    return sum(int(min(node.get("CPU", 0) // resources.cpu,
+                       node.get("GPU", 0) // resources.gpu if resources.gpu else float("inf"))) for node in nodes)
 
 
 def cap_ddp_trials(sweep: Sweep, resources: Resources) -> Sweep:
@@ -140,7 +139,7 @@ def cap_ddp_trials(sweep: Sweep, resources: Resources) -> Sweep:
     if resources.workers == 1:
         return sweep
     tune = sweep.file.tune
-    fit = max(1, sum(units_on(n, resources) for n in live_nodes()) // resources.workers)
+    fit = max(1, units_in(live_nodes(), resources) // resources.workers)
     cap = min(fit, tune.max_concurrent_trials or fit)
     return replace(sweep, file=sweep.file.model_copy(update={"tune": tune.model_copy(
         update={"max_concurrent_trials": cap})}))
@@ -204,7 +203,8 @@ def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: l
     spec = sweep.file
     tune_config = tune.TuneConfig(
         metric=sweep.metric, mode=sweep.mode, search_alg=build_search(sweep), scheduler=build_scheduler(sweep),
-        num_samples=spec.tune.num_samples, reuse_actors=reuse_actors, trial_name_creator=TrialNamer(label_of(sweep)), trial_dirname_creator=trial_dirname)
+        num_samples=spec.tune.num_samples, reuse_actors=reuse_actors, trial_name_creator=TrialNamer(label_of(sweep)),
+        trial_dirname_creator=trial_dirname)
     run_config = tune.RunConfig(
         name=workspace.tune_dir.name, storage_path=str(workspace.dir), verbose=0, callbacks=callbacks,
         failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),

@@ -31,11 +31,15 @@ def quiet_mlflow_logs() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI; None for other stores."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 def artifact_root_for(uri: str) -> str | None:
     """Keep a SQLite store's artifacts beside its database file, whatever the cwd."""
-    if uri.startswith("sqlite:///"):
-        return str(Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts")
-    return None
+    db = sqlite_file(uri)
+    return str(db.parent / "mlartifacts") if db else None
 
 
 def get_or_create_experiment(client, name: str, uri: str) -> str:
