@@ -44,11 +44,15 @@ def cluster():
 
 
 def weak_trials_wait_for_strong_ones(markers: str, report) -> None:
-    """Tiny-lr trials report epoch 1 only once both strong trials' epoch 1 was judged by ASHA."""
+    """ASHA judges epoch 1 in a fixed order: the 3e-4 trial, then the 3e-3 one (clearly better, so
+    it passes the cutoff the first set), then the tiny-lr trials (below both: stopped)."""
     folder = Path(markers)
-    if report.metrics["lr"] < 1e-4 and report.epoch == 1:
+    lr = report.metrics["lr"]
+    if lr < 1e-4 and report.epoch == 1:
         wait_for(lambda: len(list(folder.glob("strong-*"))) >= 2, 240, "two strong trials")
-    elif report.metrics["lr"] < 1 and report.epoch == 2:  # its epoch-1 report has returned: ASHA recorded it
+    elif lr == 3e-3 and report.epoch == 1:
+        wait_for(lambda: any(folder.glob("strong-*")), 240, "the 3e-4 trial")
+    elif lr > 1e-4 and report.epoch == 2:  # its epoch-1 report has returned: ASHA recorded it
         (folder / f"strong-{report.run_id}").touch()
 
 
@@ -73,7 +77,7 @@ def test_sweep_across_two_nodes_with_asha_and_a_retry(cluster, tmp_path, store, 
 name: two-nodes
 base: {epochs: 2, optimizer: adam, batch_size: 64}
 space:
-  optimizer.lr: {grid: [3.0e-3, 2.0e-3, 1.0e-6, 2.0e-6]}
+  optimizer.lr: {grid: [3.0e-3, 3.0e-4, 1.0e-6, 2.0e-6]}
 tune:
   search: grid
   num_samples: 1
@@ -96,12 +100,12 @@ failure: {max_failures: 1}
     assert len({c.data.tags["launch.trial_id"] for c in children}) == 4
     by_lr = {json.loads(c.data.tags["launch.sampled"])["optimizer.lr"]: c for c in children}
 
-    for lr in (3e-3, 2e-3):  # run to the end; 3e-3 failed once at epoch 2 and resumed from epoch 1's checkpoint
+    for lr in (3e-3, 3e-4):  # run to the end; 3e-3 failed once at epoch 2 and resumed from epoch 1's checkpoint
         run = by_lr[lr]
         assert run.info.status == "FINISHED" and "test/acc" in run.data.metrics
         assert sorted(set(steps(client, run))) == [1, 2] and steps(client, run, "valid/acc").count(1) == 1
-    assert by_lr[3e-3].data.tags["launch.attempt"] == "2" and by_lr[2e-3].data.tags["launch.attempt"] == "1"
-    assert steps(client, by_lr[2e-3]) == [1, 2]
+    assert by_lr[3e-3].data.tags["launch.attempt"] == "2" and by_lr[3e-4].data.tags["launch.attempt"] == "1"
+    assert steps(client, by_lr[3e-4]) == [1, 2]
 
     for lr in (1e-6, 2e-6):  # stopped by ASHA after epoch 1, with the reason on the run
         run = by_lr[lr]
@@ -115,12 +119,12 @@ failure: {max_failures: 1}
 
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"sweep.yaml", "trials.csv", "trials.json", "comparison.png", "best_config.yaml"} <= parent_files
-    assert parent.data.tags["launch.best_trial"] in {by_lr[3e-3].info.run_name, by_lr[2e-3].info.run_name}
+    assert parent.data.tags["launch.best_trial"] in {by_lr[3e-3].info.run_name, by_lr[3e-4].info.run_name}
     assert parent.data.metrics["best/valid/acc"] == max(
-        max(m.value for m in client.get_metric_history(by_lr[lr].info.run_id, "valid/acc")) for lr in (3e-3, 2e-3))
+        max(m.value for m in client.get_metric_history(by_lr[lr].info.run_id, "valid/acc")) for lr in (3e-3, 3e-4))
 
-    hp = hparams_of(Path(by_lr[2e-3].data.tags["launch.run_dir"]) / "tb" / "hparams")
-    assert hp["optimizer.lr"] == pytest.approx(2e-3)
+    hp = hparams_of(Path(by_lr[3e-4].data.tags["launch.run_dir"]) / "tb" / "hparams")
+    assert hp["optimizer.lr"] == pytest.approx(3e-4)
     out = capsys.readouterr().out
     assert "sweep two-nodes: 4 trials in MLflow (2 finished, 2 killed)" in out
     assert f"parent run:      {parent.info.run_id}" in out and f"MLflow UI:       launch ui --tracking-uri {store}" in out
