@@ -30,7 +30,8 @@ def test_healthy_run_report_summarizes_curves_and_blames_nothing(tmp_path_factor
 
 def test_lr_too_high_stops_the_run_and_the_doctor_blames_the_optimizer(tmp_path: Path, store: str, client):
     result = invoke(*train_args(tmp_path, store, "--device", "cpu", "--lr", "10", "--epochs", "2",
-                                "-s", "diagnose.stop_on=[nan, divergence]", "-s", "visuals.enabled=false"))
+                                "-s", "diagnose.stop_on=[nan, divergence]", "-s", "diagnose.every_batches=10",
+                                "-s", "visuals.enabled=false"))
     assert result.exit_code == 3, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("stopped: loss diverging at epoch 1 batch")

@@ -40,9 +40,9 @@ class DeadUnits:
 
     def _hook(self, name: str):
         def record(module: nn.Module, inputs, output: torch.Tensor) -> None:
-            if module.training:
-                units = output.detach().transpose(0, 1).reshape(output.shape[1], -1)
-                self.fractions[name] = 1 - (units > 0).any(1).float().mean()
+            if module.training:  # a unit is dead when its largest output over the batch is not positive
+                peaks = output.detach().amax(dim=[0, *range(2, output.dim())])
+                self.fractions[name] = 1 - (peaks > 0).float().mean()
         return record
 
     def take(self) -> dict[str, float]:

@@ -85,11 +85,13 @@ class DiagnoseObserver(Observer):
         if self.first_batch:
             self.first_batch = False
             self._report("inputs_not_normalized", data_checks.inputs_not_normalized(step.inputs), step.index)
-        self._check_updates(step.index)
+        if self.updates.pending:
+            self._check_updates(step.index)
         if step.index % self.cfg.every_batches == 0:
             self._check_batch(step)
             self.updates.snapshot()
-        self.dead.armed = (step.index + 1) % self.cfg.every_batches == 0
+        if (step.index + 1) % self.cfg.every_batches == 0:
+            self.dead.armed = True
 
     def _check_batch(self, step: BatchStep) -> None:
         loss = float(step.loss.detach())

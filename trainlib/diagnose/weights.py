@@ -8,12 +8,21 @@ from torch import nn
 def first_nonfinite(model: nn.Module) -> str | None:
     """The first parameter (in definition order) whose weights, else whose gradient, is NaN/Inf."""
     params = list(model.named_parameters())
+    if all_finite([p.detach() for _, p in params] + [p.grad for _, p in params if p.grad is not None]):
+        return None
     for attr in ("data", "grad"):
         for name, p in params:
             value = getattr(p, attr)
             if value is not None and not bool(torch.isfinite(value).all()):
                 return f"{name} ({'weights' if attr == 'data' else 'gradient'})"
     return None
+
+
+def all_finite(tensors: list[torch.Tensor]) -> bool:
+    """One `_foreach_norm` call (a NaN/Inf makes its tensor's max-abs NaN/Inf), not a check per tensor."""
+    if not tensors:
+        return True
+    return bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors, ord=float("inf")))).all())
 
 
 def symmetric_layers(weights: dict[str, nn.Parameter]) -> list[str]:

@@ -38,7 +38,8 @@ def imbalanced_dataset():
 
 # fault -> (config, checks that must fire, checks that may also fire as consequences, culprit)
 FAULTS = {
-    "lr_too_high": ({"optimizer": {"lr": 10}, "epochs": 1}, {"divergence"},
+    # sampled every 10 batches, so the divergence is caught mid-epoch (digits has 45 batches an epoch)
+    "lr_too_high": ({"optimizer": {"lr": 10}, "epochs": 1, "diagnose": {"every_batches": 10}}, {"divergence"},
                     {"nan", "exploding_gradients", "vanishing_gradients", "dead_relu"}, OPTIM),
     "zero_init": ({"init": {"name": "constant", "value": 0.0}, "epochs": 1}, {"symmetric_units", "dead_relu", "vanishing_gradients"},
                   set(), MODEL),
