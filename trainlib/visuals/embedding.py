@@ -20,5 +20,6 @@ class Embedding(Observer):
         x, y = fixed_samples(ctx.loaders["valid"], self.item.count)
         features = capture(ctx.model, self.head, x.to(ctx.device), side="input").flatten(1).float().cpu()
         labels = [ctx.data.class_names[int(i)] for i in y]
-        ctx.writer.add_embedding(features, metadata=labels, label_img=for_display(x), global_step=epoch,
+        # numpy, not torch: tensorboardX writes the matrix element by element with .item()
+        ctx.writer.add_embedding(features.numpy(), metadata=labels, label_img=for_display(x), global_step=epoch,
                                  tag="penultimate")
