@@ -127,7 +127,7 @@ class Toggle(_Section):
 
 
 class EveryEpochs(Toggle):
-    every: int = Field(10, ge=1, description="log every N-th epoch, and on the last epoch")
+    every: int = Field(20, ge=1, description="log every N-th epoch, and on the last epoch")
 
 
 class ImageGrid(EveryEpochs):
@@ -171,7 +171,7 @@ class DiagnoseConfig(_Section):
     enabled: bool = Field(True, description="run the checks during training")
     stop_on: list[CheckName] = Field(default_factory=lambda: ["nan", "labels"],
                                      description="checks that end the run (FAILED, with the reason)")
-    every_batches: int = Field(20, ge=1, description="sample gradients/activations every N training batches")
+    every_batches: int = Field(50, ge=1, description="sample gradients/activations every N training batches")
     patience: int = Field(3, ge=1, description="epochs a curve check waits before judging")
     max_grad_norm: float = Field(1e3, gt=0, description="a layer's gradient norm above this is exploding")
     min_grad_norm: float = Field(1e-8, ge=0, description="a layer's gradient norm below this is vanishing")
