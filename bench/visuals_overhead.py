@@ -3,8 +3,8 @@
 Runs `trainlib.run.run` in this one process, alternating the two configs (so machine noise
 hits both alike), after a short warm-up run that pays the one-time imports. Reports, per
 config, the min and median wall time and CPU time (this process, all threads) of whole runs
-(start-up and final test pass included), and, for the defaults, the CPU time spent inside
-each observer's hooks: a direct measure that a busy machine blurs much less than the
+(start-up and final test pass included), and, for the defaults, the time spent inside
+each observer's hooks (wall and CPU): a direct measure that a busy machine blurs much less than the
 difference of two whole runs. Target: the defaults cost at most 5% over all off.
 
 Usage: python bench/visuals_overhead.py [--epochs 15] [--repeats 5] [--threads 1]
@@ -23,11 +23,13 @@ from pathlib import Path
 import torch
 
 CONFIGS = {"all off": {"visuals": {"enabled": False}, "diagnose": {"enabled": False}}, "defaults": {}}
+HOOK_PARTS = {"visuals": lambda name: name != "DiagnoseObserver", "diagnosis": lambda name: name == "DiagnoseObserver",
+              "both": lambda name: True}
 HOOKS = ("on_fit_start", "after_backward", "epoch_metrics", "on_epoch_end", "on_fit_end")
 
 
-def time_hooks(spent: dict[str, float]) -> None:
-    """Wrap every observer `run()` builds so each hook's CPU time adds up in `spent`."""
+def time_hooks(spent: dict[str, list[float]]) -> None:
+    """Wrap every observer `run()` builds so each hook's [wall, CPU] time adds up in `spent`."""
     import trainlib.observers
     import trainlib.run
 
@@ -43,13 +45,14 @@ def time_hooks(spent: dict[str, float]) -> None:
     trainlib.run.build_observers = timed_build
 
 
-def _timed(fn, name: str, spent: dict[str, float]):
+def _timed(fn, name: str, spent: dict[str, list[float]]):
     def call(*args):
-        start = time.process_time()
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             return fn(*args)
         finally:
-            spent[name] += time.process_time() - start
+            spent[name][0] += time.perf_counter() - wall
+            spent[name][1] += time.process_time() - cpu
     return call
 
 
@@ -78,6 +81,13 @@ def summary(runs: list[tuple[float, float]], base: list[tuple[float, float]]) ->
     return out
 
 
+def hook_shares(hooks: dict[str, list[float]], base: list[tuple[float, float]]) -> dict[str, list[str]]:
+    """Time inside the hooks over the median all-off run, per part, as [wall, cpu]."""
+    medians = [statistics.median(r[i] for r in base) for i in (0, 1)]
+    return {part: [f"{sum(t[i] for name, t in hooks.items() if pick(name)) / medians[i]:.1%}" for i in (0, 1)]
+            for part, pick in HOOK_PARTS.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=15, help="epochs per run (15: the default run)")
@@ -85,7 +95,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a busy machine)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    spent: dict[str, float] = defaultdict(float)
+    spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     time_hooks(spent)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,18 +105,14 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, layer in CONFIGS.items():
                 times[name].append(timed_run(work, args.epochs, layer))
-    base_cpu = statistics.median(c for _, c in times["all off"])
-    hooks = {name: round(s / args.repeats, 3) for name, s in sorted(spent.items(), key=lambda kv: -kv[1])}
+    hooks = {name: [round(t / args.repeats, 3) for t in s] for name, s in sorted(spent.items(), key=lambda kv: -kv[1][0])}
     print(json.dumps({
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s); "
                    f"{args.epochs} epochs per run, {args.repeats} runs per config",
         "all off": summary(times["all off"], times["all off"]),
         "defaults": summary(times["defaults"], times["all off"]),
-        "defaults: cpu_s inside observer hooks per run": hooks,
-        "defaults: hooks' share of an all-off run's cpu": {
-            "visuals": f"{sum(v for k, v in hooks.items() if k != 'DiagnoseObserver') / base_cpu:.1%}",
-            "diagnosis": f"{hooks.get('DiagnoseObserver', 0.0) / base_cpu:.1%}",
-            "both": f"{sum(hooks.values()) / base_cpu:.1%}"},
+        "defaults: [wall_s, cpu_s] inside observer hooks per run": hooks,
+        "defaults: hooks' share of an all-off run (wall, cpu)": hook_shares(hooks, times["all off"]),
     }, indent=1))
 
 
