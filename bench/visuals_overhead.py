@@ -4,7 +4,7 @@ Runs `trainlib.run.run` in this one process, alternating the two configs (so mac
 hits both alike), after a short warm-up run that pays the one-time imports. Reports, per
 config, the min and median wall time and CPU time (this process, all threads) of whole runs
 (start-up and final test pass included), and, for the defaults, the time spent inside
-each observer's hooks (wall and CPU): a direct measure that a busy machine blurs much less than the
+each observer's hooks (wall and CPU, median over the runs): a direct measure that a busy machine blurs much less than the
 difference of two whole runs. Target: the defaults cost at most 5% over all off.
 
 Usage: python bench/visuals_overhead.py [--epochs 15] [--repeats 5] [--threads 1]
@@ -29,9 +29,15 @@ HOOKS = ("on_fit_start", "after_backward", "epoch_metrics", "on_epoch_end", "on_
 
 
 def time_hooks(spent: dict[str, list[float]]) -> None:
-    """Wrap every observer `run()` builds so each hook's [wall, CPU] time adds up in `spent`."""
+    """Wrap every observer `run()` builds so each hook's [wall, CPU] time adds up in `spent`; the
+    diagnosis's dead-unit forward hooks (run inside the training step) count as its own."""
+    import trainlib.diagnose.activations
     import trainlib.observers
     import trainlib.run
+
+    dead_units = trainlib.diagnose.activations.DeadUnits
+    make_record = dead_units._hook
+    dead_units._hook = lambda self, name: _timed(make_record(self, name), "DiagnoseObserver", spent)
 
     build = trainlib.observers.build_observers
 
@@ -81,11 +87,23 @@ def summary(runs: list[tuple[float, float]], base: list[tuple[float, float]]) ->
     return out
 
 
-def hook_shares(hooks: dict[str, list[float]], base: list[tuple[float, float]]) -> dict[str, list[str]]:
-    """Time inside the hooks over the median all-off run, per part, as [wall, cpu]."""
+def per_hook_medians(per_run: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Each observer's median [wall, cpu] over the runs: a garbage-collector pause that lands
+    in one hook of one run does not move it."""
+    names = sorted({name for spent in per_run for name in spent}, key=lambda n: -per_run[0].get(n, [0.0])[0])
+    return {name: [round(statistics.median(spent.get(name, [0.0, 0.0])[i] for spent in per_run), 3) for i in (0, 1)]
+            for name in names}
+
+
+def hook_shares(per_run: list[dict[str, list[float]]], base: list[tuple[float, float]]) -> dict[str, list[str]]:
+    """Median over the runs of the time inside a part's hooks, over the median all-off run, as [wall, cpu]."""
     medians = [statistics.median(r[i] for r in base) for i in (0, 1)]
-    return {part: [f"{sum(t[i] for name, t in hooks.items() if pick(name)) / medians[i]:.1%}" for i in (0, 1)]
-            for part, pick in HOOK_PARTS.items()}
+
+    def share(pick, i: int) -> str:
+        inside = statistics.median(sum(t[i] for name, t in spent.items() if pick(name)) for spent in per_run)
+        return f"{inside / medians[i]:.1%}"
+
+    return {part: [share(pick, i) for i in (0, 1)] for part, pick in HOOK_PARTS.items()}
 
 
 def main() -> None:
@@ -98,21 +116,22 @@ def main() -> None:
     spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     time_hooks(spent)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in CONFIGS}
+    per_run: list[dict[str, list[float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         timed_run(work, 1, {})  # warm-up: imports, the MLflow store's creation
-        spent.clear()
         for _ in range(args.repeats):
             for name, layer in CONFIGS.items():
+                spent.clear()
                 times[name].append(timed_run(work, args.epochs, layer))
-    hooks = {name: [round(t / args.repeats, 3) for t in s] for name, s in sorted(spent.items(), key=lambda kv: -kv[1][0])}
+            per_run.append(dict(spent))
     print(json.dumps({
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s); "
                    f"{args.epochs} epochs per run, {args.repeats} runs per config",
         "all off": summary(times["all off"], times["all off"]),
         "defaults": summary(times["defaults"], times["all off"]),
-        "defaults: [wall_s, cpu_s] inside observer hooks per run": hooks,
-        "defaults: hooks' share of an all-off run (wall, cpu)": hook_shares(hooks, times["all off"]),
+        "defaults: [wall_s, cpu_s] inside observer hooks per run (median)": per_hook_medians(per_run),
+        "defaults: hooks' share of an all-off run (wall, cpu)": hook_shares(per_run, times["all off"]),
     }, indent=1))
 
 
