@@ -30,13 +30,20 @@ def local_ray():
     ray.shutdown()
 
 
-def weak_waits_for_strong(markers: str, report) -> None:
-    """The tiny-lr trial reports epoch 1 only once the strong trial's epoch 1 has gone to Tune."""
-    folder = Path(markers)
+def weak_waits_for_strong(runs: str, report) -> None:
+    """The tiny-lr trial reports epoch 1 only once ASHA has judged the strong trial's epoch 1. A DDP
+    worker's report reaches Tune later, through Ray Train's controller, so the worker cannot tell;
+    Tune's result.json can: Tune logs a result there right after its scheduler has judged it."""
     if report.metrics["lr"] < 1e-4 and report.epoch == 1:
-        wait_for(lambda: any(folder.glob("strong-*")), 240, "the strong trial's epoch 1")
-    elif report.metrics["lr"] > 1e-4 and report.epoch == 2:
-        (folder / f"strong-{report.run_id}").touch()
+        wait_for(lambda: tune_logged_strong_epoch_1(Path(runs)), 240, "Tune to judge the strong trial's epoch 1")
+
+
+def tune_logged_strong_epoch_1(runs: Path) -> bool:
+    for path in runs.glob("sweeps/*/tune/*/result.json"):
+        lines = path.read_text().split("\n")[:-1]  # whole lines only: Tune may be writing the next
+        if any(r["epoch"] == 1 and r["lr"] > 1e-4 for r in map(json.loads, lines)):
+            return True
+    return False
 
 
 def fail_once_at_epoch_2(markers: str, report) -> None:
@@ -66,8 +73,8 @@ failure: {max_failures: 1}
 """)
     markers = tmp_path / "markers"
     markers.mkdir()
-    hooks = [functools.partial(weak_waits_for_strong, str(markers)), functools.partial(fail_once_at_epoch_2,
-                                                                                     str(markers))]
+    hooks = [functools.partial(weak_waits_for_strong, str(tmp_path / "runs")),
+             functools.partial(fail_once_at_epoch_2, str(markers))]
     run_sweep(load_sweep(path, [layer(tmp_path, store)]), resume=False, retry_errored=False, address=None,
               verbose=False, trial_callbacks=hooks)
 
