@@ -41,13 +41,11 @@ class UpdateRatios:
         """Ratios since the snapshot (empty if none); layers with zero weights are skipped."""
         if self.before is None:
             return {}
-        names = list(self.before)
-        old = [self.before[n] for n in names]
-        before = torch.tensor(norms_of(old))
-        delta = torch.tensor(norms_of(torch._foreach_sub([self.weights[n].detach() for n in names], old)))
+        names, old = list(self.before), list(self.before.values())
+        before = norms_of(old)
+        delta = norms_of(torch._foreach_sub([self.weights[n].detach() for n in names], old))
         self.before = None
-        ratios = (delta / before).tolist()
-        return {n: r for n, r, b in zip(names, ratios, before.tolist()) if b > 0}
+        return {n: d / b for n, d, b in zip(names, delta, before) if b > 0}
 
 
 def norms_of(tensors: list[torch.Tensor]) -> list[float]:
