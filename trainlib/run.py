@@ -36,6 +36,7 @@ from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
+from trainlib.tracking.stores import open_store
 from trainlib.transforms import TransformContext, build_batch_transform
 
 
@@ -159,6 +160,8 @@ def restore(parts: Parts, point: ResumePoint) -> Progress:
 
 
 def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str]) -> RunHandle:
+    if parts.cfg.tracking.mlflow:  # a bad store is refused before the output folder is made
+        open_store(parts.cfg.tracking.uri, create=True)
     check_writable(Path(parts.cfg.output.dir))
     tags = run_tags(parts.cfg, parts.device) | parts.dist.tags(parts.cfg) | extra_tags
     handle = open_trackers(parts.cfg, tags, resume, start_epoch)

@@ -60,11 +60,10 @@ def get_or_create_experiment(client, name: str, uri: str) -> str:
 class MlflowTracker:
     def __init__(self, uri: str, experiment: str, run_name: str | None = None,
                  run_id: str | None = None, tags: dict[str, str] | None = None):
-        from mlflow import MlflowClient
+        from trainlib.tracking.stores import open_store
 
-        quiet_mlflow_logs()
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = open_store(uri, create=True)
         if run_id is None:
             exp_id = get_or_create_experiment(self.client, experiment, uri)
             run = self.client.create_run(exp_id, run_name=run_name, tags=tags or {})
