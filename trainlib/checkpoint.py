@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainlib.diskspace import space_checked
 from trainlib.errors import CheckpointError
 
 LAST = "last.pt"
@@ -24,7 +25,7 @@ def save_atomic(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with space_checked(path), os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -32,6 +32,7 @@ from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_
 from trainlib.models import build_model
 from trainlib.observers import FitContext, Observers, build_observers
 from trainlib.optimizers import build_optimizer
+from trainlib.preflight import check_shapes
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
@@ -124,6 +125,7 @@ def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights:
     generator = torch.Generator().manual_seed(cfg.seed)
     loaders = build_loaders(cfg, data, generator, dist)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
+    check_shapes(transform_specs(cfg), data, model, cfg.model["name"])
     apply_init(cfg.init, model)
     tuning = prepare_finetune(cfg, model, data.num_classes, load=load_weights)
     model.to(device)
@@ -139,12 +141,16 @@ def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights:
                  observers, batch_transform, tuning)
 
 
+def transform_specs(cfg: TrainConfig) -> dict[str, list[dict]]:
+    """The train and eval pipelines: the config's, else the dataset's defaults."""
+    defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
+    return {"train": cfg.transforms.train or defaults.get("train", []),
+            "eval": cfg.transforms.eval or defaults.get("eval", [])}
+
+
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
                   dist: DistContext) -> dict[str, Any]:
-    defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
-    specs = {"train": cfg.transforms.train or defaults.get("train", []),
-             "eval": cfg.transforms.eval or defaults.get("eval", [])}
-    return make_loaders(data, specs, mode=cfg.loader.mode, batch_size=cfg.batch_size,
+    return make_loaders(data, transform_specs(cfg), mode=cfg.loader.mode, batch_size=cfg.batch_size,
                         num_workers=cfg.loader.num_workers, generator=generator, device=dist.device, seed=cfg.seed,
                         samplers=dist.samplers(data, cfg.seed))
 
@@ -321,7 +327,9 @@ def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
 
 def log_final_model(parts: Parts, handle: RunHandle, echo: Callable[[str], None]) -> None:
     """The final model in MLflow's PyTorch format; a model torch.export cannot trace is only a warning."""
-    example = next(iter(parts.loaders["test"]))[0][:2]
+    from trainlib.visuals.images import one_view
+
+    example = one_view(next(iter(parts.loaders["test"]))[0][:2])
     start = time.perf_counter()
     try:
         handle.tracker.log_model(parts.model, example)
