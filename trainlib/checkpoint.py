@@ -47,7 +47,8 @@ def load_safely(path: str | Path) -> Any:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"refusing to load {path}: it holds objects other than tensors and plain data "
                               f"({_unpickling_reason(exc)})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError, TypeError,
+            AttributeError, MemoryError) as exc:  # what torch's unpickler raises on bytes that are no checkpoint
         raise CheckpointError(f"cannot read checkpoint {path}: truncated or not a PyTorch file ({type(exc).__name__})") from None
 
 

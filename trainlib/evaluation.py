@@ -23,7 +23,8 @@ from trainlib.finetune import SavedWeights, match, read_weights
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
-from trainlib.run import build_loaders, check_writable, pick_device, seed_everything
+from trainlib.run import build_loaders, pick_device, seed_everything
+from trainlib.tracking.open import check_writable
 from trainlib.sources import locate_checkpoint
 
 SPLITS = ("valid", "test")

@@ -139,11 +139,10 @@ def write_csv(test: RangeTest, path: Path) -> Path:
 def find_lr(cfg: TrainConfig, start_lr: float, end_lr: float, num_iters: int,
             echo: Callable[[str], None] = print) -> RangeTest:
     """Run the range test on the config's model/data/optimizer as its own tracked run."""
-    from trainlib.run import build_parts, check_writable, run_tags
+    from trainlib.run import build_parts, run_tags
     from trainlib.tracking.open import closing, open_trackers
 
     parts = build_parts(cfg)
-    check_writable(Path(cfg.output.dir))
     tags = {**run_tags(cfg, parts.device), "launch.kind": "lr-find"}
     handle = open_trackers(cfg, tags)
     with closing(handle.tracker) as tracker:

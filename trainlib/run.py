@@ -37,7 +37,6 @@ from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
-from trainlib.tracking.stores import open_store
 from trainlib.transforms import TransformContext, build_batch_transform
 
 
@@ -166,24 +165,11 @@ def restore(parts: Parts, point: ResumePoint) -> Progress:
 
 
 def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str]) -> RunHandle:
-    if parts.cfg.tracking.mlflow:  # a bad store is refused before the output folder is made
-        open_store(parts.cfg.tracking.uri, create=True)
-    check_writable(Path(parts.cfg.output.dir))
     tags = run_tags(parts.cfg, parts.device) | parts.dist.tags(parts.cfg) | extra_tags
     handle = open_trackers(parts.cfg, tags, resume, start_epoch)
     if resume is not None and extra_tags:  # a resumed run keeps its first tags: refresh the caller's
         handle.tracker.set_tags(extra_tags)
     return handle
-
-
-def check_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{time.time_ns()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"output dir '{root}' is not writable: {exc.strerror}") from None
 
 
 def run_tags(cfg: TrainConfig, device: torch.device) -> dict[str, str]:

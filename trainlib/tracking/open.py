@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from trainlib.config import TrainConfig
+from trainlib.errors import ConfigError
 from trainlib.tracking.base import MultiTracker, Tracker
 
 RUN_DIR_TAG = "launch.run_dir"
@@ -38,10 +39,24 @@ def default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.model['name']}-{cfg.data['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{time.time_ns()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"output dir '{root}' is not writable: {exc.strerror}") from None
+
+
 def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epoch: int = 0) -> RunHandle:
     from trainlib.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
+    from trainlib.tracking.stores import open_store
     from trainlib.tracking.tensorboard import TensorBoardTracker
 
+    if cfg.tracking.mlflow:  # a bad store is refused before the output folder is made
+        open_store(cfg.tracking.uri, create=True)
+    check_writable(Path(cfg.output.dir))
     trackers: list[Tracker] = []
     uri = None
     run_name = cfg.tracking.run_name or default_run_name(cfg)
