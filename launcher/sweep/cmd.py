@@ -56,11 +56,12 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
 
     from launcher.sweep import engine
     from launcher.sweep.console import summary
-    from launcher.sweep.tracking import collect_rows, open_parent, write_summary
+    from launcher.sweep.tracking import client_for, collect_rows, open_parent, write_summary
 
     if resume:
         workspace = engine.latest_workspace(swept)
         swept, record = workspace.load()
+    client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
     started = engine.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
     try:
         resources = engine.fit_resources(swept.file.resources, click.echo)  # before anything is written

@@ -159,6 +159,10 @@ OTHERS: dict[str, Case] = {
     "sweep: unknown base model": (
         lambda c: sweep(c, c.write("s.yaml", SWEEP_OK.replace("epochs: 1", "model: vgg"))), "vgg"),
     "sweep: bad override": (lambda c: sweep(c, c.write("s.yaml", SWEEP_OK), "-s", "epochs"), "dotted.key=value"),
+    "sweep: unknown scheme": (lambda c: sweep(c, c.write("s.yaml", SWEEP_OK))[:-4] + ["--tracking-uri", "bogus://x"],
+                              "bogus"),
+    "sweep: corrupt store": (lambda c: [*sweep(c, c.write("s.yaml", SWEEP_OK))[:2], "--tracking-uri", c.corrupt_store()],
+                             "not a SQLite database"),
     "sweep: resume with no sweep": (lambda c: sweep(c, c.write("s.yaml", SWEEP_OK), "--resume"), "s"),
     # eval
     "eval: missing file": (lambda c: ["eval", str(c.tmp / "m.pt"), "--tracking-uri", c.store], "m.pt"),
