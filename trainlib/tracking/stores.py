@@ -41,13 +41,21 @@ def open_store(uri: str | None, *, create: bool):
 
 
 def check_scheme(uri: str) -> None:
-    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
-
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
-    known = _tracking_store_registry._registry
-    if scheme not in known:
+    known = _known_schemes()
+    if known and scheme not in known:
         valid = ", ".join(sorted(s for s in known if s))
         raise ConfigError(f"tracking URI '{uri}': unknown scheme '{scheme}' (valid: {valid}); {HINT}")
+
+
+def _known_schemes() -> set[str]:
+    """The schemes MLflow has a tracking store for (plugins included); empty if MLflow moved them."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        return set(_tracking_store_registry._registry)
+    except (ImportError, AttributeError):  # private API: without it, MLflow's own error stands
+        return set()
 
 
 def check_sqlite(db: Path, writable: bool) -> None:
