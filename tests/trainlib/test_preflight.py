@@ -57,4 +57,4 @@ def test_the_readme_five_crop_example_trains_and_draws_every_visual(run_config, 
     events = read_events(Path(done.data.tags["launch.run_dir"]) / "tb")
     images = events["image"]
     assert images["feature_maps/conv1"] == [1] and images["gradcam/conv2"] == [1]
-    assert events["graph"] and "model graph" not in str(done.data.tags)
+    assert events["graph"]  # add_graph traced the model on a single crop
