@@ -42,6 +42,15 @@ class Ctx:
     def corrupt_store(self) -> str:
         return "sqlite:///" + self.write("corrupt/mlflow.db", os.urandom(4096))
 
+    def foreign_sqlite(self) -> str:
+        import sqlite3
+
+        path = self.tmp / "other" / "mlflow.db"
+        path.parent.mkdir()
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE invoices (id INTEGER)")
+        return f"sqlite:///{path}"
+
     def held_port(self) -> str:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -120,6 +129,7 @@ TRAIN: dict[str, Case] = {
         lambda c: c.train("-s", "transforms.eval=[{center_crop: {size: 28}}, normalize]"), "'center_crop'"),
     "tracking uri with unknown scheme": (lambda c: c.train("--tracking-uri", "bogus://x"), "bogus"),
     "corrupt store": (lambda c: c.train("--tracking-uri", c.corrupt_store()), "not a SQLite database"),
+    "store is another SQLite database": (lambda c: c.train("--tracking-uri", c.foreign_sqlite()), "not an MLflow store"),
     "store path is a folder": (lambda c: c.train("--tracking-uri", f"sqlite:///{c.tmp}"), "folder"),
     "cifar10 root missing": (lambda c: c.train("-s", "data.name=cifar10", "-s", f"data.root={c.tmp / 'no'}"), "/no' does not exist"),
     "cifar10 label name climbs out": (
@@ -177,6 +187,7 @@ OTHERS: dict[str, Case] = {
     "runs: no store": (lambda c: ["runs", "--tracking-uri", f"sqlite:///{c.tmp}/none.db"], "none.db"),
     "runs: corrupt store": (lambda c: ["runs", "--tracking-uri", c.corrupt_store()], "not a SQLite database"),
     "runs: unknown scheme": (lambda c: ["runs", "--tracking-uri", "bogus://x"], "bogus"),
+    "runs: store is another SQLite database": (lambda c: ["runs", "--tracking-uri", c.foreign_sqlite()], "no 'experiments'"),
     "runs: store is a folder": (lambda c: ["runs", "--tracking-uri", f"sqlite:///{c.tmp}"], "folder"),
     "runs: unknown experiment": (lambda c: ["runs", "--tracking-uri", c.store, "-e", "nope"], "nope"),
     "runs: unknown sweep": (lambda c: ["runs", "--tracking-uri", c.store, "--sweep", "nope"], "nope"),
@@ -251,8 +262,10 @@ def hostile_release(ctx: Ctx) -> str:
 CASES = {f"train: {k}": v for k, v in TRAIN.items()} | OTHERS
 
 
-def files_under(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
+def files_under(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path below root with its size and modification time: what was created or changed."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (0, 0)
+            for p in root.rglob("*")}
 
 
 def run_statuses(store: str) -> list[str]:

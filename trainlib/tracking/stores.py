@@ -67,11 +67,24 @@ def check_sqlite(db: Path, writable: bool) -> None:
             if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                 raise ConfigError(f"MLflow store {db} is not a SQLite database (corrupt or another file); "
                                   f"move it away or point --tracking-uri at your store")
+        if not _has_mlflow_tables(db):
+            raise ConfigError(f"{db} is a SQLite database but not an MLflow store (no 'experiments' table); "
+                              f"point --tracking-uri at your store")
     if writable:
         folder = _existing_ancestor(db.parent)
         if not _writable(folder) or (db.exists() and not _writable(db)):
             raise ConfigError(f"MLflow store {db} is read-only ({folder} does not accept writes); "
                               f"point --tracking-uri at a writable place")
+
+
+def _has_mlflow_tables(db: Path) -> bool:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiments'").fetchone() is not None
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"MLflow store {db} cannot be read: {exc}") from None
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -106,16 +119,13 @@ def _client(uri: str):
     """A client on a SQLite store; its first query creates or migrates the schema."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError  # MLflow's SQL stores are built on it
 
     quiet_mlflow_logs()
     client = MlflowClient(tracking_uri=uri)
     try:
         client.search_experiments(max_results=1)
-    except MlflowException as exc:
-        raise ConfigError(f"cannot open the MLflow store {uri}: {_first_line(exc)}") from None
-    except Exception as exc:  # sqlalchemy's errors: a locked, truncated or foreign database
-        if type(exc).__module__.split(".")[0] != "sqlalchemy":
-            raise
+    except (MlflowException, SQLAlchemyError) as exc:  # a truncated or foreign database, a newer schema
         raise ConfigError(f"cannot open the MLflow store {uri}: {_first_line(exc)}") from None
     return client
 
