@@ -36,7 +36,10 @@ def open_store(uri: str | None, *, create: bool):
         raise ConfigError(f"no MLflow store at {db}; train a run first (launch train) "
                           f"or point --tracking-uri / $MLFLOW_TRACKING_URI at your store")
     check_sqlite(db, writable=create)
-    with store_lock(db):
+    with store_lock(db):  # under the lock: another process may be creating this very store
+        if db.exists() and db.stat().st_size and not _has_mlflow_tables(db):
+            raise ConfigError(f"{db} is a SQLite database but not an MLflow store (no 'experiments' table); "
+                              f"point --tracking-uri at your store")
         return _client(uri)
 
 
@@ -67,9 +70,6 @@ def check_sqlite(db: Path, writable: bool) -> None:
             if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                 raise ConfigError(f"MLflow store {db} is not a SQLite database (corrupt or another file); "
                                   f"move it away or point --tracking-uri at your store")
-        if not _has_mlflow_tables(db):
-            raise ConfigError(f"{db} is a SQLite database but not an MLflow store (no 'experiments' table); "
-                              f"point --tracking-uri at your store")
     if writable:
         folder = _existing_ancestor(db.parent)
         if not _writable(folder) or (db.exists() and not _writable(db)):
