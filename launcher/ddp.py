@@ -164,6 +164,9 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from trainlib.tracking import NullTracker
     from trainlib.tracking.open import RunHandle
 
+    from launcher.local_ray import ensure_ray
+
+    ensure_ray()
     try:
         result = make_trainer(cfg, resume=resume).fit()
     except WorkerGroupError as exc:

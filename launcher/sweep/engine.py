@@ -98,7 +98,9 @@ def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool
     if address:
         ray.init(address=address, **options)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=dashboard, **options)
+        from launcher.local_ray import start_local_ray
+
+        start_local_ray(num_cpus=os.cpu_count(), include_dashboard=dashboard, **options)
     return True
 
 

@@ -109,7 +109,10 @@ def test_table_rounds_for_reading_and_json_keeps_full_precision(store):
     assert record["metrics"]["test/acc"] == 0.9624432135562452
 
 
-def test_a_local_sweep_runs_its_trials_on_the_loopback_node(demo_store):
-    """`launch sweep` without --address starts its own Ray: node IP 127.0.0.1, never the LAN's."""
+def test_a_local_sweep_runs_its_trials_on_the_loopback_node_with_their_cpus_as_threads(demo_store):
+    """`launch sweep` without --address starts its own Ray: node IP 127.0.0.1, never the machine's
+    network address; each trial (resources.cpu 1) runs torch on 1 thread."""
     client = MlflowClient(tracking_uri=demo_store.uri)
-    assert {client.get_run(r).data.tags["launch.node_ip"] for r in demo_store.trial_run_ids} == {"127.0.0.1"}
+    tags = [client.get_run(r).data.tags for r in demo_store.trial_run_ids]
+    assert {t["launch.node_ip"] for t in tags} == {"127.0.0.1"}
+    assert {t["launch.threads"] for t in tags} == {"1"}
