@@ -173,7 +173,10 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
     from launcher.sweep.callbacks import LiveConsole, StopReasons
     from launcher.sweep.trainable import TrialContext, trainable_for
 
+    from launcher.ray_logs import warn_once_per_sweep
+
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
+    warn_once_per_sweep()
     sweep = cap_ddp_trials(sweep, resources)
     trainable = trainable_for(resources, TrialContext(sweep, record), trial_callbacks)
     if resume:
