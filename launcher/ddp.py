@@ -160,11 +160,10 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     """`launch train --workers N`: fit on Ray Train, then print the run's summary here."""
     from ray.train import WorkerGroupError
 
+    from launcher.local_ray import ensure_ray
     from trainlib.errors import UserError
     from trainlib.tracking import NullTracker
     from trainlib.tracking.open import RunHandle
-
-    from launcher.local_ray import ensure_ray
 
     ensure_ray()
     try:

@@ -34,8 +34,8 @@ from trainlib.observers import FitContext, Observers, build_observers
 from trainlib.optimizers import build_optimizer
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
-from trainlib.tracking import Tracker
 from trainlib.threads import use_cpu_threads
+from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
 from trainlib.transforms import TransformContext, build_batch_transform
 

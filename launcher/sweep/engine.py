@@ -170,10 +170,9 @@ class Outcome:
 def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Resources, *, resume: bool,
             retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
+    from launcher.ray_logs import warn_once_per_sweep
     from launcher.sweep.callbacks import LiveConsole, StopReasons
     from launcher.sweep.trainable import TrialContext, trainable_for
-
-    from launcher.ray_logs import warn_once_per_sweep
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
     warn_once_per_sweep()
