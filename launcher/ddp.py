@@ -139,8 +139,10 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     import ray.train.torch
 
     from launcher.epoch_relay import EpochRelay
+    from launcher.ray_logs import quiet_train_console
     from trainlib.run import run
 
+    quiet_train_console()
     sys.argv = loop_config["argv"]  # the run's launch.command tag: the command that started the job, not Ray's worker
     config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
     point = resume_point(loop_config.get("resume"), config["tracking"]["uri"])

@@ -1,4 +1,5 @@
-"""Ray's console chatter, trimmed to what a user acts on: a repeated warning is shown once."""
+"""Ray's console chatter, trimmed to what a user acts on: a repeated warning shown once, Ray
+Train's per-report INFO dumps kept out of the console (warnings still shown)."""
 from __future__ import annotations
 
 import logging
@@ -32,3 +33,12 @@ def warn_once_per_sweep() -> FirstOnly:
     once = FirstOnly(SNAPSHOT_WARNING)
     logger.addFilter(once)
     return once
+
+
+def quiet_train_console() -> None:
+    """In a Ray Train worker: Ray Train's console shows its warnings only, not the INFO line that
+    dumps every report ("Reporting training result N: TrainingReport(...)"); its log files under
+    the Ray session keep everything."""
+    for handler in logging.getLogger("ray.train").handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING)

@@ -19,3 +19,24 @@ def test_the_snapshot_warning_is_shown_once_and_other_warnings_always(caplog):
         assert sum(m.startswith(SNAPSHOT_WARNING) for m in messages) == 1
         assert messages.count("Experiment state snapshotting took 9.1 seconds.") == 20
     assert sum(1 for f in logger.filters) == 1
+
+
+def test_ray_train_console_shows_warnings_but_no_report_dumps(tmp_path, capsys):
+    from launcher.ray_logs import quiet_train_console
+
+    logger = logging.getLogger("ray.train")
+    console, file = logging.StreamHandler(), logging.FileHandler(tmp_path / "train.log")
+    logger.addHandler(console)
+    logger.addHandler(file)
+    logger.setLevel(logging.DEBUG)
+    try:
+        quiet_train_console()
+        child = logging.getLogger("ray.train.v2._internal.execution.context")
+        child.info("Reporting training result 1: TrainingReport(checkpoint=None, metrics={...})")
+        child.warning("a real warning")
+    finally:
+        logger.removeHandler(console)
+        logger.removeHandler(file)
+        file.close()
+    assert capsys.readouterr().err == "a real warning\n"
+    assert "Reporting training result 1" in (tmp_path / "train.log").read_text()
