@@ -11,6 +11,7 @@ from trainlib.data.datasets import PHOTO_TRANSFORMS, build_dataset
 from trainlib.data.fast import MemoryBatches
 from trainlib.data.loaders import build_loaders, choose_mode
 from trainlib.errors import ConfigError
+from trainlib.observers import EpochCallback
 from trainlib.resume import locate
 from trainlib.run import run
 
@@ -89,7 +90,7 @@ def test_a_resumed_fast_path_run_reproduces_an_uninterrupted_one(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run(config, callbacks=[stop_after_first_epoch], **quiet)
+        run(config, observers=[EpochCallback(stop_after_first_epoch)], **quiet)
     resumed = run(config, resume=locate(str(stopped[0]), None), **quiet)
     assert resumed == whole
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
