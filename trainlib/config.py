@@ -42,7 +42,7 @@ class LoaderConfig(_Section):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the main process)")
     mode: Literal["auto", "memory", "dataloader"] = Field(
         "auto", description="memory: in-memory data augmented on the device; dataloader: per-sample "
-                            "pipeline in workers; auto: memory when the data fits and every transform has a batch version")
+                            "pipeline in workers; auto: memory when the data fits and every transform has a device version")
 
 
 class TransformsConfig(_Section):
