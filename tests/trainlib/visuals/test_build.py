@@ -13,6 +13,7 @@ from trainlib.models import Net, ResNet34
 from trainlib.observers import Observer, due
 from trainlib.visuals import VISUALS, build_visuals
 from trainlib.visuals.catalog import DESTINATIONS, MLFLOW
+from trainlib.visuals.items import Toggle
 
 SAMPLE = torch.zeros(1, 3, 32, 32)
 ITEMS = list(VisualsConfig.model_fields)[1:]  # all but the master switch
@@ -78,3 +79,9 @@ def test_due_logs_every_nth_and_the_last_epoch():
     assert [e for e in range(1, 4) if due(e, 1, 3)] == [1, 2, 3]
     with pytest.raises(ConfigError):
         resolve([{"visuals": {"inputs": {"count": 0}}}])
+
+
+def test_a_visual_must_write_to_a_known_place():
+    with pytest.raises(ValueError, match="visual 'nowhere' writes to 'stdout'; valid: tensorboard, mlflow"):
+        VISUALS.register("nowhere", Toggle, writes="stdout", summary="writes nowhere")
+    assert "nowhere" not in VISUALS
