@@ -139,8 +139,10 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     import ray.train.torch
 
     from launcher.epoch_relay import EpochRelay
+    from launcher.ray_logs import quiet_train_console
     from trainlib.run import run
 
+    quiet_train_console()
     sys.argv = loop_config["argv"]  # the run's launch.command tag: the command that started the job, not Ray's worker
     config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
     point = resume_point(loop_config.get("resume"), config["tracking"]["uri"])
@@ -160,10 +162,12 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     """`launch train --workers N`: fit on Ray Train, then print the run's summary here."""
     from ray.train import WorkerGroupError
 
+    from launcher.local_ray import ensure_ray
     from trainlib.errors import UserError
     from trainlib.tracking import NullTracker
     from trainlib.tracking.open import RunHandle
 
+    ensure_ray()
     try:
         result = make_trainer(cfg, resume=resume).fit()
     except WorkerGroupError as exc:
