@@ -58,12 +58,11 @@ def get_or_create_experiment(client, name: str, uri: str) -> str:
 
 
 class MlflowTracker:
-    def __init__(self, uri: str, experiment: str, run_name: str | None = None,
+    def __init__(self, client, uri: str, experiment: str, run_name: str | None = None,
                  run_id: str | None = None, tags: dict[str, str] | None = None):
-        from trainlib.tracking.stores import open_store
-
+        """`client`: an MlflowClient on `uri`, from trainlib.tracking.stores.open_store."""
         self.uri = uri
-        self.client = open_store(uri, create=True)
+        self.client = client
         self.logged: set[tuple[str, int]] = set()  # (metric, step) pairs the run holds: each is logged once
         if run_id is None:
             exp_id = get_or_create_experiment(self.client, experiment, uri)
