@@ -50,11 +50,12 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def cli_layers(config_file: str | None, overrides: tuple[str, ...], flags: dict[str, Any]) -> list[dict[str, Any]]:
-    """Layers above the defaults, lowest first: file, then -s overrides, then flags."""
+def cli_layers(config_file: str | None, overrides: tuple[str, ...], flags: dict[str, Any]) -> list:
+    """Layers above the defaults, lowest first: file (a YamlDocument, so errors name its lines),
+    then -s overrides, then flags."""
     from trainlib.config import load_yaml, merge, nest, parse_override
 
-    layers: list[dict[str, Any]] = []
+    layers: list = []
     if config_file:
         layers.append(load_yaml(config_file))
     set_layer: dict[str, Any] = {}

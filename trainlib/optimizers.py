@@ -17,7 +17,8 @@ from torch import nn
 
 from trainlib.errors import ConfigError
 from trainlib.inits import NORM
-from trainlib.registry import NonNegativeFloat, PositiveFloat, PositiveInt, Registry
+from trainlib.registry import Registry
+from trainlib.validation import NonNegativeFloat, PositiveFloat, PositiveInt
 
 ParamGroups = list[dict[str, Any]]
 

@@ -17,7 +17,8 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from trainlib.errors import ConfigError
-from trainlib.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Registry
+from trainlib.registry import Registry
+from trainlib.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 LR_POINTS_PER_EPOCH = 20  # at most this many `lr/step` points logged per epoch
 # torch LR-scheduler attributes holding one entry per param group (extended by add_param_group)
