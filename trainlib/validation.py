@@ -23,21 +23,26 @@ _ALIAS_NAMES = {PositiveFloat: "float > 0", NonNegativeFloat: "float >= 0", Posi
                 NonNegativeInt: "int >= 0", Probability: "float in [0, 1]"}
 
 
-def type_name(ann: Any) -> str:
-    """`float > 0`, `list[float]`, `Literal['a', 'b'] | None` (unions written with |)."""
+def type_name(ann: Any, yaml: bool = False) -> str:
+    """How a type reads to users: `float > 0`, `list[float]`, `Literal['a', 'b'] | None` in
+    `launch catalog` and errors; with `yaml`, in YAML's words for the README: `a | b | null`, `any`."""
     for alias, name in _ALIAS_NAMES.items():
         if ann == alias:
             return name
     if ann is type(None):
-        return "None"
+        return "null" if yaml else "None"
+    if ann is Any and yaml:
+        return "any"
     origin, args = get_origin(ann), get_args(ann)
+    if origin is Annotated:
+        return type_name(args[0], yaml)
     if origin in (Union, types.UnionType):
-        return " | ".join(type_name(arg) for arg in args)
+        return " | ".join(type_name(arg, yaml) for arg in args)
     if origin is Literal:
-        return str(ann).replace("typing.", "")
+        return " | ".join(str(arg) for arg in args) if yaml else str(ann).replace("typing.", "")
     if not args:
         return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
-    return f"{type_name(origin)}[{', '.join(type_name(arg) for arg in args)}]"
+    return f"{type_name(origin, yaml)}[{', '.join(type_name(arg, yaml) for arg in args)}]"
 
 
 def validation_error(exc: ValidationError, model: type[BaseModel], noun: str = "config key") -> ConfigError:
