@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import sys
+
 import click
 
 # flag name -> dotted config key it sets
@@ -68,6 +70,11 @@ def cli_layers(config_file: str | None, overrides: tuple[str, ...], flags: dict[
             flag_layer = merge(flag_layer, nest(key, flags[name]))
     layers.append(flag_layer)
     return layers
+
+
+def command_line() -> str:
+    """The command as the user typed it, for the run's `launch.command` tag (the library never reads sys.argv)."""
+    return " ".join(sys.argv)
 
 
 def flag_values(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 from launcher.sweep import tracking
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schema import Resources
+from trainlib import tags as tag
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def start_trial(sample: dict[str, Any], context: TrialContext, ddp: bool) -> Tri
     if earlier is not None and earlier.info.status == "FINISHED":
         tune.report({**earlier.data.metrics, "epoch": cfg.epochs, "run_id": earlier.info.run_id})
         return None
-    attempt = int(earlier.data.tags.get(tracking.ATTEMPT_TAG, "0")) + 1 if earlier else 1
+    attempt = int(earlier.data.tags.get(tag.ATTEMPT, "0")) + 1 if earlier else 1
     return TrialStart(cfg, earlier, trial_tags(record, sweep.active(sample), attempt, ddp))
 
 
@@ -161,12 +162,12 @@ def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, 
     from ray import tune
 
     trial = tune.get_context()
-    tags = {tracking.PARENT_TAG: record.parent_run_id, tracking.TRIAL_ID_TAG: trial.get_trial_id(),
-            tracking.SAMPLED_TAG: json.dumps(active), tracking.ATTEMPT_TAG: str(attempt)}
+    tags = {tag.PARENT: record.parent_run_id, tag.TRIAL_ID: trial.get_trial_id(),
+            tag.SAMPLED: json.dumps(active), tag.ATTEMPT: str(attempt)}
     if not ddp:
-        tags.update({"launch.node_ip": ray.util.get_node_ip_address(),
-                     "launch.node_id": ray.get_runtime_context().get_node_id(),
-                     "launch.gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])})
+        tags.update({tag.NODE_IP: ray.util.get_node_ip_address(),
+                     tag.NODE_ID: ray.get_runtime_context().get_node_id(),
+                     tag.GPU_IDS: json.dumps([str(g) for g in ray.get_gpu_ids()])})
     return tags
 
 
@@ -174,14 +175,13 @@ def resume_point(checkpoint, earlier, cfg):
     """Where to continue: Tune's checkpoint, in this trial's own child run and run folder."""
     from trainlib.checkpoint import LAST
     from trainlib.resume import ResumePoint, locate
-    from trainlib.tracking.open import RUN_DIR_TAG
 
     if checkpoint is None or earlier is None:
         return None
     with checkpoint.as_directory() as folder:
         state = locate(str(Path(folder) / LAST), None).state
     adopt_hyperparams(state, cfg.to_dict())
-    return ResumePoint(state, earlier.info.run_id, Path(earlier.data.tags[RUN_DIR_TAG]))
+    return ResumePoint(state, earlier.info.run_id, Path(earlier.data.tags[tag.RUN_DIR]))
 
 
 LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "base_lrs", "_last_lr", "own_lrs")
