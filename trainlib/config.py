@@ -115,7 +115,7 @@ class DistributedConfig(_Section):
         return self
 
 
-# --- visuals and diagnosis (issue 8) ---------------------------------------------------
+# --- visuals and diagnosis -------------------------------------------------------------
 
 class Toggle(_Section):
     """A switchable item; `visuals.graph: false` is short for `visuals.graph: {enabled: false}`."""
