@@ -103,7 +103,7 @@ def report_to_train(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
     ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def resume_point(source: str | None, tracking_uri: str):
+def locate_resume(source: str | None, tracking_uri: str):
     """The run `source` names, continued from Ray Train's restored checkpoint when there is one
     (a retried sweep trial: the run folder may hold a later, failed epoch)."""
     import ray.train
@@ -143,7 +143,7 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     from trainlib.run import run
 
     config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
-    point = resume_point(loop_config.get("resume"), config["tracking"]["uri"])
+    point = locate_resume(loop_config.get("resume"), config["tracking"]["uri"])
     relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
     tags = {**loop_config.get("tags", {}), **placement_tags()}
     # click.echo, not print: Ray Train's patched print would show every line twice

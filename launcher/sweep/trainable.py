@@ -85,7 +85,7 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     start = start_trial(sample, context, ddp=False)
     if start is None:
         return
-    point = resume_point(tune.get_checkpoint(), start.earlier, start.cfg)
+    point = trial_resume_point(tune.get_checkpoint(), start.earlier, start.cfg)
     if point is None:
         start_over(context, start)
     relay = EpochRelay(start.cfg.epochs, send, fail_on_nonfinite=True)
@@ -171,7 +171,7 @@ def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, 
     return tags
 
 
-def resume_point(checkpoint, earlier, cfg):
+def trial_resume_point(checkpoint, earlier, cfg):
     """Where to continue: Tune's checkpoint, in this trial's own child run and run folder."""
     from trainlib.checkpoint import LAST
     from trainlib.resume import ResumePoint, locate
@@ -184,35 +184,22 @@ def resume_point(checkpoint, earlier, cfg):
     return ResumePoint(state, earlier.info.run_id, Path(earlier.data.tags[tag.RUN_DIR]))
 
 
-LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "base_lrs", "_last_lr", "own_lrs")
-
-
 def adopt_hyperparams(state: dict[str, Any], config: dict[str, Any]) -> None:
     """PBT restores a trial from another trial's checkpoint with perturbed values: put this
     trial's optimizer values into the loaded optimizer state (which would restore the donor's).
 
     A new lr scales every lr the optimizer and schedule hold, so the schedule's progress and
     per-group multipliers (a finetune head's) carry over; other values are set as given."""
+    from trainlib.schedulers import LRSchedule
+
     old, new = state["config"]["optimizer"], config["optimizer"]
     changed = {k: v for k, v in new.items() if k != "name" and old.get(k) != v}
     ratio = changed.pop("lr") / old["lr"] if "lr" in changed else 1.0
     for group in state["optimizer"]["param_groups"]:
         group.update({k: v for k, v in changed.items() if k in group})
     if ratio != 1.0:
-        _scale_lrs(state["optimizer"]["param_groups"], ratio)
-        _scale_lrs(state["scheduler"], ratio)
-
-
-def _scale_lrs(node: Any, ratio: float) -> None:
-    """Multiply every lr value (LR_KEYS) found in nested dicts and lists, in place."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in list(items):
-        if key in LR_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
-            node[key] = value * ratio
-        elif key in LR_KEYS and isinstance(value, list):
-            node[key] = [v * ratio for v in value]
-        else:
-            _scale_lrs(value, ratio)
+        state["optimizer"]["param_groups"] = LRSchedule.rescaled(state["optimizer"]["param_groups"], ratio)
+        state["scheduler"] = LRSchedule.rescaled(state["scheduler"], ratio)
 
 
 def send(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
