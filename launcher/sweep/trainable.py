@@ -131,9 +131,10 @@ def ends_with_the_trial():
     go later; the job's controller and workers belong to this actor, so killing the actor at
     once takes them (and the CPUs/GPUs they hold) down with it."""
     import ray
-    from ray.train._internal.session import get_session
 
-    stop_requested = get_session().stop_event
+    from trainlib.compat import tune_stop_event
+
+    stop_requested = tune_stop_event()
     fitted = threading.Event()
 
     def watch() -> None:
