@@ -62,7 +62,8 @@ def check_writable(root: Path) -> None:
 def run_tags(cfg: TrainConfig, device: torch.device, command: str | None = None) -> dict[str, str]:
     """The tags of every run; `command` is the command line that started it, as the launcher saw it."""
     tags = {tag.SEED: str(cfg.seed), tag.TORCH_VERSION: torch.__version__, tag.DEVICE: str(device),
-            tag.MODEL: cfg.model["name"], tag.DATASET: cfg.data["name"]}
+            tag.MODEL: cfg.model["name"], tag.DATASET: cfg.data["name"],
+            tag.THREADS: str(torch.get_num_threads())}
     if command:
         tags[tag.COMMAND] = command[:5000]
     commit = git_commit()

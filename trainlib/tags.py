@@ -9,6 +9,7 @@ TORCH_VERSION = "launch.torch_version"
 DEVICE = "launch.device"
 MODEL = "launch.model"
 DATASET = "launch.dataset"
+THREADS = "launch.threads"  # torch threads the run used
 COMMAND = "launch.command"  # the command line that started the run (passed in by the launcher)
 GIT_COMMIT = "mlflow.source.git.commit"
 FINETUNE_SOURCE = "launch.finetune.source"
