@@ -148,9 +148,9 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     point = locate_resume(loop_config.get("resume"), config["tracking"]["uri"])
     relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
     tags = {**loop_config.get("tags", {}), **placement_tags()}
-    # click.echo, not print: Ray Train's patched print would show every line twice
+    # click.echo, not print: Ray Train's patched print would show every line twice; the driver prints the summary
     metrics = run(config, resume=point, observers=[*loop_config.get("observers", ()), relay], progress=False,
-                  echo=click.echo, tags=tags, command=loop_config.get("command"))
+                  echo=click.echo, tags=tags, command=loop_config.get("command"), summary=False)
     relay.finish(metrics)
     last = relay.last
     run_id, run_dir = (last.run_id, last.checkpoint_dir.parent) if last else (point.run_id, point.run_dir)

@@ -65,13 +65,15 @@ class Progress:
 
 def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observers: Sequence[Observer] = (),
         progress: bool = True, echo: Callable[[str], None] = print,
-        tags: dict[str, str] | None = None, command: str | None = None) -> dict[str, float]:
+        tags: dict[str, str] | None = None, command: str | None = None,
+        summary: bool = True) -> dict[str, float]:
     """Train, validate each epoch, test at the end; returns the final metrics.
 
     Under DDP (see trainlib.distributed) every rank calls this; rank 0 alone tracks and writes.
     `tags` are set on the run, new or resumed (e.g. `mlflow.parentRunId` nests it under a sweep);
     `command` is the command line that started it (the `launch.command` tag), given by the launcher.
-    `observers` watch it after the config's visuals and diagnosis (e.g. the Ray reporter, on every rank)."""
+    `observers` watch it after the config's visuals and diagnosis (e.g. the Ray reporter, on every rank).
+    `summary=False` leaves the closing lines (run id, folder, UI hints) to a caller that prints them itself."""
     cfg = config if isinstance(config, TrainConfig) else validate(config)
     dist = connect(cfg.distributed.backend, pick_device(cfg.device))
     cfg = dist.record_world(cfg)
@@ -83,7 +85,11 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observ
         echo, progress = (lambda _: None), False
     handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}, command))
     with closing(handle.tracker):
-        return fit(parts, state, handle, progress, echo)
+        final = fit(parts, state, handle, progress, echo)
+    if summary:
+        for line in handle.summary():
+            echo(line)
+    return final
 
 
 def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
@@ -117,8 +123,6 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
     final = finish(parts, state, tracker, run_dir, echo)
     if cfg.tracking.log_model and handle.tracking_uri:
         log_final_model(parts, handle, echo)
-    for line in handle.summary():
-        echo(line)
     return final
 
 
