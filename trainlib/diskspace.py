@@ -1,18 +1,31 @@
-"""A write that fails for want of space says so, naming the disk and the file, as a user error."""
+"""Writing outputs: the output folder must accept files, and a write that fails for want of
+space says so, naming the disk and the file, as a user error."""
 from __future__ import annotations
 
 import errno
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from trainlib.errors import UserError
+from trainlib.errors import ConfigError, UserError
 
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 # torch.save's zip writer reports a short write this way, without an errno
 TORCH_SHORT_WRITE = ("unexpected pos", "PytorchStreamWriter failed")
+
+
+def check_writable(root: Path) -> None:
+    """Create the output folder `root` and prove a file can be made in it."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{time.time_ns()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"output dir '{root}' is not writable: {exc.strerror}") from None
 
 
 class DiskFull(UserError):

@@ -12,7 +12,8 @@ from trainlib.data.datasets import build_dataset
 from trainlib.errors import ConfigError
 from trainlib.models import build_model
 from trainlib.preflight import check_shapes
-from trainlib.run import run, transform_specs
+from trainlib.run import run
+from trainlib.setup import transform_specs
 
 README_FIVE_CROP = [{"resize": {"size": 36}}, {"five_crop": {"size": 32}}, "normalize"]
 

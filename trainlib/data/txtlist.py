@@ -8,7 +8,7 @@ from trainlib.data.filesplits import FileList, load_file_splits
 from trainlib.data.safe_paths import inside, unique_names
 from trainlib.data.splits import SPLITS
 from trainlib.errors import DataError
-from trainlib.registry import NonNegativeInt
+from trainlib.validation import NonNegativeInt
 
 CLASSES_FILE = "classes.txt"
 

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from trainlib import tags as tag
 from trainlib.config import TrainConfig
-from trainlib.errors import ConfigError
 from trainlib.tracking.base import MultiTracker, Tracker
 
-RUN_DIR_TAG = "launch.run_dir"
 
 
 @dataclass
@@ -39,17 +38,8 @@ def default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.model['name']}-{cfg.data['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def check_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{time.time_ns()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"output dir '{root}' is not writable: {exc.strerror}") from None
-
-
 def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epoch: int = 0) -> RunHandle:
+    from trainlib.diskspace import check_writable
     from trainlib.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
     from trainlib.tracking.stores import open_store
     from trainlib.tracking.tensorboard import TensorBoardTracker
@@ -72,7 +62,7 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
     if cfg.tracking.tensorboard:
         trackers.append(TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
     tracker = MultiTracker(trackers)
-    tracker.set_tags({RUN_DIR_TAG: str(run_dir)})
+    tracker.set_tags({tag.RUN_DIR: str(run_dir)})
     return RunHandle(tracker, run_id, run_dir, uri)
 
 
@@ -85,7 +75,7 @@ def closing(tracker: Tracker) -> Iterator[Tracker]:
         tracker.close("KILLED")
         raise
     except BaseException as exc:
-        tracker.set_tags({"launch.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        tracker.set_tags({tag.ERROR: f"{type(exc).__name__}: {exc}"[:5000]})
         tracker.close("FAILED")
         raise
     tracker.close("FINISHED")
