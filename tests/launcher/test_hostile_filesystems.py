@@ -60,7 +60,9 @@ def test_a_full_disk_names_the_disk_and_the_file(tmp_path, empty_store_template,
 
     from mlflow import MlflowClient
 
+    from trainlib.tags import ERROR
+
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     (failed,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    error = failed.data.tags["launch.error"]
+    error = failed.data.tags[ERROR]
     assert failed.info.status == "FAILED" and ("disk full" in error or "No space left" in error), error

@@ -14,6 +14,7 @@ from trainlib.models import build_model
 from trainlib.preflight import check_shapes
 from trainlib.run import run
 from trainlib.setup import transform_specs
+from trainlib.tags import RUN_DIR
 
 README_FIVE_CROP = [{"resize": {"size": 36}}, {"five_crop": {"size": 32}}, "normalize"]
 
@@ -55,7 +56,7 @@ def test_the_readme_five_crop_example_trains_and_draws_every_visual(run_config, 
     run(cfg, progress=False, echo=lambda _: None)
     (done,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert done.info.status == "FINISHED", done.data.tags.get("launch.error")
-    events = read_events(Path(done.data.tags["launch.run_dir"]) / "tb")
+    events = read_events(Path(done.data.tags[RUN_DIR]) / "tb")
     images = events["image"]
     assert images["feature_maps/conv1"] == [1] and images["gradcam/conv2"] == [1]
     assert events["graph"]  # add_graph traced the model on a single crop

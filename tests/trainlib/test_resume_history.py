@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from launcher.cli import main
 from trainlib.checkpoint import LAST, load_safely
 from trainlib.errors import CheckpointError
+from trainlib.observers import EpochCallback
 from trainlib.resume import ResumePoint
 from trainlib.run import run
-from trainlib.tracking.open import RUN_DIR_TAG
+from trainlib.tags import RUN_DIR
 
 
 def test_resume_from_an_older_checkpoint_relogs_no_step(tmp_path, run_config, client, store):
@@ -25,13 +26,13 @@ def test_resume_from_an_older_checkpoint_relogs_no_step(tmp_path, run_config, cl
         if report.epoch == 1:
             shutil.copy(report.checkpoint_dir / LAST, kept)
 
-    run(cfg, callbacks=[keep_epoch_1], progress=False, echo=lambda _: None)
+    run(cfg, observers=[EpochCallback(keep_epoch_1)], progress=False, echo=lambda _: None)
     (first,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     run_id, exp_id = first.info.run_id, first.info.experiment_id
     client.set_terminated(run_id, "KILLED")
     pending = client.create_logged_model(exp_id, name="model", source_run_id=run_id)  # a kill mid log_model
 
-    point = ResumePoint(load_safely(kept), run_id, Path(first.data.tags[RUN_DIR_TAG]))
+    point = ResumePoint(load_safely(kept), run_id, Path(first.data.tags[RUN_DIR]))
     run(cfg, resume=point, progress=False, echo=lambda _: None)
 
     resumed = client.get_run(run_id)
