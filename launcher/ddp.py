@@ -53,7 +53,7 @@ def ddp_config(config, workers: int | None, gpus_per_worker: float | None):
     """The validated config the workers run, with paths made absolute: a Ray Train worker
     runs in its own working directory, maybe on another machine."""
     from trainlib.config import TrainConfig, resolve
-    from trainlib.setup import check_writable
+    from trainlib.diskspace import check_writable
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
     given = {"workers": workers, "gpus_per_worker": gpus_per_worker}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import signal
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -18,11 +19,12 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator for commands: UserError -> 'error: ...' on stderr, exit 2, no traceback;
+    """Decorator for commands: UserError (and a full disk) -> 'error: ...' on stderr, exit 2, no traceback;
     a run stopped by a diagnosis check -> 'stopped: <reason>', exit 3."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from trainlib.diskspace import NO_SPACE, disk_full
         from trainlib.errors import RunStopped, UserError
 
         signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -30,6 +32,11 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except UserError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(USER_ERROR_EXIT)
+        except OSError as exc:  # a full disk anywhere a command writes (checkpoints: see trainlib.diskspace)
+            if exc.errno not in NO_SPACE:
+                raise
+            click.echo(f"error: {disk_full(Path(exc.filename or '.'))}", err=True)
             sys.exit(USER_ERROR_EXIT)
         except RunStopped as exc:
             click.echo(f"stopped: {exc}", err=True)

@@ -5,6 +5,8 @@ Each server runs in its own session so that stopping it reaches every process it
 """
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import signal
 import socket
@@ -40,22 +42,41 @@ class Server:
     @property
     def log_path(self) -> Path:
         slug = self.name.lower().replace(" ", "-")
-        return Path(tempfile.gettempdir()) / f"launch-ui-{slug}-{self.port}.log"
+        return log_dir() / f"{slug}-{self.port}.log"
 
 
 class ServerError(UserError):
     """A server would not start (port taken, bad store...): reported as one line, exit 2."""
 
 
-def free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+@functools.lru_cache(maxsize=1)
+def log_dir() -> Path:
+    """This process's private folder for server logs (mode 0700, an unpredictable name): a
+    planted file or symlink in the shared temp folder is never written through."""
+    return Path(tempfile.mkdtemp(prefix="launch-ui-"))
+
+
+def bindable_port(host: str, port: int) -> int:
+    """`port` (0: a free one) if a server can listen on host:port now; else one line saying why."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ServerError(f"--host {host!r} is not a usable address ({exc}); use 127.0.0.1, ::1 or 0.0.0.0") from None
     with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServerError(f"port {port} on {host} is in use (by another server); "
+                                  f"pick another --port, or omit it for a free one") from None
+            raise ServerError(f"cannot listen on --host {host} --port {port}: {exc.strerror}") from None
         return sock.getsockname()[1]
 
 
 def start(server: Server) -> None:
-    with open(server.log_path, "wb") as log:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with open(os.open(server.log_path, flags, 0o600), "wb") as log:
         server.process = subprocess.Popen(server.command, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, env={**os.environ, **server.env},
                                           start_new_session=True)
@@ -127,6 +148,9 @@ def stop_all(servers: list[Server]) -> None:
 def remove_logs(servers: list[Server]) -> None:
     for server in servers:
         server.log_path.unlink(missing_ok=True)
+    if not any(log_dir().iterdir()):
+        log_dir().rmdir()
+        log_dir.cache_clear()  # a later server gets a new private folder
 
 
 def group_gone(proc: subprocess.Popen, deadline: float) -> bool:

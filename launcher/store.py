@@ -22,24 +22,18 @@ tracking_uri_option = click.option(
 
 def existing_store(tracking_uri: str | None) -> str:
     """The resolved tracking URI; a SQLite store must already exist."""
-    from trainlib.errors import ConfigError
-    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri, sqlite_file
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    db = sqlite_file(uri)
-    if db and not db.is_file():
-        raise ConfigError(f"no MLflow store at {db}; train a run first "
-                          f"(launch train) or point --tracking-uri / $MLFLOW_TRACKING_URI at your store")
+    open_client(uri)
     return uri
 
 
 def open_client(tracking_uri: str | None):
-    from mlflow import MlflowClient
+    """A client on an existing, usable store (see trainlib.tracking.stores)."""
+    from trainlib.tracking.stores import open_store
 
-    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs
-
-    quiet_mlflow_logs()
-    return MlflowClient(tracking_uri=existing_store(tracking_uri))
+    return open_store(tracking_uri, create=False)
 
 
 def experiment_ids(client, name: str | None) -> dict[str, str]:

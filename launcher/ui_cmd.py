@@ -50,7 +50,7 @@ def ui(tool, host, port, logdir, tracking_uri):
 
 
 def mlflow_server(tracking_uri: str | None, host: str, port: int):
-    from launcher.servers import Server, free_port
+    from launcher.servers import Server, bindable_port
     from launcher.store import existing_store
     from trainlib.errors import ConfigError
     from trainlib.tracking.mlflow_tracker import artifact_root_for
@@ -58,7 +58,7 @@ def mlflow_server(tracking_uri: str | None, host: str, port: int):
     uri = existing_store(tracking_uri)
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"{uri} is a tracking server with its own UI: open it in a browser")
-    port = port or free_port(host)
+    port = bindable_port(host, port)
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
                "--host", host, "--port", str(port), "--workers", "1"]
     root = artifact_root_for(uri)
@@ -71,12 +71,12 @@ def mlflow_server(tracking_uri: str | None, host: str, port: int):
 
 
 def tensorboard_server(logdir: str, host: str, port: int):
-    from launcher.servers import Server, free_port
+    from launcher.servers import Server, bindable_port
     from trainlib.errors import ConfigError
 
     root = Path(logdir).resolve()
     if not root.is_dir():
         raise ConfigError(f"no run folders at {root}; train a run first (launch train) or pass --logdir")
-    port = port or free_port(host)
+    port = bindable_port(host, port)
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(root), "--host", host, "--port", str(port)]
     return Server("TensorBoard", command, host, port)

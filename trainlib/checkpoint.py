@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainlib.diskspace import space_checked
 from trainlib.errors import CheckpointError
 
 LAST = "last.pt"
@@ -24,7 +25,7 @@ def save_atomic(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with space_checked(path), os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -46,7 +47,8 @@ def load_safely(path: str | Path) -> Any:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"refusing to load {path}: it holds objects other than tensors and plain data "
                               f"({_unpickling_reason(exc)})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError, TypeError,
+            AttributeError, MemoryError) as exc:  # what torch's unpickler raises on bytes that are no checkpoint
         raise CheckpointError(f"cannot read checkpoint {path}: truncated or not a PyTorch file ({type(exc).__name__})") from None
 
 

@@ -24,7 +24,8 @@ from trainlib.finetune import SavedWeights, match, read_weights
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
-from trainlib.setup import check_writable, config_loaders, pick_device, seed_everything
+from trainlib.diskspace import check_writable
+from trainlib.setup import config_loaders, pick_device, seed_everything
 from trainlib.sources import locate_checkpoint
 
 SPLITS = ("valid", "test")
@@ -91,15 +92,14 @@ def log_evaluation(ev: Evaluation, cfg: TrainConfig, tracking_uri: str | None) -
     """Record in MLflow: on the checkpoint's own run when the store has it (its status is left
     alone), else on a new run; metrics `eval/<split>/acc|loss` at step = the checkpoint's epoch,
     files under artifacts `eval/<split>-<checkpoint>/`. Returns the run id."""
-    from mlflow import MlflowClient
     from mlflow.entities import Metric
     from mlflow.exceptions import MlflowException
 
-    from trainlib.tracking.mlflow_tracker import get_or_create_experiment, quiet_mlflow_logs, resolve_tracking_uri
+    from trainlib.tracking.mlflow_tracker import get_or_create_experiment, resolve_tracking_uri
+    from trainlib.tracking.stores import open_store
 
-    quiet_mlflow_logs()
     uri = resolve_tracking_uri(tracking_uri or cfg.tracking.uri)
-    client = MlflowClient(uri)
+    client = open_store(uri, create=True)
     run_id = ev.run_id
     if run_id:
         try:

@@ -28,9 +28,10 @@ from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_
 from trainlib.models import build_model
 from trainlib.observers import FitContext, Observer, Observers
 from trainlib.optimizers import build_optimizer
+from trainlib.preflight import check_shapes
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
-from trainlib.setup import check_writable, config_loaders, pick_device, run_tags, seed_everything
+from trainlib.setup import config_loaders, pick_device, run_tags, seed_everything, transform_specs
 from trainlib.threads import use_cpu_threads
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
@@ -176,6 +177,7 @@ def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights:
     generator = torch.Generator().manual_seed(cfg.seed)
     loaders = config_loaders(cfg, data, generator, dist)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
+    check_shapes(transform_specs(cfg), data, model, cfg.model["name"])
     apply_init(cfg.init, model)
     tuning = prepare_finetune(cfg, model, data.num_classes, load=load_weights)
     model.to(device)
@@ -216,7 +218,6 @@ def restore(parts: Parts, point: ResumePoint) -> Progress:
 
 def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str],
              command: str | None) -> RunHandle:
-    check_writable(Path(parts.cfg.output.dir))
     tags = run_tags(parts.cfg, parts.device, command) | parts.dist.tags(parts.cfg) | extra_tags
     handle = open_trackers(parts.cfg, tags, resume, start_epoch)
     if resume is not None and extra_tags:  # a resumed run keeps its first tags: refresh the caller's
@@ -271,7 +272,9 @@ def epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
 
 def log_final_model(parts: Parts, handle: RunHandle, echo: Callable[[str], None]) -> None:
     """The final model in MLflow's PyTorch format; a model torch.export cannot trace is only a warning."""
-    example = next(iter(parts.loaders["test"]))[0][:2]
+    from trainlib.visuals.images import one_view
+
+    example = one_view(next(iter(parts.loaders["test"]))[0][:2])
     start = time.perf_counter()
     try:
         handle.tracker.log_model(parts.model, example)

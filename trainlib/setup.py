@@ -1,5 +1,5 @@
 """What every entry point sets up before it builds a model: seeds, the device, the data
-loaders of a config, a writable output folder, and the run's standard tags.
+loaders of a config and the run's standard tags (the output folder: trainlib.diskspace).
 
 Used by the training run, `launch eval`, `launch lr-find` and the DDP launcher.
 """
@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,25 +36,19 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def transform_specs(cfg: TrainConfig) -> dict[str, list[dict]]:
+    """The train and eval pipelines: the config's, else the dataset's defaults."""
+    defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
+    return {"train": cfg.transforms.train or defaults.get("train", []),
+            "eval": cfg.transforms.eval or defaults.get("eval", [])}
+
+
 def config_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
                    dist: DistContext) -> dict[str, Any]:
     """The train/valid/test loaders of a config: its transforms (or the dataset's defaults), mode and batch size."""
-    defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
-    specs = {"train": cfg.transforms.train or defaults.get("train", []),
-             "eval": cfg.transforms.eval or defaults.get("eval", [])}
-    return build_loaders(data, specs, mode=cfg.loader.mode, batch_size=cfg.batch_size,
+    return build_loaders(data, transform_specs(cfg), mode=cfg.loader.mode, batch_size=cfg.batch_size,
                          num_workers=cfg.loader.num_workers, generator=generator, device=dist.device, seed=cfg.seed,
                          samplers=dist.samplers(data, cfg.seed))
-
-
-def check_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{time.time_ns()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"output dir '{root}' is not writable: {exc.strerror}") from None
 
 
 def run_tags(cfg: TrainConfig, device: torch.device, command: str | None = None) -> dict[str, str]:

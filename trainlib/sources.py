@@ -48,15 +48,19 @@ def locate_checkpoint(source: str, tracking_uri: str | None, default: str = "bes
 
 
 def _from_run(run_id: str, choice: str, tracking_uri: str | None) -> Located:
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri
+    from trainlib.errors import ConfigError
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+    from trainlib.tracking.stores import open_store
 
-    quiet_mlflow_logs()
     uri = resolve_tracking_uri(tracking_uri)
     try:
-        run = MlflowClient(uri).get_run(run_id)
+        client = open_store(uri, create=False)
+    except ConfigError as exc:
+        raise CheckpointError(f"'{run_id}' is no file, no folder, and no run: {exc}") from None
+    try:
+        run = client.get_run(run_id)
     except MlflowException:
         raise CheckpointError(f"'{run_id}' is no file, no folder, and no run in {uri}") from None
     run_dir = run.data.tags.get(tag.RUN_DIR)
@@ -67,18 +71,16 @@ def _from_run(run_id: str, choice: str, tracking_uri: str | None) -> Located:
 
 def latest_run(tracking_uri: str | None) -> str:
     """The newest finished run of the store that has a run folder (a sweep's parent run has none)."""
-    from mlflow import MlflowClient
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri, sqlite_file
+    from trainlib.tracking.stores import open_store
 
-    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri, sqlite_file
-
-    quiet_mlflow_logs()
     uri = resolve_tracking_uri(tracking_uri)
     none = CheckpointError(f"'{LATEST}': no finished run in {uri} to start from; train one first (launch train) "
                            f"or give a run id, run folder or checkpoint file")
     db = sqlite_file(uri)
     if db and not db.is_file():
         raise none  # reading would create an empty store
-    client = MlflowClient(uri)
+    client = open_store(uri, create=False)
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments, filter_string="attributes.status = 'FINISHED'",
                               order_by=["attributes.end_time DESC"], max_results=100) if experiments else []

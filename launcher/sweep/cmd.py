@@ -14,7 +14,8 @@ from launcher.guard import INTERRUPTED_EXIT, guarded
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a key of the base train config, e.g. -s batch_size=128 (repeatable).")
 @click.option("--epochs", type=int, help="Epochs per trial (base config).")
-@click.option("-n", "--num-samples", type=int, help="Samples from the space (tune.num_samples).")
+@click.option("-n", "--num-samples", type=click.IntRange(min=1),
+              help="Samples from the space (tune.num_samples; at least 1).")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
 @click.option("--experiment", help="MLflow experiment name.")
 @click.option("--output-dir", help="Root folder; the sweep goes to <output-dir>/sweeps/<name>-<time> (default: runs).")
@@ -55,11 +56,12 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
 
     from launcher.sweep import engine
     from launcher.sweep.console import summary
-    from launcher.sweep.tracking import collect_rows, open_parent, write_summary
+    from launcher.sweep.tracking import client_for, collect_rows, open_parent, write_summary
 
     if resume:
         workspace = engine.latest_workspace(swept)
         swept, record = workspace.load()
+    client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
     started = engine.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
     try:
         resources = engine.fit_resources(swept.file.resources, click.echo)  # before anything is written

@@ -23,12 +23,9 @@ from trainlib import tags as tag
 @functools.lru_cache(maxsize=4)
 def client_for(uri: str):
     """One MlflowClient per store and process (creating one checks the store's schema)."""
-    from mlflow import MlflowClient
+    from trainlib.tracking.stores import open_store
 
-    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs
-
-    quiet_mlflow_logs()
-    return MlflowClient(tracking_uri=uri)
+    return open_store(uri, create=True)
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,29 @@ def test_bad_input_is_one_line_exit_2(args, culprit, tmp_path):
     assert_one_line_error(["ui", *args(tmp_path)], culprit)
 
 
-def test_a_taken_port_is_one_line_exit_2_naming_the_server_log(tmp_path, taken_port):
+def test_a_taken_port_is_refused_before_any_server_starts(tmp_path, taken_port):
     error = assert_one_line_error(["ui", "--tensorboard", "--logdir", str(tmp_path), "--port", str(taken_port)],
-                                  "TensorBoard exited")
-    log = Path(error.rsplit("(log: ", 1)[1].rstrip(")"))
-    assert str(taken_port) in log.read_text()
-    log.unlink()
+                                  f"port {taken_port} on 127.0.0.1 is in use")
+    assert "TensorBoard" not in error and not processes_mentioning(str(tmp_path))
+
+
+def test_server_logs_go_to_a_private_folder_never_through_a_planted_symlink(tmp_path):
+    """The log used to be TMP/launch-ui-NAME-PORT.log: anyone could plant a symlink there."""
+    from launcher import servers
+
+    port = servers.bindable_port("127.0.0.1", 0)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    planted = Path(tempfile.gettempdir()) / f"launch-ui-tensorboard-{port}.log"
+    planted.symlink_to(victim)
+    try:
+        server = servers.Server("TensorBoard", [sys.executable, "-c", "print('served')"], "127.0.0.1", port)
+        servers.start(server)
+        server.process.wait(timeout=60)
+        folder = server.log_path.parent
+        assert folder != Path(tempfile.gettempdir()) and folder.stat().st_mode & 0o777 == 0o700
+        assert server.log_path.read_text() == "served\n" and victim.read_text() == "precious\n"
+        servers.remove_logs([server])
+        assert not folder.exists()
+    finally:
+        planted.unlink()

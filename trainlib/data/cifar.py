@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, TensorImages, dataset_root
+from trainlib.data.safe_paths import unique_names
 from trainlib.data.splits import split_per_class
 from trainlib.errors import DataError
 from trainlib.validation import Probability
@@ -137,7 +138,7 @@ def _class_names(meta: dict, where: str) -> list[str]:
     names = meta.get(b"label_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, bytes) for n in names):
         raise DataError(f"{where} has no b'label_names' list; is this the CIFAR-10 python release?")
-    return [n.decode("utf-8", errors="replace") for n in names]
+    return unique_names([n.decode("utf-8", errors="replace") for n in names], f"{where}: b'label_names'")
 
 
 def _batch(name: str, batch: dict, num_classes: int, where: str) -> CifarBatch:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, dataset_root
 from trainlib.data.filesplits import FileList, load_file_splits
+from trainlib.data.safe_paths import inside, unique_names
 from trainlib.data.splits import SPLITS
 from trainlib.errors import DataError
 from trainlib.validation import NonNegativeInt
@@ -21,16 +22,23 @@ def read_list(path: Path) -> tuple[FileList, list[int]]:
     if not path.is_file():
         raise DataError(f"txt list not found: {path}")
     files, lines = FileList([], []), []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
         parts = line.strip().rsplit(maxsplit=1)
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
             raise DataError(f"{path}:{number}: expected 'path label', got {line.strip()!r}")
-        files.paths.append(path.parent / Path(parts[0]).expanduser())
+        files.paths.append(inside(path.parent, parts[0], f"{path}:{number}"))
         files.labels.append(int(parts[1]))
         lines.append(number)
     return files, lines
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
 
 
 def write_class_names(folder: Path, names: list[str]) -> None:
@@ -41,7 +49,7 @@ def read_class_names(folder: Path) -> list[str] | None:
     path = folder / CLASSES_FILE
     if not path.is_file():
         return None
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return unique_names([line.strip() for line in _lines(path) if line.strip()], str(path))
 
 
 def check_labels(lists: dict[str, tuple[FileList, list[int]]], paths: dict[str, Path],

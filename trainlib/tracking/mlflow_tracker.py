@@ -58,22 +58,51 @@ def get_or_create_experiment(client, name: str, uri: str) -> str:
 
 
 class MlflowTracker:
-    def __init__(self, uri: str, experiment: str, run_name: str | None = None,
+    def __init__(self, client, uri: str, experiment: str, run_name: str | None = None,
                  run_id: str | None = None, tags: dict[str, str] | None = None):
-        from mlflow import MlflowClient
-
-        quiet_mlflow_logs()
+        """`client`: an MlflowClient on `uri`, from trainlib.tracking.stores.open_store."""
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = client
+        self.logged: set[tuple[str, int]] = set()  # (metric, step) pairs the run holds: each is logged once
         if run_id is None:
             exp_id = get_or_create_experiment(self.client, experiment, uri)
             run = self.client.create_run(exp_id, run_name=run_name, tags=tags or {})
         else:
-            run = self.client.get_run(run_id)
-            self.client.update_run(run_id, status="RUNNING")
+            run = self.resumable(run_id)
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
         self.experiment_id = run.info.experiment_id
+        if run_id is not None:
+            self.logged = {(key, m.step) for key in run.data.metrics
+                           for m in self.client.get_metric_history(run_id, key)}
+            self.drop_pending_models()
+            self.client.update_run(run_id, status="RUNNING")
+
+    def resumable(self, run_id: str):
+        """The run to continue; a FINISHED one has nothing left to do and is refused."""
+        from mlflow.exceptions import MlflowException
+
+        from trainlib.errors import CheckpointError
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            raise CheckpointError(f"run {run_id} is not in the store {self.uri}; resume it against its own "
+                                  f"store (--tracking-uri)") from None
+        if run.info.status == "FINISHED":
+            raise CheckpointError(f"run {run_id} is FINISHED: nothing to resume; start a new run from its "
+                                  f"weights with --finetune {run_id}")
+        return run
+
+    def drop_pending_models(self) -> None:
+        """Delete this run's models still PENDING: an interrupted attempt's half-logged copy."""
+        from mlflow.entities import LoggedModelStatus
+
+        models = self.client.search_logged_models([self.experiment_id],
+                                                  filter_string=f"source_run_id = '{self.run_id}'")
+        for model in models:
+            if model.status == LoggedModelStatus.PENDING:
+                self.client.delete_logged_model(model.model_id)
 
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -87,11 +116,16 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if (k, step) not in self.logged]
+        if batch:
+            self.client.log_batch(self.run_id, metrics=batch)
+        self.logged.update((m.key, step) for m in batch)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        from trainlib.diskspace import space_checked
+
+        with space_checked(path):
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
@@ -118,12 +152,16 @@ class MlflowTracker:
             output = model(example)
         logged = self.client.create_logged_model(self.experiment_id, name=MODEL_NAME, source_run_id=self.run_id)
         # mlflow.pytorch.log_model has no client argument: it reads the global tracking URI.
-        with mlflow_global_uri(self.uri):
-            mlflow.pytorch.log_model(model, name=MODEL_NAME, model_id=logged.model_id, run_id=self.run_id,
-                                     input_example=example.numpy(),
-                                     signature=infer_signature(example.numpy(), output.numpy()),
-                                     pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-                                     serialization_format="pt2")
+        try:
+            with mlflow_global_uri(self.uri):
+                mlflow.pytorch.log_model(model, name=MODEL_NAME, model_id=logged.model_id, run_id=self.run_id,
+                                         input_example=example.numpy(),
+                                         signature=infer_signature(example.numpy(), output.numpy()),
+                                         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                                         serialization_format="pt2")
+        except BaseException:
+            self.client.delete_logged_model(logged.model_id)  # no PENDING model left behind
+            raise
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status)

@@ -39,15 +39,19 @@ def default_run_name(cfg: TrainConfig) -> str:
 
 
 def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epoch: int = 0) -> RunHandle:
+    from trainlib.diskspace import check_writable
     from trainlib.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
+    from trainlib.tracking.stores import open_store
     from trainlib.tracking.tensorboard import TensorBoardTracker
 
+    client = open_store(cfg.tracking.uri, create=True) if cfg.tracking.mlflow else None  # before any folder
+    check_writable(Path(cfg.output.dir))
     trackers: list[Tracker] = []
     uri = None
     run_name = cfg.tracking.run_name or default_run_name(cfg)
-    if cfg.tracking.mlflow:
+    if client is not None:
         uri = resolve_tracking_uri(cfg.tracking.uri)
-        mlf = MlflowTracker(uri, cfg.tracking.experiment, run_name=run_name,
+        mlf = MlflowTracker(client, uri, cfg.tracking.experiment, run_name=run_name,
                             run_id=resume.run_id if resume else None, tags=tags)
         trackers.append(mlf)
         run_id = mlf.run_id

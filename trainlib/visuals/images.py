@@ -12,15 +12,24 @@ from trainlib.errors import ConfigError
 
 
 def fixed_samples(loader, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `count` samples of an evaluation loader (fixed order): the same images every epoch."""
+    """The first `count` samples of an evaluation loader (fixed order): the same images every epoch,
+    one view each (N, C, H, W) even when the eval pipeline makes crops."""
     xs, ys, seen = [], [], 0
     for x, y in loader:
-        xs.append(x.cpu())
+        xs.append(one_view(x).cpu())
         ys.append(y.cpu())
         seen += len(y)
         if seen >= count:
             break
     return torch.cat(xs)[:count], torch.cat(ys)[:count]
+
+
+def one_view(x: torch.Tensor) -> torch.Tensor:
+    """A multi-crop batch (N, ncrops, C, H, W) from five_crop / ten_crop -> its center crops
+    (index 4 in torchvision's order: four corners, then the center); a 4-D batch as it is."""
+    if x.dim() != 5:
+        return x
+    return x[:, min(4, x.shape[1] - 1)]
 
 
 def for_display(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,84 @@
+"""Shapes checked by doing, before a run opens: one sample through the train and the eval
+transform pipelines, then through the model on the CPU (a dry forward takes milliseconds).
+
+A pipeline whose output the model cannot take (`pad` making 40x40 images for `net`, which
+takes 32x32; a 28-pixel eval crop) is refused in one line naming the pipeline, the transform
+that changed the size last and the sizes, instead of failing mid-run.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainlib.errors import ConfigError
+from trainlib.transforms import TransformContext, build_steps, to_float
+
+PIPELINES = {"train": "train", "eval": "valid"}  # pipeline -> the split whose first sample it gets
+
+
+def check_shapes(specs: dict[str, list[dict]], data: Any, model: nn.Module, model_name: str) -> None:
+    """Raise ConfigError when a pipeline's output does not go through `model` (on the CPU)."""
+    ctx = TransformContext.from_splits(data)
+    with _rng_untouched():
+        for pipeline, split in PIPELINES.items():
+            image = data.split(split)[0][0]
+            shapes, x = _through(specs[pipeline], ctx, image, pipeline)
+            _forward(model, x, pipeline, shapes, model_name)
+
+
+def _through(specs: list[dict], ctx: TransformContext, image: torch.Tensor,
+             pipeline: str) -> tuple[list[tuple[str, tuple[int, ...]]], torch.Tensor]:
+    """The sample after each step: [(step name, shape)], and the final float tensor."""
+    shapes = [("the dataset", tuple(image.shape))]
+    x = image
+    for spec, step in zip(specs, build_steps(specs, ctx)):
+        try:
+            x = step(x)
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise ConfigError(f"transforms.{pipeline}: '{spec['name']}' fails on a {_size(shapes[-1][1])} "
+                              f"image from {shapes[-1][0]}: {_first_line(exc)}") from None
+        if isinstance(x, torch.Tensor):
+            shapes.append((spec["name"], tuple(x.shape)))
+    return shapes, to_float(x)
+
+
+def _forward(model: nn.Module, x: torch.Tensor, pipeline: str, shapes: list, model_name: str) -> None:
+    batch = x.reshape(-1, *x.shape[-3:])  # one image, or its crops (five_crop / ten_crop) as a batch
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(batch.to(next(model.parameters()).device))
+    except RuntimeError as exc:
+        changed = [name for (_, before), (name, after) in zip(shapes, shapes[1:]) if before[-3:] != after[-3:]]
+        culprit = changed[-1] if changed else None
+        where = f"after '{culprit}'" if culprit else "as the dataset gives them"
+        raise ConfigError(f"transforms.{pipeline}: {where} the images are {_size(batch.shape[1:])} "
+                          f"(dataset: {_size(shapes[0][1])}), which model '{model_name}' cannot take "
+                          f"({_first_line(exc)}); make the pipeline end at the size the model takes") from None
+    finally:
+        model.train(was_training)
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape[-3:])
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+class _rng_untouched:
+    """Random transforms in the dry run must not move the run's seeded random streams."""
+
+    def __enter__(self) -> None:
+        self.states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+
+    def __exit__(self, *exc: Any) -> None:
+        random.setstate(self.states[0])
+        np.random.set_state(self.states[1])
+        torch.set_rng_state(self.states[2])

@@ -1,0 +1,135 @@
+"""Open an MLflow tracking store: the one place a client is made.
+
+A new SQLite store is created (its schema migrated) by one process at a time, under a lock on
+the store's folder: MLflow's migration is not safe against a second process doing the same,
+and a race leaves a half-migrated store no one can open. A store that cannot be used (an
+unknown URI scheme, a file that is not a SQLite database, a read-only folder, no store where
+one must exist) is a user error naming the store, raised before anything is written.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from trainlib.errors import ConfigError
+from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri, sqlite_file
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+HINT = "use sqlite:///PATH/mlflow.db, http(s)://HOST:PORT or a file path"
+
+
+def open_store(uri: str | None, *, create: bool):
+    """An MlflowClient on the resolved store. `create=False`: a missing SQLite file is an error
+    (reading never creates a store); `create=True`: it is created, under the lock."""
+    uri = resolve_tracking_uri(uri)
+    check_scheme(uri)
+    db = sqlite_file(uri)
+    if db is None:
+        from mlflow import MlflowClient
+
+        quiet_mlflow_logs()
+        return MlflowClient(tracking_uri=uri)
+    if not db.exists() and not create:
+        raise ConfigError(f"no MLflow store at {db}; train a run first (launch train) "
+                          f"or point --tracking-uri / $MLFLOW_TRACKING_URI at your store")
+    check_sqlite(db, writable=create)
+    with store_lock(db):  # under the lock: another process may be creating this very store
+        if db.exists() and db.stat().st_size and not _has_mlflow_tables(db):
+            raise ConfigError(f"{db} is a SQLite database but not an MLflow store (no 'experiments' table); "
+                              f"point --tracking-uri at your store")
+        return _client(uri)
+
+
+def check_scheme(uri: str) -> None:
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    known = _known_schemes()
+    if known and scheme not in known:
+        valid = ", ".join(sorted(s for s in known if s))
+        raise ConfigError(f"tracking URI '{uri}': unknown scheme '{scheme}' (valid: {valid}); {HINT}")
+
+
+def _known_schemes() -> set[str]:
+    """The schemes MLflow has a tracking store for (plugins included); empty if MLflow moved them."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        return set(_tracking_store_registry._registry)
+    except (ImportError, AttributeError):  # private API: without it, MLflow's own error stands
+        return set()
+
+
+def check_sqlite(db: Path, writable: bool) -> None:
+    """The file is a SQLite database (or absent / empty) and, to write, its folder accepts files."""
+    if db.is_dir():
+        raise ConfigError(f"MLflow store {db} is a folder, not a SQLite file; {HINT}")
+    if db.exists() and db.stat().st_size:
+        with open(db, "rb") as fh:
+            if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise ConfigError(f"MLflow store {db} is not a SQLite database (corrupt or another file); "
+                                  f"move it away or point --tracking-uri at your store")
+    if writable:
+        folder = _existing_ancestor(db.parent)
+        if not _writable(folder) or (db.exists() and not _writable(db)):
+            raise ConfigError(f"MLflow store {db} is read-only ({folder} does not accept writes); "
+                              f"point --tracking-uri at a writable place")
+
+
+def _has_mlflow_tables(db: Path) -> bool:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiments'").fetchone() is not None
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"MLflow store {db} cannot be read: {exc}") from None
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _writable(path: Path) -> bool:
+    """os.access, plus statvfs for read-only mounts (os.access says yes to root on those)."""
+    if not os.access(path, os.W_OK):
+        return False
+    return not os.statvfs(path).f_flag & os.ST_RDONLY
+
+
+@contextmanager
+def store_lock(db: Path) -> Iterator[None]:
+    """An exclusive flock on the store's folder (no lock file left behind)."""
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the MLflow store's folder {db.parent}: {exc.strerror}") from None
+    fd = os.open(db.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _client(uri: str):
+    """A client on a SQLite store; its first query creates or migrates the schema."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError  # MLflow's SQL stores are built on it
+
+    quiet_mlflow_logs()
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.search_experiments(max_results=1)
+    except (MlflowException, SQLAlchemyError) as exc:  # a truncated or foreign database, a newer schema
+        raise ConfigError(f"cannot open the MLflow store {uri}: {_first_line(exc)}") from None
+    return client
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
