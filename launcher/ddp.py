@@ -119,13 +119,16 @@ def resume_point(source: str | None, tracking_uri: str):
 
 
 def placement_tags() -> dict[str, str]:
-    """`launch.placement`: each rank's node and GPU ids (gathered to rank 0, which tags the run)."""
+    """`launch.placement`: each rank's node id, node IP, hostname and GPU ids (gathered to rank 0,
+    which tags the run): two nodes on one host differ by node id."""
     import json
+    import socket
 
     import ray
     import torch.distributed as dist
 
-    mine = {"rank": dist.get_rank(), "node_ip": ray.util.get_node_ip_address(),
+    mine = {"rank": dist.get_rank(), "node_id": ray.get_runtime_context().get_node_id(),
+            "node_ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname(),
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
     everyone: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, mine)
@@ -164,8 +167,14 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from trainlib.tracking import NullTracker
     from trainlib.tracking.open import RunHandle
 
+    from launcher.job_failure import JOB_TAG, new_job_id, runs_end_failed
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+
+    job = new_job_id()
+    uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.mlflow else None
     try:
-        result = make_trainer(cfg, resume=resume).fit()
+        with runs_end_failed(uri, job):
+            result = make_trainer(cfg, resume=resume, tags={JOB_TAG: job}).fit()
     except WorkerGroupError as exc:
         user_errors = [e for e in exc.worker_failures.values() if isinstance(e, UserError)]
         if user_errors:

@@ -5,14 +5,14 @@ The store is resolved exactly as a run resolves it (--tracking-uri, $MLFLOW_TRAC
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import click
 
+from trainlib.tracking.run_ids import MIN_PREFIX, find_run  # noqa: F401  (the commands' run lookup)
+
 SWEEP_TAG = "launch.sweep"  # on a sweep's parent run: the sweep's name
 PARENT_TAG = "mlflow.parentRunId"  # on each trial's run: the parent run id
-MIN_PREFIX = 4
 # Params that differ between any two runs without saying anything about the training.
 INCIDENTAL_PARAMS = ("output.", "tracking.")
 
@@ -80,23 +80,6 @@ def sweep_parent(client, exp_ids: dict[str, str], sweep: str):
 
 def children(client, exp_ids: dict[str, str], parent_id: str) -> list[Any]:
     return search(client, exp_ids, f"tags.`{PARENT_TAG}` = '{parent_id}'")
-
-
-def find_run(client, ref: str):
-    """A run by its full id or by a unique prefix of at least MIN_PREFIX characters."""
-    from trainlib.errors import ConfigError
-
-    if not re.fullmatch(r"[0-9a-f]+", ref):
-        raise ConfigError(f"unknown run '{ref}': run ids are hexadecimal; list runs with: launch runs")
-    if len(ref) < MIN_PREFIX:
-        raise ConfigError(f"run id '{ref}' is too short; give at least {MIN_PREFIX} characters")
-    matches = search(client, experiment_ids(client, None), f"attributes.run_id LIKE '{ref}%'", limit=5)
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ConfigError(f"unknown run '{ref}'; list runs with: launch runs")
-    ids = ", ".join(r.info.run_id for r in matches)
-    raise ConfigError(f"run id '{ref}' is ambiguous ({ids}); give more characters")
 
 
 def _literal(text: str, what: str) -> str:

@@ -21,6 +21,9 @@ from launcher.guard import guarded
 @guarded
 def train(config_file, overrides, resume, finetune, print_config, progress, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""
+    from launcher.preflight import check_named_store
+
+    check_named_store(flags.get("tracking_uri"))
     from trainlib.config import resolve
     from trainlib.errors import ConfigError
 
@@ -39,9 +42,14 @@ def train(config_file, overrides, resume, finetune, print_config, progress, **fl
     if print_config:
         click.echo(cfg.to_yaml(), nl=False)
         return
+    from launcher import preflight
     from trainlib.distributed import launched_as_worker
 
-    if cfg.distributed.workers > 1 and not launched_as_worker():  # under torchrun: this process is one worker
+    ddp = cfg.distributed.workers > 1 and not launched_as_worker()
+    preflight.before_start(cfg.tracking.uri, cfg.tracking.mlflow, cfg.output.dir, cfg.output.shared,
+                           address=None if ddp else "local", what="the DDP job")
+
+    if ddp:  # under torchrun: this process is one worker
         from launcher.ddp import train_ddp
 
         train_ddp(cfg, resume=resume, echo=click.echo)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from launcher.ddp import make_trainer
+    from launcher.job_failure import JOB_TAG, new_job_id, runs_end_failed
 
     start = start_trial(sample, context, ddp=True)
     if start is None:
@@ -115,10 +117,12 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     run_config = RunConfig(name=name, storage_path=str(storage), callbacks=[TuneReportCallback()],
                            checkpoint_config=CheckpointConfig(num_to_keep=context.sweep.file.checkpoints.keep),
                            logging_config=LoggingConfig(log_level="WARNING"))
+    job = new_job_id()
     trainer = make_trainer(start.cfg, workers=resources.workers, gpus_per_worker=resources.gpu,
-                           cpus_per_worker=resources.cpu, resume=resume, run_config=run_config, tags=start.tags,
-                           callbacks=callbacks, fail_on_nonfinite=True)
-    with ends_with_the_trial():
+                           cpus_per_worker=resources.cpu, resume=resume, run_config=run_config,
+                           tags={**start.tags, JOB_TAG: job}, callbacks=callbacks, fail_on_nonfinite=True)
+    uri = start.cfg.tracking.uri if start.cfg.tracking.mlflow else None
+    with ends_with_the_trial(), runs_end_failed(uri, job):
         trainer.fit()
 
 
@@ -165,7 +169,7 @@ def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, 
             tracking.SAMPLED_TAG: json.dumps(active), tracking.ATTEMPT_TAG: str(attempt)}
     if not ddp:
         tags.update({"launch.node_ip": ray.util.get_node_ip_address(),
-                     "launch.node_id": ray.get_runtime_context().get_node_id(),
+                     "launch.node_id": ray.get_runtime_context().get_node_id(), "launch.hostname": socket.gethostname(),
                      "launch.gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])})
     return tags
 

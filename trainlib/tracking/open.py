@@ -30,7 +30,9 @@ class RunHandle:
         if self.tensorboard_dir.exists():
             lines.append(f"TensorBoard:     tensorboard --logdir {self.tensorboard_dir}")
         if self.tracking_uri:
-            lines.append(f"MLflow UI:       launch ui   (or: mlflow ui --backend-store-uri {self.tracking_uri})")
+            from trainlib.tracking.mlflow_tracker import ui_hint
+
+            lines.append(f"MLflow UI:       {ui_hint(self.tracking_uri)}")
         return lines
 
 

@@ -1,0 +1,152 @@
+"""Checks before a run, a DDP job or a sweep starts anything: the tracking server answers, the
+Ray cluster answers and lets us in, and every node of a cluster can reach the store and the
+output location. Each failure is one line (a ConfigError), within seconds, with nothing written.
+
+Ray is not imported here at module level: `launch --help` stays fast.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from trainlib.errors import ConfigError
+from trainlib.tracking.reachable import check_tracking_server
+
+RAY_CONNECT_TIMEOUT_S = 5.0
+RAY_PROBE_TIMEOUT_S = 20.0
+LOCAL_ADDRESSES = (None, "", "local")
+REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "abfss://", "hdfs://", "viewfs://")
+SERVER_HINT = "--tracking-uri http://HOST:PORT (an `mlflow server` every node reaches)"
+STORAGE_HINT = ("--output-dir s3://BUCKET/PATH (storage every node reaches), or --shared-storage when "
+                "the paths are on a filesystem every node mounts")
+
+
+def is_remote(path: str) -> bool:
+    """An output location given as a filesystem URI (s3://...), which Ray's storage layer writes."""
+    return path.startswith(REMOTE_SCHEMES)
+
+
+def cluster_address(address: str | None) -> str | None:
+    """The Ray cluster a command joins: --address, else $RAY_ADDRESS; None for a local Ray."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    return None if address in LOCAL_ADDRESSES else address
+
+
+# ---- the Ray cluster
+
+
+def check_ray_cluster(address: str) -> None:
+    """The cluster at `address` answers and accepts this process's credentials (token auth)."""
+    if address == "auto":
+        return  # found through this machine's Ray session files: nothing to dial yet
+    client = address.startswith("ray://")
+    host, port = split_address(address.removeprefix("ray://"), address)
+    try:
+        with socket.create_connection((host, port), timeout=RAY_CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one "
+                          f"(ray start --head --port {port}) or fix --address / $RAY_ADDRESS") from None
+    if not client:
+        probe_gcs(address)
+
+
+def split_address(hostport: str, address: str) -> tuple[str, int]:
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"Ray address '{address}' is not HOST:PORT (e.g. 10.0.0.1:6379, or ray://HOST:10001)")
+    return host.strip("[]"), int(port)
+
+
+PROBE = """
+import sys
+from ray._raylet import GcsClient
+GcsClient(address=sys.argv[1], nums_reconnect_retry=0).internal_kv_get(b"launch-preflight", None, timeout=10)
+"""
+
+
+def probe_gcs(address: str) -> None:
+    """One request to the cluster's GCS, in a child process: an unauthorised client makes Ray retry
+    for a long time, which the timeout cuts short."""
+    start = time.monotonic()
+    try:
+        out = subprocess.run([sys.executable, "-c", PROBE, address], capture_output=True, text=True,
+                             timeout=RAY_PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        text = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        raise ConfigError(refusal(address, text, time.monotonic() - start)) from None
+    if out.returncode != 0:
+        raise ConfigError(refusal(address, out.stderr, time.monotonic() - start))
+
+
+def refusal(address: str, stderr: str, seconds: float) -> str:
+    text = stderr.lower()
+    if "auth" in text or "unauthenticated" in text or "token" in text:
+        mode = os.environ.get("RAY_AUTH_MODE", "")
+        given = "with a token that it does not accept" if mode == "token" else "without a token"
+        return (f"the Ray cluster at {address} uses token authentication and we connect {given}: set "
+                f"RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN=..., or RAY_AUTH_TOKEN_PATH=FILE; "
+                f"`ray get-auth-token` on the head prints it)")
+    last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "no answer")
+    return f"the Ray cluster at {address} does not answer as a Ray head ({seconds:.0f}s): {last[:200]}"
+
+
+# ---- everything, in order
+
+
+def check_named_store(tracking_uri: str | None) -> None:
+    """The tracking server named by --tracking-uri / $MLFLOW_TRACKING_URI, asked before torch and
+    MLflow load: a dead one is one line within seconds (`before_start` asks the config's again)."""
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+
+    check_tracking_server(resolve_tracking_uri(tracking_uri))
+
+
+def before_start(tracking_uri: str | None, mlflow: bool, output_dir: str, shared: bool, address: str | None,
+                 what: str) -> None:
+    """The checks of a run about to start: on a cluster (an --address or $RAY_ADDRESS), a store and
+    output location every node reaches; the tracking server answers; the cluster answers and lets us in."""
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri) if mlflow else ""
+    address = cluster_address(address)
+    if address:  # what the command line says first, then who answers
+        check_cluster_storage(uri, output_dir, shared, f"{what} runs on the Ray cluster at {address}")
+    check_tracking_server(uri)
+    if address:
+        check_ray_cluster(address)
+
+
+def after_connect(tracking_uri: str | None, mlflow: bool, output_dir: str, shared: bool, what: str) -> None:
+    """Once connected (Ray may have been started before us): a cluster of several nodes needs
+    storage every node reaches, whatever the address was."""
+    import ray
+
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    if nodes > 1:
+        uri = resolve_tracking_uri(tracking_uri) if mlflow else ""
+        check_cluster_storage(uri, output_dir, shared, f"{what} runs on a Ray cluster of {nodes} nodes")
+
+
+# ---- storage every node reaches
+
+
+def check_cluster_storage(tracking_uri: str, output_dir: str, shared: bool, where: str) -> None:
+    """On a cluster whose nodes may not see this machine's disk, a SQLite store or a local output
+    folder would be written on whichever node a worker lands: refuse them, unless declared shared."""
+    from trainlib.tracking.mlflow_tracker import sqlite_file
+
+    if shared:
+        return
+    local = []
+    if sqlite_file(tracking_uri):
+        local.append(f"the MLflow store is the SQLite file {sqlite_file(tracking_uri)} ({SERVER_HINT})")
+    if not is_remote(output_dir):
+        local.append(f"the output dir {output_dir} is a local folder ({STORAGE_HINT})")
+    if local:
+        raise ConfigError(f"{where}, whose nodes may not see this machine's disk, but " + "; and ".join(local))
