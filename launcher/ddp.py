@@ -53,14 +53,18 @@ def ddp_config(config, workers: int | None, gpus_per_worker: float | None):
     runs in its own working directory, maybe on another machine."""
     from trainlib.config import TrainConfig, resolve
     from trainlib.run import check_writable
+    from trainlib.storage import is_remote
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
     given = {"workers": workers, "gpus_per_worker": gpus_per_worker}
     base = config.to_dict() if isinstance(config, TrainConfig) else config
     cfg = resolve([base, {"distributed": {k: v for k, v in given.items() if v is not None}}])
     check_placement(cfg)
-    check_writable(Path(cfg.output.dir))
-    return resolve([cfg.to_dict(), {"output": {"dir": str(Path(cfg.output.dir).resolve())},
+    output = cfg.output.dir
+    if not is_remote(output):
+        check_writable(Path(output))
+        output = str(Path(output).resolve())
+    return resolve([cfg.to_dict(), {"output": {"dir": output},
                                     "tracking": {"uri": resolve_tracking_uri(cfg.tracking.uri)}}])
 
 
@@ -88,7 +92,9 @@ def absolute_source(resume: str | None) -> str | None:
 def default_run_config(cfg):
     from ray.train import CheckpointConfig, LoggingConfig, RunConfig
 
-    return RunConfig(storage_path=str(Path(cfg.output.dir) / "ray"), checkpoint_config=CheckpointConfig(num_to_keep=1),
+    from trainlib.storage import child
+
+    return RunConfig(storage_path=child(cfg.output.dir, "ray"), checkpoint_config=CheckpointConfig(num_to_keep=1),
                      logging_config=LoggingConfig(log_level="WARNING"))
 
 

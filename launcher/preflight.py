@@ -13,20 +13,15 @@ import sys
 import time
 
 from trainlib.errors import ConfigError
+from trainlib.storage import is_remote
 from trainlib.tracking.reachable import check_tracking_server
 
 RAY_CONNECT_TIMEOUT_S = 5.0
-RAY_PROBE_TIMEOUT_S = 20.0
+RAY_PROBE_TIMEOUT_S = 22.0  # from the command's start; the limit users are promised is 30 s
 LOCAL_ADDRESSES = (None, "", "local")
-REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "abfss://", "hdfs://", "viewfs://")
 SERVER_HINT = "--tracking-uri http://HOST:PORT (an `mlflow server` every node reaches)"
 STORAGE_HINT = ("--output-dir s3://BUCKET/PATH (storage every node reaches), or --shared-storage when "
                 "the paths are on a filesystem every node mounts")
-
-
-def is_remote(path: str) -> bool:
-    """An output location given as a filesystem URI (s3://...), which Ray's storage layer writes."""
-    return path.startswith(REMOTE_SCHEMES)
 
 
 def cluster_address(address: str | None) -> str | None:
@@ -38,20 +33,61 @@ def cluster_address(address: str | None) -> str | None:
 # ---- the Ray cluster
 
 
-def check_ray_cluster(address: str) -> None:
-    """The cluster at `address` answers and accepts this process's credentials (token auth)."""
-    if address == "auto":
-        return  # found through this machine's Ray session files: nothing to dial yet
-    client = address.startswith("ray://")
-    host, port = split_address(address.removeprefix("ray://"), address)
-    try:
-        with socket.create_connection((host, port), timeout=RAY_CONNECT_TIMEOUT_S):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one "
-                          f"(ray start --head --port {port}) or fix --address / $RAY_ADDRESS") from None
-    if not client:
-        probe_gcs(address)
+class ClusterProbe:
+    """Whether the cluster at an address answers and accepts this process's credentials (token
+    auth). Started as early as the address is known, in a child process (importing Ray takes
+    seconds, and an unauthorised client makes Ray retry for minutes): the command loads its
+    config meanwhile, and `wait` gives the verdict within RAY_PROBE_TIMEOUT_S of the start."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.started = time.monotonic()
+        self.error: str | None = None
+        self.process: subprocess.Popen | None = None
+
+    @classmethod
+    def start(cls, address: str | None) -> "ClusterProbe | None":
+        """None for a local Ray; never raises (the verdict comes from `wait`)."""
+        address = cluster_address(address)
+        if address is None:
+            return None
+        probe = cls(address)
+        if address != "auto":  # "auto" is found through this machine's Ray session files
+            probe.dial()
+        return probe
+
+    def dial(self) -> None:
+        try:
+            host, port = split_address(self.address.removeprefix("ray://"), self.address)
+            with socket.create_connection((host, port), timeout=RAY_CONNECT_TIMEOUT_S):
+                pass
+        except ConfigError as exc:
+            self.error = str(exc)
+            return
+        except OSError as exc:
+            self.error = (f"no Ray cluster answers at {self.address} ({exc.strerror or exc}); start one "
+                          f"(ray start --head --port {port}) or fix --address / $RAY_ADDRESS")
+            return
+        if not self.address.startswith("ray://"):  # a Ray Client server: reachable is all we can ask
+            self.process = subprocess.Popen([sys.executable, "-c", PROBE, self.address], stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def wait(self) -> None:
+        if self.error is None and self.process is not None:
+            remaining = max(1.0, RAY_PROBE_TIMEOUT_S - (time.monotonic() - self.started))
+            try:
+                _, stderr = self.process.communicate(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                self.cancel()
+                _, stderr = self.process.communicate()
+            if self.process.returncode != 0:
+                self.error = refusal(self.address, stderr or "", time.monotonic() - self.started)
+        if self.error is not None:
+            raise ConfigError(self.error)
+
+    def cancel(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
 
 
 def split_address(hostport: str, address: str) -> tuple[str, int]:
@@ -64,22 +100,8 @@ def split_address(hostport: str, address: str) -> tuple[str, int]:
 PROBE = """
 import sys
 from ray._raylet import GcsClient
-GcsClient(address=sys.argv[1], nums_reconnect_retry=0).internal_kv_get(b"launch-preflight", None, timeout=10)
+GcsClient(address=sys.argv[1]).internal_kv_get(b"launch-preflight", None, timeout=10)
 """
-
-
-def probe_gcs(address: str) -> None:
-    """One request to the cluster's GCS, in a child process: an unauthorised client makes Ray retry
-    for a long time, which the timeout cuts short."""
-    start = time.monotonic()
-    try:
-        out = subprocess.run([sys.executable, "-c", PROBE, address], capture_output=True, text=True,
-                             timeout=RAY_PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        text = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        raise ConfigError(refusal(address, text, time.monotonic() - start)) from None
-    if out.returncode != 0:
-        raise ConfigError(refusal(address, out.stderr, time.monotonic() - start))
 
 
 def refusal(address: str, stderr: str, seconds: float) -> str:
@@ -105,19 +127,23 @@ def check_named_store(tracking_uri: str | None) -> None:
     check_tracking_server(resolve_tracking_uri(tracking_uri))
 
 
-def before_start(tracking_uri: str | None, mlflow: bool, output_dir: str, shared: bool, address: str | None,
-                 what: str) -> None:
-    """The checks of a run about to start: on a cluster (an --address or $RAY_ADDRESS), a store and
-    output location every node reaches; the tracking server answers; the cluster answers and lets us in."""
+def before_start(tracking_uri: str | None, mlflow: bool, output_dir: str, shared: bool,
+                 probe: ClusterProbe | None, what: str) -> None:
+    """The checks of a run about to start: on a cluster (`probe` started for an --address or
+    $RAY_ADDRESS), a store and output location every node reaches; the tracking server answers;
+    the cluster answers and lets us in."""
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri) if mlflow else ""
-    address = cluster_address(address)
-    if address:  # what the command line says first, then who answers
-        check_cluster_storage(uri, output_dir, shared, f"{what} runs on the Ray cluster at {address}")
-    check_tracking_server(uri)
-    if address:
-        check_ray_cluster(address)
+    try:
+        uri = resolve_tracking_uri(tracking_uri) if mlflow else ""
+        if probe is not None:  # what the command line says first, then who answers
+            check_cluster_storage(uri, output_dir, shared, f"{what} runs on the Ray cluster at {probe.address}")
+        check_tracking_server(uri)
+        if probe is not None:
+            probe.wait()
+    finally:
+        if probe is not None:
+            probe.cancel()
 
 
 def after_connect(tracking_uri: str | None, mlflow: bool, output_dir: str, shared: bool, what: str) -> None:

@@ -105,14 +105,16 @@ class RayCluster:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     services: list[Service] = field(default_factory=list)
+    node_manager_ports: dict[str, int] = field(default_factory=dict)  # label -> port: tells the nodes apart
 
     @property
     def address(self) -> str:
         return f"{HOST}:{self.port}"
 
-    def node_args(self, temp_dir: Path, num_cpus: int) -> list[str]:
+    def node_args(self, label: str, temp_dir: Path, num_cpus: int) -> list[str]:
         low, high = free_port_range()
-        ports = {"--node-manager-port": free_port(), "--object-manager-port": free_port(),
+        self.node_manager_ports[label] = free_port()
+        ports = {"--node-manager-port": self.node_manager_ports[label], "--object-manager-port": free_port(),
                  "--metrics-export-port": free_port(), "--dashboard-agent-listen-port": free_port(),
                  "--dashboard-agent-grpc-port": free_port(), "--runtime-env-agent-port": free_port()}
         args = ["--node-ip-address", HOST, "--temp-dir", str(temp_dir), "--num-cpus", str(num_cpus),
@@ -125,14 +127,14 @@ class RayCluster:
     def start_head(self, num_cpus: int = 1) -> None:
         args = ["--head", "--port", str(self.port), "--ray-client-server-port", str(free_port()),
                 "--dashboard-host", HOST, "--dashboard-port", str(free_port()),
-                *self.node_args(self.root / "head", num_cpus)]
+                *self.node_args("head", self.root / "head", num_cpus)]
         self.services.append(start("ray head", [str(BIN / "ray"), "start", *args], self.root / "head.log", self.env))
 
     def start_worker(self, num_cpus: int = 1, isolate: Path | None = None, label: str = "worker") -> None:
         """A worker node; with `isolate`, in its own mount namespace with an empty tmpfs over that
         folder (its Ray temp dir then lives in that tmpfs, unseen by the head)."""
         temp = (isolate / f".ray-{label}") if isolate else self.root / label
-        ray_cmd = [str(BIN / "ray"), "start", "--address", self.address, *self.node_args(temp, num_cpus)]
+        ray_cmd = [str(BIN / "ray"), "start", "--address", self.address, *self.node_args(label, temp, num_cpus)]
         if isolate is None:
             command: list[str] | str = ray_cmd
         else:

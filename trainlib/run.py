@@ -34,6 +34,7 @@ from trainlib.observers import FitContext, Observers, build_observers
 from trainlib.optimizers import build_optimizer
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
+from trainlib.storage import local_root, publish
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
 from trainlib.transforms import TransformContext, build_batch_transform
@@ -159,7 +160,7 @@ def restore(parts: Parts, point: ResumePoint) -> Progress:
 
 
 def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str]) -> RunHandle:
-    check_writable(Path(parts.cfg.output.dir))
+    check_writable(local_root(parts.cfg.output.dir))
     tags = run_tags(parts.cfg, parts.device) | parts.dist.tags(parts.cfg) | extra_tags
     handle = open_trackers(parts.cfg, tags, resume, start_epoch)
     if resume is not None and extra_tags:  # a resumed run keeps its first tags: refresh the caller's
@@ -228,6 +229,9 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         for callback in callbacks:
             callback(EpochReport(epoch, metrics, ckpt_dir, handle.run_id))
     final = finish(parts, state, tracker, run_dir, echo)
+    if parts.dist.is_main and (published := publish(run_dir, cfg.output.dir)):
+        tracker.set_tags({"launch.run_uri": published})
+        echo(f"run folder copied to {published} (its checkpoints are the run's MLflow artifacts)")
     if cfg.tracking.log_model and handle.tracking_uri:
         log_final_model(parts, handle, echo)
     for line in handle.summary():

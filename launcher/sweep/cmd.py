@@ -29,10 +29,12 @@ from launcher.guard import INTERRUPTED_EXIT, guarded
 @guarded
 def sweep(sweep_file, overrides, num_samples, dry_run, smoke, resume, retry_errored, address, verbose, **flags):
     """Run a Ray Tune sweep described by SWEEP_FILE (see search_spaces/)."""
-    from launcher.preflight import check_named_store
+    from launcher.preflight import ClusterProbe, check_named_store
 
+    probe = None
     if not dry_run:
         check_named_store(flags.get("tracking_uri"))
+        probe = ClusterProbe.start(address)  # answers while the sweep loads
     from launcher.sweep.loading import load_sweep, with_samples
 
 
@@ -42,7 +44,7 @@ def sweep(sweep_file, overrides, num_samples, dry_run, smoke, resume, retry_erro
     if dry_run:
         print_plan(swept)
         return
-    run_sweep(swept, resume=resume, retry_errored=retry_errored, address=address, verbose=verbose)
+    run_sweep(swept, resume=resume, retry_errored=retry_errored, address=address, verbose=verbose, probe=probe)
 
 
 def print_plan(swept) -> None:
@@ -56,7 +58,7 @@ def print_plan(swept) -> None:
 
 
 def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, verbose: bool,
-              trial_callbacks=()) -> None:
+              trial_callbacks=(), probe=None) -> None:
     import ray
 
     from launcher import preflight
@@ -68,7 +70,9 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
         workspace = engine.latest_workspace(swept)
         swept, record = workspace.load()
     storage = preflight_args(swept.base)
-    preflight.before_start(**storage, address=address, what="the sweep")
+    if probe is None:
+        probe = preflight.ClusterProbe.start(address)
+    preflight.before_start(**storage, probe=probe, what="the sweep")
     started = engine.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
     try:
         preflight.after_connect(**storage, what="the sweep")

@@ -104,17 +104,18 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from launcher.ddp import make_trainer
+    from trainlib.storage import child, parent
     from launcher.job_failure import JOB_TAG, new_job_id, runs_end_failed
 
     start = start_trial(sample, context, ddp=True)
     if start is None:
         return
-    storage = Path(start.cfg.output.dir).parent / "ddp"
+    storage = child(parent(start.cfg.output.dir), "ddp")
     name = tune.get_context().get_trial_id()
-    resume = start.earlier.info.run_id if start.earlier and has_checkpoint(storage / name) else None
+    resume = start.earlier.info.run_id if start.earlier and has_checkpoint(child(storage, name)) else None
     if resume is None:
         start_over(context, start)
-    run_config = RunConfig(name=name, storage_path=str(storage), callbacks=[TuneReportCallback()],
+    run_config = RunConfig(name=name, storage_path=storage, callbacks=[TuneReportCallback()],
                            checkpoint_config=CheckpointConfig(num_to_keep=context.sweep.file.checkpoints.keep),
                            logging_config=LoggingConfig(log_level="WARNING"))
     job = new_job_id()
@@ -151,11 +152,15 @@ def ends_with_the_trial():
         fitted.set()
 
 
-def has_checkpoint(train_run: Path) -> bool:
-    """Whether an earlier Ray Train run of this trial reported a checkpoint."""
+def has_checkpoint(train_run: str) -> bool:
+    """Whether an earlier Ray Train run of this trial (a folder or a URI) reported a checkpoint."""
+    import pyarrow.fs as pafs
     from ray.train import Result
 
-    return train_run.is_dir() and Result.from_path(str(train_run)).checkpoint is not None
+    filesystem, path = pafs.FileSystem.from_uri(train_run) if "://" in train_run else (pafs.LocalFileSystem(), train_run)
+    if filesystem.get_file_info(path).type != pafs.FileType.Directory:
+        return False
+    return Result.from_path(train_run).checkpoint is not None
 
 
 def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, ddp: bool) -> dict[str, str]:

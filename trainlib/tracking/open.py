@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from trainlib.config import TrainConfig
+from trainlib.storage import local_root
 from trainlib.tracking.base import MultiTracker, Tracker
 
 RUN_DIR_TAG = "launch.run_dir"
@@ -55,7 +56,7 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
         run_id = mlf.run_id
     else:
         run_id = resume.run_id if resume else uuid.uuid4().hex
-    run_dir = resume.run_dir if resume else Path(cfg.output.dir).resolve() / f"{run_name}-{run_id[:8]}"
+    run_dir = resume.run_dir if resume else local_root(cfg.output.dir) / f"{run_name}-{run_id[:8]}"
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.tracking.tensorboard:
         trackers.append(TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
