@@ -136,7 +136,9 @@ def test_a_ddp_sweep_runs_across_the_nodes_into_one_store_and_s3(cluster, tmp_pa
     assert any(rank["node_id"] == isolated_id for ranks in placements for rank in ranks), placements
     assert all({"node_id", "node_ip", "hostname", "gpu_ids"} <= set(rank) for ranks in placements for rank in ranks)
 
-    keys = s3_keys(cluster["s3_env"])
+    sizes = s3_sizes(cluster["s3_env"])
+    keys = list(sizes)
+    (tmp_path / "s3_bytes.json").write_text(json.dumps(sizes, indent=1))  # the bytes each trial stored, kept
     for trial in trials:
         assert any(k.startswith("mlartifacts/") and k.endswith(f"{trial.info.run_id}/artifacts/checkpoints/best.pt")
                    for k in keys), keys
@@ -165,10 +167,10 @@ def node_ids(cluster) -> dict[str, str]:
     return {label: by_port[port] for label, port in cluster["ray"].node_manager_ports.items()}
 
 
-def s3_keys(env: dict[str, str]) -> list[str]:
+def s3_sizes(env: dict[str, str]) -> dict[str, int]:
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_DEFAULT_REGION"])
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+    return {obj["Key"]: obj["Size"] for page in pages for obj in page.get("Contents", [])}
