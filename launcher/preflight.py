@@ -34,15 +34,15 @@ def cluster_address(address: str | None) -> str | None:
 
 
 class ClusterProbe:
-    """Whether the cluster at an address answers and accepts this process's credentials (token
-    auth). Started as early as the address is known, in a child process (importing Ray takes
-    seconds, and an unauthorised client makes Ray retry for minutes): the command loads its
+    """Whether the cluster at an address answers, lets this process in (token auth) and how many
+    nodes it has. Started as early as the address is known, in a child process (importing Ray
+    takes seconds, and an unauthorised client makes Ray retry for minutes): the command loads its
     config meanwhile, and `wait` gives the verdict within RAY_PROBE_TIMEOUT_S of the start."""
 
     def __init__(self, address: str):
         self.address = address
         self.started = time.monotonic()
-        self.error: str | None = None
+        self.nodes: int | None = None  # alive nodes, once `wait` has answered
         self.process: subprocess.Popen | None = None
 
     @classmethod
@@ -52,42 +52,72 @@ class ClusterProbe:
         if address is None:
             return None
         probe = cls(address)
-        if address != "auto":  # "auto" is found through this machine's Ray session files
-            probe.dial()
+        if probe.gcs:
+            probe.process = subprocess.Popen([sys.executable, "-c", PROBE, address], stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         return probe
 
-    def dial(self) -> None:
-        try:
-            host, port = split_address(self.address.removeprefix("ray://"), self.address)
-            with socket.create_connection((host, port), timeout=RAY_CONNECT_TIMEOUT_S):
-                pass
-        except ConfigError as exc:
-            self.error = str(exc)
-            return
-        except OSError as exc:
-            self.error = (f"no Ray cluster answers at {self.address} ({exc.strerror or exc}); start one "
-                          f"(ray start --head --port {port}) or fix --address / $RAY_ADDRESS")
-            return
-        if not self.address.startswith("ray://"):  # a Ray Client server: reachable is all we can ask
-            self.process = subprocess.Popen([sys.executable, "-c", PROBE, self.address], stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    @property
+    def gcs(self) -> bool:
+        """A head's GCS address we can ask (not a Ray Client ray:// server, not "auto")."""
+        return self.address != "auto" and not self.address.startswith("ray://")
+
+    @property
+    def on_this_machine(self) -> bool:
+        """The head runs here: then only a second node makes it a cluster whose disks may differ."""
+        if self.address == "auto":
+            return True
+        host, _ = split_address(self.address.removeprefix("ray://"), self.address)
+        return is_this_machine(host)
 
     def wait(self) -> None:
-        if self.error is None and self.process is not None:
-            remaining = max(1.0, RAY_PROBE_TIMEOUT_S - (time.monotonic() - self.started))
-            try:
-                _, stderr = self.process.communicate(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                self.cancel()
-                _, stderr = self.process.communicate()
-            if self.process.returncode != 0:
-                self.error = refusal(self.address, stderr or "", time.monotonic() - self.started)
-        if self.error is not None:
-            raise ConfigError(self.error)
+        if self.address == "auto":
+            return
+        try:
+            self.dial()
+            if self.process is not None:
+                self.nodes = self.answer()
+        finally:
+            self.cancel()
+
+    def dial(self) -> None:
+        host, port = split_address(self.address.removeprefix("ray://"), self.address)
+        try:
+            with socket.create_connection((host, port), timeout=RAY_CONNECT_TIMEOUT_S):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"no Ray cluster answers at {self.address} ({exc.strerror or exc}); start one "
+                              f"(ray start --head --port {port}) or fix --address / $RAY_ADDRESS") from None
+
+    def answer(self) -> int:
+        remaining = max(1.0, RAY_PROBE_TIMEOUT_S - (time.monotonic() - self.started))
+        try:
+            stdout, stderr = self.process.communicate(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            stdout, stderr = self.process.communicate()
+        lines = stdout.split()
+        if self.process.returncode != 0 or not lines or not lines[-1].isdigit():
+            raise ConfigError(refusal(self.address, stderr or "", time.monotonic() - self.started))
+        return int(lines[-1])
 
     def cancel(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
+            self.process.communicate()
+
+
+def is_this_machine(host: str) -> bool:
+    try:
+        address = socket.gethostbyname(host)
+    except OSError:
+        return False
+    if address.startswith("127.") or host in ("localhost", "::1"):
+        return True
+    try:
+        return address in socket.gethostbyname_ex(socket.gethostname())[2]
+    except OSError:
+        return False
 
 
 def split_address(hostport: str, address: str) -> tuple[str, int]:
@@ -100,7 +130,9 @@ def split_address(hostport: str, address: str) -> tuple[str, int]:
 PROBE = """
 import sys
 from ray._raylet import GcsClient
-GcsClient(address=sys.argv[1]).internal_kv_get(b"launch-preflight", None, timeout=10)
+from ray.core.generated.gcs_pb2 import GcsNodeInfo
+nodes = GcsClient(address=sys.argv[1]).get_all_node_info(timeout=10)
+print(sum(node.state == GcsNodeInfo.ALIVE for node in nodes.values()))
 """
 
 
@@ -129,18 +161,23 @@ def check_named_store(tracking_uri: str | None) -> None:
 
 def before_start(tracking_uri: str | None, mlflow: bool, output_dir: str, shared: bool,
                  probe: ClusterProbe | None, what: str) -> None:
-    """The checks of a run about to start: on a cluster (`probe` started for an --address or
-    $RAY_ADDRESS), a store and output location every node reaches; the tracking server answers;
-    the cluster answers and lets us in."""
+    """The checks of a run about to start: the tracking server answers; the cluster (`probe`,
+    started for an --address or $RAY_ADDRESS) answers and lets us in; and when its nodes may not
+    share this machine's disk (a head elsewhere, or several nodes), the store and the output
+    location are ones every node reaches."""
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
     try:
         uri = resolve_tracking_uri(tracking_uri) if mlflow else ""
-        if probe is not None:  # what the command line says first, then who answers
+        local = probe is not None and probe.on_this_machine
+        if probe is not None and not local:  # what the command line says first, then who answers
             check_cluster_storage(uri, output_dir, shared, f"{what} runs on the Ray cluster at {probe.address}")
         check_tracking_server(uri)
         if probe is not None:
             probe.wait()
+        if local and (probe.nodes or 1) > 1:  # a head on this machine, workers maybe elsewhere
+            check_cluster_storage(uri, output_dir, shared,
+                                  f"{what} runs on the Ray cluster at {probe.address} ({probe.nodes} nodes)")
     finally:
         if probe is not None:
             probe.cancel()

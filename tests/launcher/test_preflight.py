@@ -18,6 +18,7 @@ from tests.cluster_services import HOST, free_port
 
 SWEEP = str(Path(__file__).resolve().parents[2] / "search_spaces" / "optim.yaml")
 ROOT = str(Path(__file__).resolve().parents[2])
+OTHER_MACHINE = "192.0.2.1:6379"  # TEST-NET-1 (RFC 5737): no machine answers there
 
 
 def launch(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
@@ -52,12 +53,12 @@ def test_a_dead_tracking_server_is_one_line_within_15_seconds(tmp_path, command)
     assert written(tmp_path) == []
 
 
-@pytest.mark.parametrize("address", [f"{HOST}:{free_port()}", f"ray://{HOST}:{free_port()}"])
+@pytest.mark.parametrize("address", [f"{HOST}:{free_port()}", f"ray://{HOST}:{free_port()}", OTHER_MACHINE])
 def test_a_wrong_address_is_one_line_within_30_seconds(tmp_path, address):
     args = ["--output-dir", "s3://bucket/sweeps", "--shared-storage"]
     out, seconds = launch("sweep", SWEEP, "--smoke", "--address", address, *args, cwd=tmp_path)
     line = error_line(out)
-    assert f"no Ray cluster answers at {address}" in line and "--address" in line
+    assert f"no Ray cluster answers at {address}" in line and "--address" in line, line
     assert seconds < 30, seconds
     assert written(tmp_path) == []
 
@@ -91,14 +92,17 @@ def test_a_port_that_is_no_ray_head_is_refused_within_30_seconds(tmp_path):
     ({}, ["--output-dir", "s3://bucket/runs"], ["SQLite file"]),
 ])
 def test_a_cluster_address_with_local_storage_is_refused_before_anything(tmp_path, env, flags, culprits):
-    out, _ = launch("sweep", SWEEP, "--smoke", "--address", f"{HOST}:{free_port()}", *flags, cwd=tmp_path, env=env)
+    """A head on another machine (an address of TEST-NET-1, never dialled): refused from the
+    command line alone. A head on this machine is asked how many nodes it has first
+    (tests/launcher/test_cluster.py)."""
+    out, _ = launch("sweep", SWEEP, "--smoke", "--address", OTHER_MACHINE, *flags, cwd=tmp_path, env=env)
     line = error_line(out)
     assert "runs on the Ray cluster at" in line and all(c in line for c in culprits), line
     assert written(tmp_path) == []  # no mlflow.db, no runs/
 
 
 def test_ray_address_from_the_environment_counts_as_a_cluster(tmp_path):
-    out, _ = launch("train", "--workers", "2", cwd=tmp_path, env={"RAY_ADDRESS": f"{HOST}:{free_port()}"})
+    out, _ = launch("train", "--workers", "2", cwd=tmp_path, env={"RAY_ADDRESS": OTHER_MACHINE})
     assert "the DDP job runs on the Ray cluster at" in error_line(out)
     assert written(tmp_path) == []
 
