@@ -195,3 +195,25 @@ def make_bucket(env: dict[str, str], bucket: str) -> None:
     boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                  aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
                  region_name=env["AWS_DEFAULT_REGION"]).create_bucket(Bucket=bucket)
+
+
+ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def launch(*args: str, cwd: Path, env: dict[str, str | None] | None = None,
+           timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+    """`python -m launcher ARGS` in a fresh process, as a user runs it; (result, seconds).
+    `env` adds to this environment; a None value removes the variable."""
+    start = time.monotonic()
+    full_env = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
+    out = subprocess.run([sys.executable, "-m", "launcher", *args], cwd=cwd, capture_output=True, text=True,
+                         timeout=timeout, env={k: v for k, v in full_env.items() if v is not None})
+    return out, time.monotonic() - start
+
+
+def one_error(out: subprocess.CompletedProcess) -> str:
+    """The one `error:` line of a refused command (exit 2, nothing else on stderr)."""
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    return lines[0]

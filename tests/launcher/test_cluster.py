@@ -17,16 +17,13 @@ import json
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.cluster_services import RayCluster, make_bucket, mlflow_server, s3_server
+from tests.cluster_services import RayCluster, launch, make_bucket, mlflow_server, one_error, s3_server
 
 pytestmark = pytest.mark.slow
 
-ROOT = str(Path(__file__).resolve().parents[2])
 TOKEN = "launch-test-token-0123456789abcdef"
 BUCKET = "launch-runs"
 SWEEP = """\
@@ -65,22 +62,6 @@ def cluster(tmp_path_factory):
     finally:
         for service in reversed(services):
             service.stop()
-
-
-def launch(*args: str, cwd: Path, env: dict[str, str], timeout: float = 1200) -> tuple[subprocess.CompletedProcess, float]:
-    start = time.monotonic()
-    full_env = {**os.environ, "PYTHONPATH": ROOT, **env}
-    full_env = {k: v for k, v in full_env.items() if v is not None}
-    out = subprocess.run([sys.executable, "-m", "launcher", *args], cwd=cwd, capture_output=True, text=True,
-                         timeout=timeout, env=full_env)
-    return out, time.monotonic() - start
-
-
-def one_error(out: subprocess.CompletedProcess) -> str:
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert out.returncode == 2, out.stdout + out.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
-    return lines[0]
 
 
 def isolated_files(cluster) -> list[str]:
@@ -123,7 +104,7 @@ def test_a_ddp_sweep_runs_across_the_nodes_into_one_store_and_s3(cluster, tmp_pa
 
     url, work = cluster["url"], cluster["work"]
     out, _ = launch("sweep", "cluster.yaml", "--smoke", "--address", cluster["ray"].address, "--tracking-uri", url,
-                    "--output-dir", f"s3://{BUCKET}/runs", cwd=work, env=cluster["env"])
+                    "--output-dir", f"s3://{BUCKET}/runs", cwd=work, env=cluster["env"], timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     client = MlflowClient(url)
     (parent,) = client.search_runs([client.get_experiment_by_name("launch").experiment_id],

@@ -6,7 +6,6 @@ tests/launcher/test_cluster.py, which starts one with `ray start`.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,25 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_services import HOST, free_port
+from tests.cluster_services import HOST, free_port, launch, one_error
 
 SWEEP = str(Path(__file__).resolve().parents[2] / "search_spaces" / "optim.yaml")
-ROOT = str(Path(__file__).resolve().parents[2])
 OTHER_MACHINE = "192.0.2.1:6379"  # TEST-NET-1 (RFC 5737): no machine answers there
-
-
-def launch(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
-    start = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "launcher", *args], cwd=cwd, capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PYTHONPATH": ROOT, **(env or {})})
-    return out, time.monotonic() - start
-
-
-def error_line(out: subprocess.CompletedProcess) -> str:
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert out.returncode == 2, out.stdout + out.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
-    return lines[0]
 
 
 def written(folder: Path) -> list[str]:
@@ -47,7 +31,7 @@ def written(folder: Path) -> list[str]:
 def test_a_dead_tracking_server_is_one_line_within_15_seconds(tmp_path, command):
     uri = f"http://{HOST}:{free_port()}"
     out, seconds = launch(*command, "--tracking-uri", uri, cwd=tmp_path)
-    line = error_line(out)
+    line = one_error(out)
     assert uri in line and "does not answer" in line
     assert seconds < 15, seconds
     assert written(tmp_path) == []
@@ -57,7 +41,7 @@ def test_a_dead_tracking_server_is_one_line_within_15_seconds(tmp_path, command)
 def test_a_wrong_address_is_one_line_within_30_seconds(tmp_path, address):
     args = ["--output-dir", "s3://bucket/sweeps", "--shared-storage"]
     out, seconds = launch("sweep", SWEEP, "--smoke", "--address", address, *args, cwd=tmp_path)
-    line = error_line(out)
+    line = one_error(out)
     assert f"no Ray cluster answers at {address}" in line and "--address" in line, line
     assert seconds < 30, seconds
     assert written(tmp_path) == []
@@ -66,7 +50,7 @@ def test_a_wrong_address_is_one_line_within_30_seconds(tmp_path, address):
 def test_a_wrong_ray_address_for_a_ddp_job_is_one_line(tmp_path):
     address = f"{HOST}:{free_port()}"
     out, seconds = launch("train", "--workers", "2", "--shared-storage", cwd=tmp_path, env={"RAY_ADDRESS": address})
-    assert f"no Ray cluster answers at {address}" in error_line(out)
+    assert f"no Ray cluster answers at {address}" in one_error(out)
     assert seconds < 30, seconds
     assert written(tmp_path) == []
 
@@ -83,7 +67,7 @@ def test_a_port_that_is_no_ray_head_is_refused_within_30_seconds(tmp_path):
     finally:
         server.terminate()
         server.wait()
-    assert f"the Ray cluster at {HOST}:{port}" in error_line(out)
+    assert f"the Ray cluster at {HOST}:{port}" in one_error(out)
     assert seconds < 30, seconds
 
 
@@ -96,14 +80,14 @@ def test_a_cluster_address_with_local_storage_is_refused_before_anything(tmp_pat
     command line alone. A head on this machine is asked how many nodes it has first
     (tests/launcher/test_cluster.py)."""
     out, _ = launch("sweep", SWEEP, "--smoke", "--address", OTHER_MACHINE, *flags, cwd=tmp_path, env=env)
-    line = error_line(out)
+    line = one_error(out)
     assert "runs on the Ray cluster at" in line and all(c in line for c in culprits), line
     assert written(tmp_path) == []  # no mlflow.db, no runs/
 
 
 def test_ray_address_from_the_environment_counts_as_a_cluster(tmp_path):
     out, _ = launch("train", "--workers", "2", cwd=tmp_path, env={"RAY_ADDRESS": OTHER_MACHINE})
-    assert "the DDP job runs on the Ray cluster at" in error_line(out)
+    assert "the DDP job runs on the Ray cluster at" in one_error(out)
     assert written(tmp_path) == []
 
 
