@@ -130,7 +130,8 @@ class RayCluster:
                 *self.node_args("head", self.root / "head", num_cpus)]
         self.services.append(start("ray head", [str(BIN / "ray"), "start", *args], self.root / "head.log", self.env))
 
-    def start_worker(self, num_cpus: int = 1, isolate: Path | None = None, label: str = "worker") -> None:
+    def start_worker(self, num_cpus: int = 1, isolate: Path | None = None, label: str = "worker",
+                     env: dict[str, str] | None = None) -> None:
         """A worker node; with `isolate`, in its own mount namespace with an empty tmpfs over that
         folder (its Ray temp dir then lives in that tmpfs, unseen by the head)."""
         temp = (isolate / f".ray-{label}") if isolate else self.root / label
@@ -142,7 +143,7 @@ class RayCluster:
                      f"mkdir -p {shlex.quote(str(temp))} && cd {shlex.quote(str(isolate))} && "
                      f"exec {shlex.join(ray_cmd)}")
             command = f"exec unshare --mount --propagation private sh -c {shlex.quote(inner)}"
-        self.services.append(start(f"ray {label}", command, self.root / f"{label}.log", self.env))
+        self.services.append(start(f"ray {label}", command, self.root / f"{label}.log", {**self.env, **(env or {})}))
 
     def wait_nodes(self, count: int, timeout_s: float = 240) -> None:
         """Until `count` nodes are alive (asked in a subprocess: this process stays out of Ray)."""

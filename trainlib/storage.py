@@ -8,6 +8,7 @@ that needs it. No Ray or MLflow import here; pyarrow (a Ray dependency) only in 
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -22,11 +23,13 @@ def is_remote(location: str) -> bool:
 
 
 def local_root(output_dir: str) -> Path:
-    """The folder this node writes run folders into: `output_dir`, or for a URI a scratch folder."""
+    """The folder this node writes run folders into: `output_dir`, or for a URI a scratch folder
+    ($LAUNCH_SCRATCH_DIR, else <tmp>/launch-scratch)."""
     if not is_remote(output_dir):
         return Path(output_dir).expanduser().resolve()
     scheme, rest = output_dir.split("://", 1)
-    return Path(tempfile.gettempdir()) / SCRATCH / scheme / rest.strip("/")
+    scratch = os.environ.get("LAUNCH_SCRATCH_DIR") or Path(tempfile.gettempdir()) / SCRATCH
+    return Path(scratch).expanduser().resolve() / scheme / rest.strip("/")
 
 
 def child(location: str, *names: str) -> str:

@@ -52,10 +52,12 @@ def cluster(tmp_path_factory):
         make_bucket(s3_env, BUCKET)
         server, url = mlflow_server(root / "mlflow", f"s3://{BUCKET}/mlartifacts", env=s3_env)
         services.append(server)
-        env = {**s3_env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN}
+        # each node's scratch for run folders is its own: the isolated node's lies in its tmpfs
+        env = {**s3_env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN, "LAUNCH_SCRATCH_DIR": str(root / "scratch")}
         ray = RayCluster(root / "ray", env)
         ray.start_head(num_cpus=1)
-        ray.start_worker(num_cpus=2, isolate=work, label="isolated")
+        ray.start_worker(num_cpus=2, isolate=work, label="isolated",
+                         env={"LAUNCH_SCRATCH_DIR": str(work / ".scratch")})
         services.append(ray)
         ray.wait_nodes(2)
         yield {"root": root, "work": work, "url": url, "env": env, "ray": ray, "s3_env": s3_env}
@@ -130,7 +132,9 @@ def test_a_ddp_sweep_runs_across_the_nodes_into_one_store_and_s3(cluster, tmp_pa
 
     elsewhere = tmp_path / "never-saw-the-run"
     elsewhere.mkdir()
-    prefix = trials[0].info.run_id[:8]
+    on_isolated = [t for t, ranks in zip(trials, placements) if ranks[0]["node_id"] == isolated_id]
+    assert on_isolated, placements  # rank 0 (the run's writer) there: its run folder is nowhere else
+    prefix = on_isolated[0].info.run_id[:8]
     ev, _ = launch("eval", prefix, "--tracking-uri", url, cwd=elsewhere,
                    env={"LAUNCH_CACHE_DIR": str(elsewhere / "cache")})
     assert ev.returncode == 0, ev.stderr
