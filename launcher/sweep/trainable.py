@@ -183,6 +183,7 @@ def resume_point(checkpoint, earlier, cfg):
     """Where to continue: Tune's checkpoint, in this trial's own child run and run folder."""
     from trainlib.checkpoint import LAST
     from trainlib.resume import ResumePoint, locate
+    from trainlib.storage import local_root
     from trainlib.tracking.open import RUN_DIR_TAG
 
     if checkpoint is None or earlier is None:
@@ -190,7 +191,10 @@ def resume_point(checkpoint, earlier, cfg):
     with checkpoint.as_directory() as folder:
         state = locate(str(Path(folder) / LAST), None).state
     adopt_hyperparams(state, cfg.to_dict())
-    return ResumePoint(state, earlier.info.run_id, Path(earlier.data.tags[RUN_DIR_TAG]))
+    run_dir = Path(earlier.data.tags[RUN_DIR_TAG])
+    if not run_dir.is_dir():  # the earlier attempt ran on another node: continue in this node's folder
+        run_dir = local_root(cfg.output.dir) / run_dir.name
+    return ResumePoint(state, earlier.info.run_id, run_dir)
 
 
 LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "base_lrs", "_last_lr", "own_lrs")
