@@ -99,13 +99,16 @@ def default_run_config(cfg):
 
 
 def report_to_train(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
-    """ray.train.report on every rank; rank 0 attaches its checkpoint folder."""
+    """ray.train.report on every rank; rank 0 attaches last.pt (what a restored job continues from)."""
     import ray.train
 
-    checkpoint = None
-    if ray.train.get_context().get_world_rank() == 0:
-        checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir))
-    ray.train.report(metrics, checkpoint=checkpoint)
+    from launcher.checkpoint_report import last_only
+
+    if ray.train.get_context().get_world_rank() != 0:
+        ray.train.report(metrics, checkpoint=None)
+        return
+    with last_only(checkpoint_dir) as folder:
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
 
 def resume_point(source: str | None, tracking_uri: str):

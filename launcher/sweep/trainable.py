@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import socket
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,11 +229,7 @@ def send(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
     """ray.tune.report with a checkpoint holding only last.pt (Tune copies it to the sweep's storage)."""
     from ray import tune
 
-    from trainlib.checkpoint import LAST
+    from launcher.checkpoint_report import last_only
 
-    with tempfile.TemporaryDirectory(dir=checkpoint_dir.parent, prefix=".tune-") as folder:
-        try:
-            os.link(checkpoint_dir / LAST, Path(folder) / LAST)
-        except OSError:  # another filesystem: copy
-            shutil.copy2(checkpoint_dir / LAST, Path(folder) / LAST)
+    with last_only(checkpoint_dir) as folder:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
