@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from trainlib.tracking.run_ids import MIN_PREFIX, find_run  # noqa: F401  (the commands' run lookup)
+from trainlib.tracking.run_ids import find_run, looks_like_run_id
 
 SWEEP_TAG = "launch.sweep"  # on a sweep's parent run: the sweep's name
 PARENT_TAG = "mlflow.parentRunId"  # on each trial's run: the parent run id
@@ -64,7 +64,7 @@ def search(client, exp_ids: dict[str, str], filter_string: str = "", limit: int 
 
 
 def sweep_parent(client, exp_ids: dict[str, str], sweep: str):
-    """The newest parent run of the sweep `sweep`: its `launch.sweep` tag, run name or run id."""
+    """The newest parent run of the sweep `sweep`: its `launch.sweep` tag, run name, run id or id prefix."""
     from trainlib.errors import ConfigError
 
     value = _literal(sweep, "sweep")
@@ -73,6 +73,8 @@ def sweep_parent(client, exp_ids: dict[str, str], sweep: str):
         parents = search(client, exp_ids, filter_string, limit=1)
         if parents:
             return parents[0]
+    if looks_like_run_id(sweep) and search(client, exp_ids, f"attributes.run_id LIKE '{sweep}%'", limit=1):
+        return find_run(client, sweep)  # the parent run's id prefix, as `launch runs` prints it
     tagged = search(client, exp_ids, f"tags.`{SWEEP_TAG}` != ''")
     known = ", ".join(sorted({r.data.tags[SWEEP_TAG] for r in tagged})) or "(no sweeps in this store)"
     raise ConfigError(f"unknown sweep '{sweep}'; valid: {known}")
