@@ -136,16 +136,19 @@ print(sum(node.state == GcsNodeInfo.ALIVE for node in nodes.values()))
 """
 
 
+TOKEN_FIX = ("set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN=..., or RAY_AUTH_TOKEN_PATH=FILE; "
+             "`ray get-auth-token` on the head prints it)")
+
+
 def refusal(address: str, stderr: str, seconds: float) -> str:
+    """Why the head did not let us in: token authentication when Ray says so, else what it said."""
     text = stderr.lower()
-    if "auth" in text or "unauthenticated" in text or "token" in text:
-        mode = os.environ.get("RAY_AUTH_MODE", "")
-        given = "with a token that it does not accept" if mode == "token" else "without a token"
-        return (f"the Ray cluster at {address} uses token authentication and we connect {given}: set "
-                f"RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN=..., or RAY_AUTH_TOKEN_PATH=FILE; "
-                f"`ray get-auth-token` on the head prints it)")
-    last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "no answer")
-    return f"the Ray cluster at {address} does not answer as a Ray head ({seconds:.0f}s): {last[:200]}"
+    if "auth" in text or "token" in text:
+        given = "a token it does not accept" if os.environ.get("RAY_AUTH_MODE") == "token" else "no token"
+        return f"the Ray cluster at {address} uses token authentication and we came with {given}: {TOKEN_FIX}"
+    last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "no reply")
+    return (f"the Ray cluster at {address} answers on its port but did not let us in within {seconds:.0f}s "
+            f"({last[:160]}); is it a Ray head (its GCS port)? If it uses token authentication: {TOKEN_FIX}")
 
 
 # ---- everything, in order

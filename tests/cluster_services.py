@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -97,13 +99,20 @@ def wait_http(service: Service, url: str, timeout_s: float = 180) -> None:
     raise RuntimeError(f"{service.name} did not answer at {url}: {service.tail()}")
 
 
+def short_dir() -> Path:
+    """A Ray temp dir short enough for its sockets' paths (at most 107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix="lr-", dir="/tmp"))
+
+
 @dataclass
 class RayCluster:
-    """A head (and workers) from `ray start`; `address` is the head's GCS address."""
+    """A head (and workers) from `ray start`; `address` is the head's GCS address. Logs go to
+    `root`; the nodes' Ray temp dirs to a short folder of their own."""
 
     root: Path
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    temp: Path = field(default_factory=short_dir)
     services: list[Service] = field(default_factory=list)
     node_manager_ports: dict[str, int] = field(default_factory=dict)  # label -> port: tells the nodes apart
 
@@ -127,21 +136,21 @@ class RayCluster:
     def start_head(self, num_cpus: int = 1) -> None:
         args = ["--head", "--port", str(self.port), "--ray-client-server-port", str(free_port()),
                 "--dashboard-host", HOST, "--dashboard-port", str(free_port()),
-                *self.node_args("head", self.root / "head", num_cpus)]
+                *self.node_args("head", self.temp / "head", num_cpus)]
         self.services.append(start("ray head", [str(BIN / "ray"), "start", *args], self.root / "head.log", self.env))
 
     def start_worker(self, num_cpus: int = 1, isolate: Path | None = None, label: str = "worker",
                      env: dict[str, str] | None = None) -> None:
         """A worker node; with `isolate`, in its own mount namespace with an empty tmpfs over that
-        folder (its Ray temp dir then lives in that tmpfs, unseen by the head)."""
-        temp = (isolate / f".ray-{label}") if isolate else self.root / label
+        folder and another over its Ray temp dir: it sees none of the head's files there."""
+        temp = self.temp / label
+        temp.mkdir(parents=True)
         ray_cmd = [str(BIN / "ray"), "start", "--address", self.address, *self.node_args(label, temp, num_cpus)]
         if isolate is None:
             command: list[str] | str = ray_cmd
         else:
-            inner = (f"mount -t tmpfs -o size=512m tmpfs {shlex.quote(str(isolate))} && "
-                     f"mkdir -p {shlex.quote(str(temp))} && cd {shlex.quote(str(isolate))} && "
-                     f"exec {shlex.join(ray_cmd)}")
+            mounts = " && ".join(f"mount -t tmpfs -o size=512m tmpfs {shlex.quote(str(p))}" for p in (isolate, temp))
+            inner = f"{mounts} && cd {shlex.quote(str(isolate))} && exec {shlex.join(ray_cmd)}"
             command = f"exec unshare --mount --propagation private sh -c {shlex.quote(inner)}"
         self.services.append(start(f"ray {label}", command, self.root / f"{label}.log", {**self.env, **(env or {})}))
 
@@ -164,6 +173,7 @@ class RayCluster:
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def mlflow_server(root: Path, artifacts: str, env: dict[str, str] | None = None) -> tuple[Service, str]:

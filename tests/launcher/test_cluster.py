@@ -70,7 +70,7 @@ def isolated_files(cluster) -> list[str]:
     """What the isolated node sees in the work folder (looked at from inside its mount namespace)."""
     ray_start = next(s for s in cluster["ray"].services if s.name == "ray isolated").process.pid
     out = subprocess.run(["nsenter", "--mount", f"--target={ray_start}", "--", "find", str(cluster["work"]),
-                          "-not", "-path", "*/.ray-*"], capture_output=True, text=True, check=True)
+                          "-not", "-path", "*/.scratch*"], capture_output=True, text=True, check=True)
     return out.stdout.split()
 
 
