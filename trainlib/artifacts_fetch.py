@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from trainlib.checkpoint import BEST, LAST
 from trainlib.errors import CheckpointError
 
 ARTIFACT_DIR = "checkpoints"
@@ -22,20 +23,26 @@ def cache_root() -> Path:
 
 
 def fetch_checkpoint(client, run_id: str, name: str, missing: Path) -> tuple[Path, Path]:
-    """Download artifact checkpoints/<name> of the run; returns (checkpoint file, its run folder)."""
+    """Download artifact checkpoints/<name> of the run; returns (checkpoint file, its run folder).
+
+    With last.pt comes best.pt: a run resumed from it continues that folder, whose best.pt it
+    logs again at the end even when no later epoch beats it."""
     run_dir = cache_root() / "runs" / run_id
-    target = run_dir / ARTIFACT_DIR / name
-    if target.is_file():
-        return target, run_dir
-    artifact = f"{ARTIFACT_DIR}/{name}"
-    if not any(f.path == artifact for f in client.list_artifacts(run_id, ARTIFACT_DIR)):
+    logged = {Path(f.path).name for f in client.list_artifacts(run_id, ARTIFACT_DIR)}
+    if name not in logged:
         raise CheckpointError(f"run {run_id}: checkpoint {missing} is not on this machine and the run has no "
-                              f"artifact {artifact} in {client.tracking_uri} (it logs them when it finishes)")
+                              f"artifact {ARTIFACT_DIR}/{name} in {client.tracking_uri} (it logs them when it finishes)")
+    for wanted in [name, *([BEST] if name == LAST and BEST in logged else [])]:
+        target = run_dir / ARTIFACT_DIR / wanted
+        if not target.is_file():
+            download(client, run_id, f"{ARTIFACT_DIR}/{wanted}", target)
+            print(f"checkpoint {missing.parent / wanted} is not on this machine: downloaded {ARTIFACT_DIR}/{wanted} "
+                  f"of run {run_id[:8]} from {client.tracking_uri} to {target}", file=sys.stderr)
+    return run_dir / ARTIFACT_DIR / name, run_dir
+
+
+def download(client, run_id: str, artifact: str, target: Path) -> None:
+    """Whole or not at all: an interrupted download leaves no file behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as scratch:
-        downloaded = Path(client.download_artifacts(run_id, artifact, scratch))
-        os.replace(downloaded, target)  # whole or not at all: an interrupted download leaves no file
-    print(f"checkpoint {missing} is not on this machine: downloaded {artifact} of run {run_id[:8]} from "
-          f"{client.tracking_uri} to {target}", file=sys.stderr)
-    return target, run_dir
-
+        os.replace(client.download_artifacts(run_id, artifact, scratch), target)
