@@ -179,7 +179,7 @@ class Outcome:
 def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Resources, *, resume: bool,
             retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
-    from launcher.sweep.callbacks import LiveConsole, StopReasons
+    from launcher.sweep.callbacks import LiveConsole, StopReasons, TrialFailures
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
@@ -188,8 +188,8 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
     if resume:
         tuner = restore_tuner(workspace, trainable, retry_errored)
     else:
-        tuner = build_tuner(sweep, workspace, trainable, [LiveConsole(sweep, echo=echo), StopReasons(sweep, record)],
-                            reuse_actors=resources.workers == 1)
+        callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record)]
+        tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
     tuner.fit()
     return outcome(workspace)
 
