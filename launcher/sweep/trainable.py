@@ -33,7 +33,8 @@ def trainable_for(resources: Resources, context: TrialContext, callbacks: Sequen
     """The Tune trainable for trials of this size: one process per trial, or with
     `resources.workers > 1` a DDP job of that many Ray Train workers per trial.
 
-    `callbacks` are extra trainlib epoch callbacks, run before each epoch is reported to Tune."""
+    `callbacks` are functions of each epoch's `trainlib.observers.EpochReport`, run (as observers)
+    before the epoch is reported to Tune."""
     from ray import tune
 
     if resources.workers > 1:
@@ -77,6 +78,7 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     from ray import tune
 
     from launcher.epoch_relay import EpochRelay
+    from trainlib.observers import EpochCallback
     from trainlib.run import run
 
     start = start_trial(sample, context, ddp=False)
@@ -86,7 +88,8 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     if point is None:
         start_over(context, start)
     relay = EpochRelay(start.cfg.epochs, send, fail_on_nonfinite=True)
-    final = run(start.cfg, resume=point, callbacks=[*callbacks, relay], progress=False, tags=start.tags)
+    observers = [*map(EpochCallback, callbacks), relay]
+    final = run(start.cfg, resume=point, observers=observers, progress=False, tags=start.tags)
     relay.finish(final)
 
 
@@ -101,8 +104,9 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from launcher.ddp import make_trainer
-    from trainlib.storage import child, parent
     from launcher.job_failure import JOB_TAG, new_job_id, runs_end_failed
+    from trainlib.observers import EpochCallback
+    from trainlib.storage import child, parent
 
     start = start_trial(sample, context, ddp=True)
     if start is None:
@@ -118,7 +122,8 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     job = new_job_id()
     trainer = make_trainer(start.cfg, workers=resources.workers, gpus_per_worker=resources.gpu,
                            cpus_per_worker=resources.cpu, resume=resume, run_config=run_config,
-                           tags={**start.tags, JOB_TAG: job}, callbacks=callbacks, fail_on_nonfinite=True)
+                           tags={**start.tags, JOB_TAG: job}, observers=[*map(EpochCallback, callbacks)],
+                           fail_on_nonfinite=True)
     uri = start.cfg.tracking.uri if start.cfg.tracking.mlflow else None
     with ends_with_the_trial(), runs_end_failed(uri, job):
         trainer.fit()

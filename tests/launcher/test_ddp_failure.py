@@ -25,6 +25,7 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
 
     from launcher.ddp import make_trainer
     from launcher.job_failure import JOB_TAG, new_job_id, runs_end_failed
+    from trainlib.observers import EpochCallback
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
@@ -32,7 +33,7 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
         config = {**EXACT, "epochs": 3, "output": {"dir": str(tmp_path / "runs")},
                   "tracking": {"uri": store, "experiment": "test"}}
         with pytest.raises(WorkerGroupError), runs_end_failed(store, job):
-            make_trainer(config, workers=2, tags={JOB_TAG: job}, callbacks=[FailOnRank1()]).fit()
+            make_trainer(config, workers=2, tags={JOB_TAG: job}, observers=[EpochCallback(FailOnRank1())]).fit()
     finally:
         ray.shutdown()
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
