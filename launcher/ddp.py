@@ -151,8 +151,10 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     import ray.train.torch
 
     from launcher.epoch_relay import EpochRelay
+    from launcher.ray_logs import quiet_train_console
     from trainlib.run import run
 
+    quiet_train_console()
     sys.argv = loop_config["argv"]  # the run's launch.command tag: the command that started the job, not Ray's worker
     config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
     point = resume_point(loop_config.get("resume"), config["tracking"]["uri"])
@@ -172,6 +174,7 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     """`launch train --workers N`: fit on Ray Train, then print the run's summary here."""
     from ray.train import WorkerGroupError
 
+    from launcher.local_ray import ensure_ray
     from trainlib.errors import UserError
     from trainlib.tracking import NullTracker
     from trainlib.tracking.open import RunHandle
@@ -179,6 +182,7 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from launcher.job_failure import JOB_TAG, new_job_id, runs_end_failed
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
+    ensure_ray()
     job = new_job_id()
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.mlflow else None
     try:

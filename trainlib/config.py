@@ -150,6 +150,8 @@ class TrainConfig(_Section):
     batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
     seed: int = Field(0, description="seed for weights, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: the CPUs the run was "
+                                "given (a Ray trial's or DDP worker's num_cpus, else this process's cores)")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)

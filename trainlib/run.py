@@ -36,6 +36,7 @@ from trainlib.optimizers import build_optimizer
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.storage import local_root, publish
+from trainlib.threads import use_cpu_threads
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
 from trainlib.transforms import TransformContext, build_batch_transform
@@ -110,6 +111,7 @@ def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights:
     """Every part of a run; `load_weights=False` skips the finetune source (a resume restores them)."""
     dist = dist or DistContext(device=pick_device(cfg.device))
     device = dist.device
+    use_cpu_threads(cfg.threads)
     seed_everything(cfg.seed)
     data = build_dataset(cfg.data)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -185,7 +187,8 @@ def check_writable(root: Path) -> None:
 def run_tags(cfg: TrainConfig, device: torch.device) -> dict[str, str]:
     tags = {"launch.seed": str(cfg.seed), "launch.torch_version": torch.__version__,
             "launch.device": str(device), "launch.model": cfg.model["name"],
-            "launch.dataset": cfg.data["name"], "launch.command": " ".join(sys.argv)[:5000]}
+            "launch.dataset": cfg.data["name"], "launch.command": " ".join(sys.argv)[:5000],
+            "launch.threads": str(torch.get_num_threads())}
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
