@@ -3,7 +3,7 @@ as soon as one rank fails, so rank 0 may never reach the code that ends its run.
 (`launch train --workers N`, or a sweep's DDP trial) marks the job's runs FAILED instead, with
 the failing rank and its error on one line.
 
-A job's runs are found by the `launch.job_id` tag every rank is started with.
+A job's runs are found by the `launch.job_id` tag (tags.JOB_ID) every rank is started with.
 """
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import contextlib
 import uuid
 from typing import Iterator
 
-JOB_TAG = "launch.job_id"
-FAILED_RANK_TAG = "launch.failed_rank"
-ERROR_TAG = "launch.error"
+from trainlib import tags as tag
 
 
 def new_job_id() -> str:
@@ -57,9 +55,9 @@ def mark_failed(tracking_uri: str, job_id: str, rank: str, error: str) -> list[s
     client = MlflowClient(tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     running = client.search_runs(experiments, max_results=100, filter_string=(
-        f"tags.`{JOB_TAG}` = '{job_id}' and attributes.status = 'RUNNING'")) if experiments else []
+        f"tags.`{tag.JOB_ID}` = '{job_id}' and attributes.status = 'RUNNING'")) if experiments else []
     for run in running:
-        client.set_tag(run.info.run_id, FAILED_RANK_TAG, rank)
-        client.set_tag(run.info.run_id, ERROR_TAG, f"rank {rank}: {error}")
+        client.set_tag(run.info.run_id, tag.FAILED_RANK, rank)
+        client.set_tag(run.info.run_id, tag.ERROR, f"rank {rank}: {error}")
         client.set_terminated(run.info.run_id, status="FAILED")
     return [r.info.run_id for r in running]

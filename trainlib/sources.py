@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainlib import tags as tag
 from trainlib.checkpoint import BEST, LAST
 from trainlib.errors import CheckpointError
 
@@ -62,7 +63,6 @@ def _from_run(ref: str, choice: str, tracking_uri: str | None) -> Located:
 
     from trainlib.artifacts_fetch import fetch_checkpoint
     from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs
-    from trainlib.tracking.open import RUN_DIR_TAG
 
     quiet_mlflow_logs()
     client = MlflowClient(uri)
@@ -71,7 +71,7 @@ def _from_run(ref: str, choice: str, tracking_uri: str | None) -> Located:
     except ConfigError as exc:
         raise CheckpointError(f"'{ref}' is no file, no folder, and {exc}") from None
     run_id = run.info.run_id
-    run_dir = run.data.tags.get(RUN_DIR_TAG)
+    run_dir = run.data.tags.get(tag.RUN_DIR)
     local = Path(run_dir) / "checkpoints" / CHECKPOINTS[choice] if run_dir else None
     if local is not None and local.is_file():
         return Located(local, run_id, Path(run_dir))
@@ -84,7 +84,6 @@ def latest_run(tracking_uri: str | None) -> str:
     from mlflow import MlflowClient
 
     from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri, sqlite_file
-    from trainlib.tracking.open import RUN_DIR_TAG
 
     quiet_mlflow_logs()
     uri = resolve_tracking_uri(tracking_uri)
@@ -98,7 +97,7 @@ def latest_run(tracking_uri: str | None) -> str:
     runs = client.search_runs(experiments, filter_string="attributes.status = 'FINISHED'",
                               order_by=["attributes.end_time DESC"], max_results=100) if experiments else []
     for run in runs:
-        if RUN_DIR_TAG in run.data.tags:
+        if tag.RUN_DIR in run.data.tags:
             return run.info.run_id
     raise none
 

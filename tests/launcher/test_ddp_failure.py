@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.trainlib.test_distributed import EXACT
+from trainlib import tags as tag
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
     from ray.train import WorkerGroupError
 
     from launcher.ddp import make_trainer
-    from launcher.job_failure import JOB_TAG, new_job_id, runs_end_failed
+    from launcher.job_failure import new_job_id, runs_end_failed
     from trainlib.observers import EpochCallback
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
@@ -33,11 +34,11 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
         config = {**EXACT, "epochs": 3, "output": {"dir": str(tmp_path / "runs")},
                   "tracking": {"uri": store, "experiment": "test"}}
         with pytest.raises(WorkerGroupError), runs_end_failed(store, job):
-            make_trainer(config, workers=2, tags={JOB_TAG: job}, observers=[EpochCallback(FailOnRank1())]).fit()
+            make_trainer(config, workers=2, tags={tag.JOB_ID: job}, observers=[EpochCallback(FailOnRank1())]).fit()
     finally:
         ray.shutdown()
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert run.info.status == "FAILED"
-    assert run.data.tags["launch.failed_rank"] == "1"
-    assert run.data.tags["launch.error"] == "rank 1: FileNotFoundError: diagnostics.json is not on this node"
-    assert run.data.tags[JOB_TAG] == job
+    assert run.data.tags[tag.FAILED_RANK] == "1"
+    assert run.data.tags[tag.ERROR] == "rank 1: FileNotFoundError: diagnostics.json is not on this node"
+    assert run.data.tags[tag.JOB_ID] == job
