@@ -23,9 +23,15 @@ FLAG_KEYS = {
     "tracking_uri": "tracking.uri",
     "experiment": "tracking.experiment",
     "output_dir": "output.dir",
+    "shared_storage": "output.shared",
     "workers": "distributed.workers",
     "gpus_per_worker": "distributed.gpus_per_worker",
 }
+
+
+shared_storage_option = click.option(
+    "--shared-storage", is_flag=True, default=None,
+    help="On a Ray cluster: --output-dir and a SQLite store are on a filesystem every node mounts (output.shared).")
 
 
 def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -47,6 +53,7 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."),
         click.option("--experiment", help="MLflow experiment name."),
         click.option("--output-dir", help="Root folder for run folders (default: runs)."),
+        shared_storage_option,
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -54,14 +54,18 @@ def ddp_config(config, workers: int | None, gpus_per_worker: float | None):
     runs in its own working directory, maybe on another machine."""
     from trainlib.config import TrainConfig, resolve
     from trainlib.diskspace import check_writable
+    from trainlib.storage import is_remote
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
     given = {"workers": workers, "gpus_per_worker": gpus_per_worker}
     base = config.to_dict() if isinstance(config, TrainConfig) else config
     cfg = resolve([base, {"distributed": {k: v for k, v in given.items() if v is not None}}])
     check_placement(cfg)
-    check_writable(Path(cfg.output.dir))
-    return resolve([cfg.to_dict(), {"output": {"dir": str(Path(cfg.output.dir).resolve())},
+    output = cfg.output.dir
+    if not is_remote(output):
+        check_writable(Path(output))
+        output = str(Path(output).resolve())
+    return resolve([cfg.to_dict(), {"output": {"dir": output},
                                     "tracking": {"uri": resolve_tracking_uri(cfg.tracking.uri)}}])
 
 
@@ -89,18 +93,23 @@ def absolute_source(resume: str | None) -> str | None:
 def default_run_config(cfg):
     from ray.train import CheckpointConfig, LoggingConfig, RunConfig
 
-    return RunConfig(storage_path=str(Path(cfg.output.dir) / "ray"), checkpoint_config=CheckpointConfig(num_to_keep=1),
+    from trainlib.storage import child
+
+    return RunConfig(storage_path=child(cfg.output.dir, "ray"), checkpoint_config=CheckpointConfig(num_to_keep=1),
                      logging_config=LoggingConfig(log_level="WARNING"))
 
 
 def report_to_train(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
-    """ray.train.report on every rank; rank 0 attaches its checkpoint folder."""
+    """ray.train.report on every rank; rank 0 attaches last.pt (what a restored job continues from)."""
     import ray.train
 
-    checkpoint = None
-    if ray.train.get_context().get_world_rank() == 0:
-        checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir))
-    ray.train.report(metrics, checkpoint=checkpoint)
+    from launcher.checkpoint_report import last_only
+
+    if ray.train.get_context().get_world_rank() != 0:
+        ray.train.report(metrics, checkpoint=None)
+        return
+    with last_only(checkpoint_dir) as folder:
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
 
 def locate_resume(source: str | None, tracking_uri: str):
@@ -120,13 +129,16 @@ def locate_resume(source: str | None, tracking_uri: str):
 
 
 def placement_tags() -> dict[str, str]:
-    """`launch.placement`: each rank's node and GPU ids (gathered to rank 0, which tags the run)."""
+    """`launch.placement`: each rank's node id, node IP, hostname and GPU ids (gathered to rank 0,
+    which tags the run): two nodes on one host differ by node id."""
     import json
+    import socket
 
     import ray
     import torch.distributed as dist
 
-    mine = {"rank": dist.get_rank(), "node_ip": ray.util.get_node_ip_address(),
+    mine = {"rank": dist.get_rank(), "node_id": ray.get_runtime_context().get_node_id(),
+            "node_ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname(),
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
     everyone: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, mine)
@@ -168,9 +180,15 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from trainlib.tracking import NullTracker
     from trainlib.tracking.open import RunHandle
 
+    from launcher.job_failure import new_job_id, runs_end_failed
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
+
     ensure_ray()
+    job = new_job_id()
+    uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.mlflow else None
     try:
-        result = make_trainer(cfg, resume=resume, command=command).fit()
+        with runs_end_failed(uri, job):
+            result = make_trainer(cfg, resume=resume, command=command, tags={tag.JOB_ID: job}).fit()
     except WorkerGroupError as exc:
         user_errors = [e for e in exc.worker_failures.values() if isinstance(e, UserError)]
         if user_errors:

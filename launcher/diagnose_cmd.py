@@ -4,11 +4,11 @@ from __future__ import annotations
 import click
 
 from launcher.guard import guarded
-from launcher.store import open_client, tracking_uri_option
+from launcher.store import find_run, open_client, tracking_uri_option
 
 
 @click.command("diagnose")
-@click.argument("run_id")
+@click.argument("run_id")  # a full id or a unique prefix, as `launch runs` prints it
 @tracking_uri_option
 @guarded
 def diagnose(run_id, tracking_uri):
@@ -16,4 +16,5 @@ def diagnose(run_id, tracking_uri):
     (data, model or loss/optimizer) with the evidence."""
     from trainlib.diagnose.report import load_report, render
 
-    click.echo(render(load_report(open_client(tracking_uri), run_id)))
+    client = open_client(tracking_uri)
+    click.echo(render(load_report(client, find_run(client, run_id).info.run_id)))

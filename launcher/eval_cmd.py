@@ -27,6 +27,12 @@ def eval_(source, split, data_name, overrides, device, out_dir, log_mlflow, trac
     Prints the accuracy and the seed's per-class recall/precision table and writes the
     confusion matrix PNG. Uses the run's own config (data, transforms, model) unless overridden.
     """
+    from pathlib import Path
+
+    from launcher.preflight import check_named_store
+
+    if not Path(source.removesuffix(":best").removesuffix(":last")).exists():  # a run id: ask the store now
+        check_named_store(tracking_uri)
     from trainlib.evaluation import evaluate_source, log_evaluation
 
     layers = cli_layers(None, overrides, {"device": device})

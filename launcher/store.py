@@ -5,14 +5,13 @@ The store is resolved exactly as a run resolves it (--tracking-uri, $MLFLOW_TRAC
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import click
 
 from trainlib import tags as tag
+from trainlib.tracking.run_ids import find_run, looks_like_run_id
 
-MIN_PREFIX = 4
 # Params that differ between any two runs without saying anything about the training.
 INCIDENTAL_PARAMS = ("output.", "tracking.")
 
@@ -58,7 +57,7 @@ def search(client, exp_ids: dict[str, str], filter_string: str = "", limit: int 
 
 
 def sweep_parent(client, exp_ids: dict[str, str], sweep: str):
-    """The newest parent run of the sweep `sweep`: its `launch.sweep` tag, run name or run id."""
+    """The newest parent run of the sweep `sweep`: its `launch.sweep` tag, run name, run id or id prefix."""
     from trainlib.errors import ConfigError
 
     value = _literal(sweep, "sweep")
@@ -67,6 +66,8 @@ def sweep_parent(client, exp_ids: dict[str, str], sweep: str):
         parents = search(client, exp_ids, filter_string, limit=1)
         if parents:
             return parents[0]
+    if looks_like_run_id(sweep) and search(client, exp_ids, f"attributes.run_id LIKE '{sweep}%'", limit=1):
+        return find_run(client, sweep)  # the parent run's id prefix, as `launch runs` prints it
     tagged = search(client, exp_ids, f"tags.`{tag.SWEEP}` != ''")
     known = ", ".join(sorted({r.data.tags[tag.SWEEP] for r in tagged})) or "(no sweeps in this store)"
     raise ConfigError(f"unknown sweep '{sweep}'; valid: {known}")
@@ -74,23 +75,6 @@ def sweep_parent(client, exp_ids: dict[str, str], sweep: str):
 
 def children(client, exp_ids: dict[str, str], parent_id: str) -> list[Any]:
     return search(client, exp_ids, f"tags.`{tag.PARENT}` = '{parent_id}'")
-
-
-def find_run(client, ref: str):
-    """A run by its full id or by a unique prefix of at least MIN_PREFIX characters."""
-    from trainlib.errors import ConfigError
-
-    if not re.fullmatch(r"[0-9a-f]+", ref):
-        raise ConfigError(f"unknown run '{ref}': run ids are hexadecimal; list runs with: launch runs")
-    if len(ref) < MIN_PREFIX:
-        raise ConfigError(f"run id '{ref}' is too short; give at least {MIN_PREFIX} characters")
-    matches = search(client, experiment_ids(client, None), f"attributes.run_id LIKE '{ref}%'", limit=5)
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ConfigError(f"unknown run '{ref}'; list runs with: launch runs")
-    ids = ", ".join(r.info.run_id for r in matches)
-    raise ConfigError(f"run id '{ref}' is ambiguous ({ids}); give more characters")
 
 
 def _literal(text: str, what: str) -> str:

@@ -23,6 +23,10 @@ from launcher.guard import guarded
 @guarded
 def train(config_file, overrides, resume, finetune, print_config, progress, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""
+    from launcher.preflight import ClusterProbe, check_named_store
+
+    check_named_store(flags.get("tracking_uri"))
+    probe = ClusterProbe.start(None)  # $RAY_ADDRESS: a DDP job's cluster answers while the config loads
     from trainlib.config import resolve
     from trainlib.errors import ConfigError
 
@@ -41,9 +45,16 @@ def train(config_file, overrides, resume, finetune, print_config, progress, **fl
     if print_config:
         click.echo(cfg.to_yaml(), nl=False)
         return
+    from launcher import preflight
     from trainlib.distributed import launched_as_worker
 
-    if cfg.distributed.workers > 1 and not launched_as_worker():  # under torchrun: this process is one worker
+    ddp = cfg.distributed.workers > 1 and not launched_as_worker()
+    if probe is not None and not ddp:  # one process here: the cluster plays no part
+        probe.cancel()
+    preflight.before_start(cfg.tracking.uri, cfg.tracking.mlflow, cfg.output.dir, cfg.output.shared,
+                           probe=probe if ddp else None, what="the DDP job")
+
+    if ddp:  # under torchrun: this process is one worker
         from launcher.ddp import train_ddp
 
         train_ddp(cfg, resume=resume, echo=click.echo, command=command_line())

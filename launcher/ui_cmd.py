@@ -25,7 +25,14 @@ from launcher.store import tracking_uri_option
 def ui(tool, host, port, logdir, tracking_uri):
     """Browse runs: the MLflow UI on this project's store (Ctrl-C stops it)."""
     from launcher import servers
+    from trainlib.tracking.mlflow_tracker import is_server, resolve_tracking_uri
 
+    uri = resolve_tracking_uri(tracking_uri)
+    if tool in ("mlflow", "both") and is_server(uri):
+        click.echo(f"MLflow UI: {uri.rstrip('/')}/  (the tracking server serves its own UI)")
+        if tool == "mlflow":
+            return
+        tool = "tensorboard"
     planned = []
     if tool in ("mlflow", "both"):
         planned.append(mlflow_server(tracking_uri, host, port))
@@ -52,12 +59,9 @@ def ui(tool, host, port, logdir, tracking_uri):
 def mlflow_server(tracking_uri: str | None, host: str, port: int):
     from launcher.servers import Server, bindable_port
     from launcher.store import existing_store
-    from trainlib.errors import ConfigError
     from trainlib.tracking.mlflow_tracker import artifact_root_for
 
     uri = existing_store(tracking_uri)
-    if uri.startswith(("http://", "https://")):
-        raise ConfigError(f"{uri} is a tracking server with its own UI: open it in a browser")
     port = bindable_port(host, port)
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
                "--host", host, "--port", str(port), "--workers", "1"]

@@ -64,7 +64,10 @@ class TransformsConfig(_Section):
 
 
 class OutputConfig(_Section):
-    dir: str = Field("runs", description="root for run folders (checkpoints, TensorBoard logs, config)")
+    dir: str = Field("runs", description="root for run folders (checkpoints, TensorBoard logs, config); "
+                                         "on a Ray cluster: s3://BUCKET/PATH or a folder every node mounts")
+    shared: bool = Field(False, description="output.dir and a SQLite tracking store are on storage every Ray "
+                                            "node mounts (the multi-node preflight then accepts them)")
 
 
 class TrackingConfig(_Section):

@@ -32,6 +32,7 @@ from trainlib.preflight import check_shapes
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.setup import config_loaders, pick_device, run_tags, seed_everything, transform_specs
+from trainlib.storage import publish
 from trainlib.threads import use_cpu_threads
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
@@ -122,6 +123,9 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
         echo(epoch_line(epoch, cfg.epochs, metrics))
         parts.observers.on_epoch_end(epoch, metrics, valid)
     final = finish(parts, state, tracker, run_dir, echo)
+    if parts.dist.is_main and (published := publish(run_dir, cfg.output.dir)):
+        tracker.set_tags({tag.RUN_URI: published})
+        echo(f"run folder copied to {published} (its checkpoints are the run's MLflow artifacts)")
     if cfg.tracking.log_model and handle.tracking_uri:
         log_final_model(parts, handle, echo)
     return final

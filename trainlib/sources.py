@@ -47,26 +47,36 @@ def locate_checkpoint(source: str, tracking_uri: str | None, default: str = "bes
     return _from_run(base, choice, tracking_uri)
 
 
-def _from_run(run_id: str, choice: str, tracking_uri: str | None) -> Located:
-    from mlflow.exceptions import MlflowException
-
+def _from_run(ref: str, choice: str, tracking_uri: str | None) -> Located:
+    """A run id (or unique prefix): its run folder's checkpoint, else the run's artifact, fetched."""
     from trainlib.errors import ConfigError
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
-    from trainlib.tracking.stores import open_store
+    from trainlib.tracking.reachable import check_tracking_server
+    from trainlib.tracking.run_ids import find_run, looks_like_run_id
 
     uri = resolve_tracking_uri(tracking_uri)
+    if not looks_like_run_id(ref):
+        raise CheckpointError(f"'{ref}' is no file, no folder, and no run id (list runs with: launch runs)")
+    check_tracking_server(uri)  # before importing MLflow: a dead server is one line within seconds
+
+    from trainlib.artifacts_fetch import fetch_checkpoint
+    from trainlib.tracking.stores import open_store
+
     try:
         client = open_store(uri, create=False)
     except ConfigError as exc:
-        raise CheckpointError(f"'{run_id}' is no file, no folder, and no run: {exc}") from None
+        raise CheckpointError(f"'{ref}' is no file, no folder, and no run: {exc}") from None
     try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise CheckpointError(f"'{run_id}' is no file, no folder, and no run in {uri}") from None
+        run = find_run(client, ref)
+    except ConfigError as exc:
+        raise CheckpointError(f"'{ref}' is no file, no folder, and {exc}") from None
+    run_id = run.info.run_id
     run_dir = run.data.tags.get(tag.RUN_DIR)
-    if not run_dir:
-        raise CheckpointError(f"run {run_id} has no run folder tag ({tag.RUN_DIR}); pass its checkpoint file")
-    return Located(_existing(Path(run_dir) / "checkpoints" / CHECKPOINTS[choice], run_id), run_id, Path(run_dir))
+    local = Path(run_dir) / "checkpoints" / CHECKPOINTS[choice] if run_dir else None
+    if local is not None and local.is_file():
+        return Located(local, run_id, Path(run_dir))
+    path, fetched_dir = fetch_checkpoint(client, run_id, CHECKPOINTS[choice], local or Path(CHECKPOINTS[choice]))
+    return Located(path, run_id, fetched_dir)
 
 
 def latest_run(tracking_uri: str | None) -> str:

@@ -25,7 +25,10 @@ EVAL_SOURCE = "launch.eval.source"  # on a `launch eval` run: the weights evalua
 WORLD_SIZE = "launch.world_size"
 BACKEND = "launch.backend"
 GLOBAL_BATCH_SIZE = "launch.global_batch_size"
-PLACEMENT = "launch.placement"  # each rank's node and GPU ids
+PLACEMENT = "launch.placement"  # each rank's node id, node IP, hostname and GPU ids
+JOB_ID = "launch.job_id"  # every rank's run of one DDP job: how the driver finds them when a rank fails
+FAILED_RANK = "launch.failed_rank"  # the rank whose error failed the DDP job
+RUN_URI = "launch.run_uri"  # where a finished run folder was copied (a remote output dir)
 
 # --- sweeps ----------------------------------------------------------------------------------
 SWEEP = "launch.sweep"  # on a sweep's parent run: the sweep's name
@@ -42,3 +45,4 @@ DISCARDED = "launch.discarded"  # a trial's run abandoned by a retry or a PBT ex
 NODE_IP = "launch.node_ip"
 NODE_ID = "launch.node_id"
 GPU_IDS = "launch.gpu_ids"
+HOSTNAME = "launch.hostname"

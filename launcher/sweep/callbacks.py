@@ -49,6 +49,22 @@ class LiveConsole(Callback):
         self.echo(trial_table(trials, self.sweep))
 
 
+class TrialFailures(Callback):
+    """A trial that failed for good (its retries spent) whose process died with its node or by a
+    hard crash never ended its child run: end it FAILED here, with the error on one line."""
+
+    def __init__(self, record: SweepRun):
+        self.record = record
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        from launcher.job_failure import one_line
+
+        run = self.record.trial_run(trial.trial_id)
+        if run is not None and run.info.status == "RUNNING":
+            error = trial.get_error()
+            self.record.fail_trial(run.info.run_id, one_line(error) if error else "the trial's process died")
+
+
 class StopReasons(Callback):
     """When the scheduler stops a trial early, say why on its child run (which ends KILLED)."""
 

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from launcher.config_args import cli_layers, flag_values
+from launcher.config_args import cli_layers, flag_values, shared_storage_option
 from launcher.guard import INTERRUPTED_EXIT, guarded
 
 
@@ -19,6 +19,7 @@ from launcher.guard import INTERRUPTED_EXIT, guarded
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
 @click.option("--experiment", help="MLflow experiment name.")
 @click.option("--output-dir", help="Root folder; the sweep goes to <output-dir>/sweeps/<name>-<time> (default: runs).")
+@shared_storage_option
 @click.option("--dry-run", is_flag=True,
               help="Validate; print the trials and the space, check every choice; run nothing.")
 @click.option("--smoke", is_flag=True, help="A few short trials of this sweep (the file's `smoke` section).")
@@ -29,7 +30,14 @@ from launcher.guard import INTERRUPTED_EXIT, guarded
 @guarded
 def sweep(sweep_file, overrides, num_samples, dry_run, smoke, resume, retry_errored, address, verbose, **flags):
     """Run a Ray Tune sweep described by SWEEP_FILE (see search_spaces/)."""
+    from launcher.preflight import ClusterProbe, check_named_store
+
+    probe = None
+    if not dry_run:
+        check_named_store(flags.get("tracking_uri"))
+        probe = ClusterProbe.start(address)  # answers while the sweep loads
     from launcher.sweep.loading import load_sweep, with_samples
+
 
     swept = load_sweep(sweep_file, cli_layers(None, overrides, flag_values(flags)), smoke=smoke)
     if num_samples:
@@ -37,7 +45,7 @@ def sweep(sweep_file, overrides, num_samples, dry_run, smoke, resume, retry_erro
     if dry_run:
         print_plan(swept)
         return
-    run_sweep(swept, resume=resume, retry_errored=retry_errored, address=address, verbose=verbose)
+    run_sweep(swept, resume=resume, retry_errored=retry_errored, address=address, verbose=verbose, probe=probe)
 
 
 def print_plan(swept) -> None:
@@ -51,9 +59,10 @@ def print_plan(swept) -> None:
 
 
 def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, verbose: bool,
-              trial_callbacks=()) -> None:
+              trial_callbacks=(), probe=None) -> None:
     import ray
 
+    from launcher import preflight
     from launcher.sweep import engine
     from launcher.sweep.console import summary
     from launcher.sweep.tracking import client_for, collect_rows, open_parent, write_summary
@@ -61,9 +70,14 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     if resume:
         workspace = engine.latest_workspace(swept)
         swept, record = workspace.load()
+    storage = preflight_args(swept.base)
+    if probe is None:
+        probe = preflight.ClusterProbe.start(address)
+    preflight.before_start(**storage, probe=probe, what="the sweep")
     client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
     started = engine.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
     try:
+        preflight.after_connect(**storage, what="the sweep")
         resources = engine.fit_resources(swept.file.resources, click.echo)  # before anything is written
         if resume:
             record.set_status("RUNNING")
@@ -86,6 +100,11 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
         click.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with: "
                    f"launch sweep {swept.source} --resume{' --smoke' if swept.smoke else ''}", err=True)
         sys.exit(INTERRUPTED_EXIT)
+
+
+def preflight_args(base: dict) -> dict:
+    return {"tracking_uri": base["tracking"]["uri"], "mlflow": base["tracking"]["mlflow"],
+            "output_dir": base["output"]["dir"], "shared": base["output"]["shared"]}
 
 
 def run_trials(swept, workspace, record, resources, *, resume: bool, retry_errored: bool, trial_callbacks):

@@ -81,12 +81,14 @@ def summary(sweep: Sweep, rows: list, best, record, sweep_dir: Path, top: int = 
     if best is not None:
         lines.append(f"best trial:      {best.trial}  {sweep.metric} {best.best:.4f}  "
                      f"config: {sweep_dir / 'best_config.yaml'}")
+    from trainlib.tracking.mlflow_tracker import ui_hint
+
     uri = record.uri
     lines += [
         f"parent run:      {record.parent_run_id}  (experiment {record.experiment_id})",
         f"sweep folder:    {sweep_dir}  (trials.csv, comparison.png)",
         f"all trials:      launch runs --sweep {record.parent_run_id} --tracking-uri {uri}",
-        f"MLflow UI:       launch ui --tracking-uri {uri}   (expand the parent run to see its trials)",
+        f"MLflow UI:       {ui_hint(uri)}   (expand the parent run to see its trials)",
         f"TensorBoard:     launch ui --tensorboard --logdir {sweep_dir / 'trials'}   (HParams: trials compared)",
     ]
     return lines

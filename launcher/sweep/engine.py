@@ -23,6 +23,7 @@ from launcher.sweep.schema import Resources
 from launcher.sweep.tracking import SweepRun
 from trainlib.config import resolve
 from trainlib.errors import ConfigError
+from trainlib.storage import child, is_remote, local_root
 
 STAMP = "%Y%m%d-%H%M%S"
 
@@ -32,16 +33,25 @@ def label_of(sweep: Sweep) -> str:
 
 
 def sweeps_root(sweep: Sweep) -> Path:
-    return Path(sweep.base["output"]["dir"]).resolve() / "sweeps"
+    return local_root(sweep.base["output"]["dir"]) / "sweeps"
 
 
 @dataclass(frozen=True)
 class Workspace:
+    """`dir`: the sweep folder on this machine; `storage`: where Tune and Ray Train keep the sweep's
+    checkpoints and state: the same folder, or its twin under a remote output dir (s3://...)."""
+
     dir: Path
+    storage: str
+
+    @classmethod
+    def of(cls, sweep: Sweep, folder: Path) -> "Workspace":
+        output = sweep.base["output"]["dir"]
+        return cls(folder, child(output, "sweeps", folder.name) if is_remote(output) else str(folder))
 
     @property
-    def tune_dir(self) -> Path:
-        return self.dir / "tune"
+    def tune_dir(self) -> str:
+        return child(self.storage, "tune")
 
     @property
     def state_file(self) -> Path:
@@ -69,9 +79,10 @@ def new_workspace(sweep: Sweep) -> tuple[Workspace, Sweep]:
         folder = root / f"{label_of(sweep)}-{stamp}-{n}"
     folder.mkdir(parents=True)
     shutil.copyfile(sweep.source, folder / "sweep.yaml")
-    absolute = {"output": {"dir": str(folder / "trials")},
+    workspace = Workspace.of(sweep, folder)
+    absolute = {"output": {"dir": child(workspace.storage, "trials")},
                 "tracking": {"uri": resolve_tracking_uri(sweep.base["tracking"]["uri"])}}
-    return Workspace(folder), replace(sweep, base=resolve([sweep.base, absolute]).to_dict())
+    return workspace, replace(sweep, base=resolve([sweep.base, absolute]).to_dict())
 
 
 def latest_workspace(sweep: Sweep) -> Workspace:
@@ -81,7 +92,7 @@ def latest_workspace(sweep: Sweep) -> Workspace:
                    if pattern.match(p.name) and (p / "sweep.json").is_file()) if root.is_dir() else []
     if not found:
         raise ConfigError(f"no sweep '{label_of(sweep)}' to resume under {root}; start it without --resume")
-    return Workspace(found[-1])
+    return Workspace.of(sweep, found[-1])
 
 
 def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool:
@@ -171,7 +182,7 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
             retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
     from launcher.ray_logs import warn_once_per_sweep
-    from launcher.sweep.callbacks import LiveConsole, StopReasons
+    from launcher.sweep.callbacks import LiveConsole, StopReasons, TrialFailures
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
@@ -181,8 +192,8 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
     if resume:
         tuner = restore_tuner(workspace, trainable, retry_errored)
     else:
-        tuner = build_tuner(sweep, workspace, trainable, [LiveConsole(sweep, echo=echo), StopReasons(sweep, record)],
-                            reuse_actors=resources.workers == 1)
+        callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record)]
+        tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
     tuner.fit()
     return outcome(workspace)
 
@@ -192,7 +203,7 @@ def outcome(workspace: Workspace) -> Outcome:
     the stopped trials TERMINATED, while the saved state keeps them to be resumed."""
     from ray.tune import ExperimentAnalysis
 
-    statuses = [t.status for t in ExperimentAnalysis(str(workspace.tune_dir)).trials]
+    statuses = [t.status for t in ExperimentAnalysis(workspace.tune_dir).trials]
     return Outcome(len(statuses), sum(s not in ("TERMINATED", "ERROR") for s in statuses))
 
 
@@ -210,7 +221,7 @@ def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: l
         num_samples=spec.tune.num_samples, reuse_actors=reuse_actors, trial_name_creator=TrialNamer(label_of(sweep)),
         trial_dirname_creator=trial_dirname)
     run_config = tune.RunConfig(
-        name=workspace.tune_dir.name, storage_path=str(workspace.dir), verbose=0, callbacks=callbacks,
+        name="tune", storage_path=workspace.storage, verbose=0, callbacks=callbacks,
         failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.keep))
     return tune.Tuner(trainable, param_space=tune_space(spec), tune_config=tune_config, run_config=run_config)
@@ -220,8 +231,8 @@ def restore_tuner(workspace: Workspace, trainable: Any, retry_errored: bool) -> 
     """Tune's experiment restore: finished trials stay, unfinished ones continue from their checkpoints."""
     from ray import tune
 
-    if not tune.Tuner.can_restore(str(workspace.tune_dir)):
+    if not tune.Tuner.can_restore(workspace.tune_dir):
         raise ConfigError(f"{workspace.dir} holds no Tune experiment state to resume (it stopped before any trial "
                           f"started); start the sweep again without --resume")
-    return tune.Tuner.restore(str(workspace.tune_dir), trainable, resume_unfinished=True,
+    return tune.Tuner.restore(workspace.tune_dir, trainable, resume_unfinished=True,
                               resume_errored=retry_errored, restart_errored=False)

@@ -61,6 +61,10 @@ class SweepRun:
         self.client.set_tag(run_id, tag.STOP_REASON, reason)
         self.client.set_terminated(run_id, status="KILLED")
 
+    def fail_trial(self, run_id: str, error: str) -> None:
+        self.client.set_tag(run_id, tag.ERROR, error[:5000])
+        self.client.set_terminated(run_id, status="FAILED")
+
     def set_status(self, status: str) -> None:
         if status == "RUNNING":
             self.client.update_run(self.parent_run_id, status="RUNNING")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import tempfile
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,23 +105,28 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from launcher.ddp import make_trainer
+    from launcher.job_failure import new_job_id, runs_end_failed
     from trainlib.observers import EpochCallback
+    from trainlib.storage import child, parent
 
     start = start_trial(sample, context, ddp=True)
     if start is None:
         return
-    storage = Path(start.cfg.output.dir).parent / "ddp"
+    storage = child(parent(start.cfg.output.dir), "ddp")
     name = tune.get_context().get_trial_id()
-    resume = start.earlier.info.run_id if start.earlier and has_checkpoint(storage / name) else None
+    resume = start.earlier.info.run_id if start.earlier and has_checkpoint(child(storage, name)) else None
     if resume is None:
         start_over(context, start)
-    run_config = RunConfig(name=name, storage_path=str(storage), callbacks=[TuneReportCallback()],
+    run_config = RunConfig(name=name, storage_path=storage, callbacks=[TuneReportCallback()],
                            checkpoint_config=CheckpointConfig(num_to_keep=context.sweep.file.checkpoints.keep),
                            logging_config=LoggingConfig(log_level="WARNING"))
+    job = new_job_id()
     trainer = make_trainer(start.cfg, workers=resources.workers, gpus_per_worker=resources.gpu,
-                           cpus_per_worker=resources.cpu, resume=resume, run_config=run_config, tags=start.tags,
-                           observers=[*map(EpochCallback, callbacks)], fail_on_nonfinite=True)
-    with ends_with_the_trial():
+                           cpus_per_worker=resources.cpu, resume=resume, run_config=run_config,
+                           tags={**start.tags, tag.JOB_ID: job}, observers=[*map(EpochCallback, callbacks)],
+                           fail_on_nonfinite=True)
+    uri = start.cfg.tracking.uri if start.cfg.tracking.mlflow else None
+    with ends_with_the_trial(), runs_end_failed(uri, job):
         trainer.fit()
 
 
@@ -153,11 +156,15 @@ def ends_with_the_trial():
         fitted.set()
 
 
-def has_checkpoint(train_run: Path) -> bool:
-    """Whether an earlier Ray Train run of this trial reported a checkpoint."""
+def has_checkpoint(train_run: str) -> bool:
+    """Whether an earlier Ray Train run of this trial (a folder or a URI) reported a checkpoint."""
+    import pyarrow.fs as pafs
     from ray.train import Result
 
-    return train_run.is_dir() and Result.from_path(str(train_run)).checkpoint is not None
+    filesystem, path = pafs.FileSystem.from_uri(train_run) if "://" in train_run else (pafs.LocalFileSystem(), train_run)
+    if filesystem.get_file_info(path).type != pafs.FileType.Directory:
+        return False
+    return Result.from_path(train_run).checkpoint is not None
 
 
 def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, ddp: bool) -> dict[str, str]:
@@ -171,7 +178,7 @@ def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, 
             tag.SAMPLED: json.dumps(active), tag.ATTEMPT: str(attempt)}
     if not ddp:
         tags.update({tag.NODE_IP: ray.util.get_node_ip_address(),
-                     tag.NODE_ID: ray.get_runtime_context().get_node_id(),
+                     tag.NODE_ID: ray.get_runtime_context().get_node_id(), tag.HOSTNAME: socket.gethostname(),
                      tag.GPU_IDS: json.dumps([str(g) for g in ray.get_gpu_ids()])})
     return tags
 
@@ -180,13 +187,17 @@ def trial_resume_point(checkpoint, earlier, cfg):
     """Where to continue: Tune's checkpoint, in this trial's own child run and run folder."""
     from trainlib.checkpoint import LAST
     from trainlib.resume import ResumePoint, locate
+    from trainlib.storage import local_root
 
     if checkpoint is None or earlier is None:
         return None
     with checkpoint.as_directory() as folder:
         state = locate(str(Path(folder) / LAST), None).state
     adopt_hyperparams(state, cfg.to_dict())
-    return ResumePoint(state, earlier.info.run_id, Path(earlier.data.tags[tag.RUN_DIR]))
+    run_dir = Path(earlier.data.tags[tag.RUN_DIR])
+    if not run_dir.is_dir():  # the earlier attempt ran on another node: continue in this node's folder
+        run_dir = local_root(cfg.output.dir) / run_dir.name
+    return ResumePoint(state, earlier.info.run_id, run_dir)
 
 
 def adopt_hyperparams(state: dict[str, Any], config: dict[str, Any]) -> None:
@@ -211,11 +222,7 @@ def send(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
     """ray.tune.report with a checkpoint holding only last.pt (Tune copies it to the sweep's storage)."""
     from ray import tune
 
-    from trainlib.checkpoint import LAST
+    from launcher.checkpoint_report import last_only
 
-    with tempfile.TemporaryDirectory(dir=checkpoint_dir.parent, prefix=".tune-") as folder:
-        try:
-            os.link(checkpoint_dir / LAST, Path(folder) / LAST)
-        except OSError:  # another filesystem: copy
-            shutil.copy2(checkpoint_dir / LAST, Path(folder) / LAST)
+    with last_only(checkpoint_dir) as folder:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

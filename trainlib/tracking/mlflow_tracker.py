@@ -36,6 +36,17 @@ def sqlite_file(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def ui_hint(uri: str) -> str:
+    """Where to browse a store: a tracking server serves its own UI; a local store needs `launch ui`."""
+    if is_server(uri):
+        return f"{uri.rstrip('/')}/   (the tracking server's own UI)"
+    return f"launch ui --tracking-uri {uri}"
+
+
 def artifact_root_for(uri: str) -> str | None:
     """Keep a SQLite store's artifacts beside its database file, whatever the cwd."""
     db = sqlite_file(uri)

@@ -10,6 +10,7 @@ from typing import Iterator
 
 from trainlib import tags as tag
 from trainlib.config import TrainConfig
+from trainlib.storage import local_root
 from trainlib.tracking.base import MultiTracker, Tracker
 
 
@@ -30,7 +31,9 @@ class RunHandle:
         if self.tensorboard_dir.exists():
             lines.append(f"TensorBoard:     tensorboard --logdir {self.tensorboard_dir}")
         if self.tracking_uri:
-            lines.append(f"MLflow UI:       launch ui   (or: mlflow ui --backend-store-uri {self.tracking_uri})")
+            from trainlib.tracking.mlflow_tracker import ui_hint
+
+            lines.append(f"MLflow UI:       {ui_hint(self.tracking_uri)}")
         return lines
 
 
@@ -45,7 +48,7 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
     from trainlib.tracking.tensorboard import TensorBoardTracker
 
     client = open_store(cfg.tracking.uri, create=True) if cfg.tracking.mlflow else None  # before any folder
-    check_writable(Path(cfg.output.dir))
+    check_writable(local_root(cfg.output.dir))
     trackers: list[Tracker] = []
     uri = None
     run_name = cfg.tracking.run_name or default_run_name(cfg)
@@ -57,7 +60,7 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
         run_id = mlf.run_id
     else:
         run_id = resume.run_id if resume else uuid.uuid4().hex
-    run_dir = resume.run_dir if resume else Path(cfg.output.dir).resolve() / f"{run_name}-{run_id[:8]}"
+    run_dir = resume.run_dir if resume else local_root(cfg.output.dir) / f"{run_name}-{run_id[:8]}"
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.tracking.tensorboard:
         trackers.append(TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))

@@ -20,7 +20,9 @@ def sweep_file(tmp_path: Path, body: str) -> Path:
 
 
 def layer(tmp_path: Path, store: str) -> dict:
-    return {"tracking": {"uri": store, "experiment": "test"}, "output": {"dir": str(tmp_path / "runs")},
+    """The test's store and folder; `output.shared`: the test clusters' nodes all run on this machine,
+    so they do share its disk (the multi-node preflight asks for that to be said)."""
+    return {"tracking": {"uri": store, "experiment": "test"}, "output": {"dir": str(tmp_path / "runs"), "shared": True},
             "scheduler": "constant"}
 
 

@@ -191,7 +191,7 @@ tune: {search: grid, num_samples: 1, max_concurrent_trials: 1}
 resources: {cpu: 0.5}
 """)
     args = [sys.executable, "-m", "launcher", "sweep", str(path), "--address", cluster.address,
-            "--tracking-uri", store, "--experiment", "test", "--output-dir", str(tmp_path / "runs"),
+            "--tracking-uri", store, "--experiment", "test", "--output-dir", str(tmp_path / "runs"), "--shared-storage",
             "-s", "batch_size=256", "-s", "scheduler.name=constant"]
     env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "0"}  # save Tune's state at every step: no lost epoch
     driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

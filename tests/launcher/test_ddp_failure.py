@@ -1,0 +1,44 @@
+"""A DDP job whose rank 1 fails: Ray Train stops every worker, so rank 0 never ends its MLflow
+run; the driver does, FAILED, with the failing rank and its one-line error (real Ray, real gloo)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.trainlib.test_distributed import EXACT
+from trainlib import tags as tag
+
+pytestmark = pytest.mark.slow
+
+
+class FailOnRank1:
+    """An epoch callback (run on every rank) that breaks rank 1 after its first epoch."""
+
+    def __call__(self, report) -> None:
+        import torch.distributed as dist
+
+        if dist.get_rank() == 1:
+            raise FileNotFoundError("diagnostics.json is not on this node")
+
+
+def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path, store, client):
+    import ray
+    from ray.train import WorkerGroupError
+
+    from launcher.ddp import make_trainer
+    from launcher.job_failure import new_job_id, runs_end_failed
+    from trainlib.observers import EpochCallback
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        job = new_job_id()
+        config = {**EXACT, "epochs": 3, "output": {"dir": str(tmp_path / "runs")},
+                  "tracking": {"uri": store, "experiment": "test"}}
+        with pytest.raises(WorkerGroupError), runs_end_failed(store, job):
+            make_trainer(config, workers=2, tags={tag.JOB_ID: job}, observers=[EpochCallback(FailOnRank1())]).fit()
+    finally:
+        ray.shutdown()
+    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags[tag.FAILED_RANK] == "1"
+    assert run.data.tags[tag.ERROR] == "rank 1: FileNotFoundError: diagnostics.json is not on this node"
+    assert run.data.tags[tag.JOB_ID] == job

@@ -1,0 +1,97 @@
+"""Preflight of runs, DDP jobs and sweeps meant for a cluster: one line, exit 2, nothing written,
+within the time a user waits (run as a user runs them: `python -m launcher` in a fresh process).
+
+A live Ray cluster's refusals (token auth, the defaults on a two-node cluster) are in
+tests/launcher/test_cluster.py, which starts one with `ray start`.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster_services import HOST, free_port, launch, one_error
+
+SWEEP = str(Path(__file__).resolve().parents[2] / "search_spaces" / "optim.yaml")
+OTHER_MACHINE = "192.0.2.1:6379"  # TEST-NET-1 (RFC 5737): no machine answers there
+
+
+def written(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--epochs", "1"],
+    ["sweep", SWEEP, "--smoke"],
+    ["eval", "0123abcd"],
+])
+def test_a_dead_tracking_server_is_one_line_within_15_seconds(tmp_path, command):
+    uri = f"http://{HOST}:{free_port()}"
+    out, seconds = launch(*command, "--tracking-uri", uri, cwd=tmp_path)
+    line = one_error(out)
+    assert uri in line and "does not answer" in line
+    assert seconds < 15, seconds
+    assert written(tmp_path) == []
+
+
+@pytest.mark.parametrize("address", [f"{HOST}:{free_port()}", f"ray://{HOST}:{free_port()}", OTHER_MACHINE])
+def test_a_wrong_address_is_one_line_within_30_seconds(tmp_path, address):
+    args = ["--output-dir", "s3://bucket/sweeps", "--shared-storage"]
+    out, seconds = launch("sweep", SWEEP, "--smoke", "--address", address, *args, cwd=tmp_path)
+    line = one_error(out)
+    assert f"no Ray cluster answers at {address}" in line and "--address" in line, line
+    assert seconds < 30, seconds
+    assert written(tmp_path) == []
+
+
+def test_a_wrong_ray_address_for_a_ddp_job_is_one_line(tmp_path):
+    address = f"{HOST}:{free_port()}"
+    out, seconds = launch("train", "--workers", "2", "--shared-storage", cwd=tmp_path, env={"RAY_ADDRESS": address})
+    assert f"no Ray cluster answers at {address}" in one_error(out)
+    assert seconds < 30, seconds
+    assert written(tmp_path) == []
+
+
+def test_a_port_that_is_no_ray_head_is_refused_within_30_seconds(tmp_path):
+    """Something listens, but it is not a Ray GCS (here: a plain HTTP server)."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", HOST],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path / "..")
+    try:
+        time.sleep(1.5)
+        out, seconds = launch("sweep", SWEEP, "--smoke", "--address", f"{HOST}:{port}", "--shared-storage",
+                              cwd=tmp_path)
+    finally:
+        server.terminate()
+        server.wait()
+    assert f"the Ray cluster at {HOST}:{port}" in one_error(out)
+    assert seconds < 30, seconds
+
+
+@pytest.mark.parametrize("env, flags, culprits", [
+    ({}, [], ["SQLite file", "--tracking-uri http://", "local folder", "s3://", "--shared-storage"]),
+    ({}, ["--output-dir", "s3://bucket/runs"], ["SQLite file"]),
+])
+def test_a_cluster_address_with_local_storage_is_refused_before_anything(tmp_path, env, flags, culprits):
+    """A head on another machine (an address of TEST-NET-1, never dialled): refused from the
+    command line alone. A head on this machine is asked how many nodes it has first
+    (tests/launcher/test_cluster.py)."""
+    out, _ = launch("sweep", SWEEP, "--smoke", "--address", OTHER_MACHINE, *flags, cwd=tmp_path, env=env)
+    line = one_error(out)
+    assert "runs on the Ray cluster at" in line and all(c in line for c in culprits), line
+    assert written(tmp_path) == []  # no mlflow.db, no runs/
+
+
+def test_ray_address_from_the_environment_counts_as_a_cluster(tmp_path):
+    out, _ = launch("train", "--workers", "2", cwd=tmp_path, env={"RAY_ADDRESS": OTHER_MACHINE})
+    assert "the DDP job runs on the Ray cluster at" in one_error(out)
+    assert written(tmp_path) == []
+
+
+def test_ui_on_a_tracking_server_prints_its_url(tmp_path):
+    out, _ = launch("ui", "--tracking-uri", "http://127.0.0.1:5999", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "MLflow UI: http://127.0.0.1:5999/" in out.stdout

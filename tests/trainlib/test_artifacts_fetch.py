@@ -1,0 +1,95 @@
+"""The tracking store is the source of truth for checkpoints: with the run folder gone (another
+machine), `launch eval`, `--resume` and `--finetune` given a run id (or its 8-character prefix)
+download the checkpoint from the run's artifacts, say so in one line, and load it with the
+same weights_only rules."""
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from launcher.cli import main
+from tests.conftest import train_args
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def gone(tmp_path, store, client, monkeypatch):
+    """A finished 1-epoch run whose run folder was deleted; a cache and a working dir that never saw it."""
+    result = invoke(*train_args(tmp_path, store, "--epochs", "1", "-s", "tracking.log_model=false"))
+    assert result.exit_code == 0, result.output
+    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    shutil.rmtree(run.data.tags["launch.run_dir"])
+    monkeypatch.setenv("LAUNCH_CACHE_DIR", str(tmp_path / "cache"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    return run
+
+
+def test_eval_by_prefix_downloads_the_checkpoint_from_the_store(gone, store, tmp_path):
+    prefix = gone.info.run_id[:8]
+    result = invoke("eval", prefix, "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    fetched = tmp_path / "cache" / "runs" / gone.info.run_id / "checkpoints" / "best.pt"
+    assert f"downloaded checkpoints/best.pt of run {prefix}" in result.output and str(fetched) in result.output
+    assert fetched.is_file()
+    assert f"test acc {gone.data.metrics['test/acc']:.2%}" in result.output  # 1 epoch: best is the final model
+    again = invoke("eval", prefix, "--tracking-uri", store)  # cached: no second download
+    assert again.exit_code == 0 and "downloaded" not in again.output
+
+
+def test_resume_and_finetune_by_prefix_use_the_fetched_checkpoints(gone, store, client, tmp_path):
+    prefix = gone.info.run_id[:8]
+    resumed = invoke(*train_args(tmp_path, store, "--resume", prefix, "--epochs", "2", "-s", "tracking.log_model=false"))
+    assert resumed.exit_code == 0, resumed.output
+    assert "downloaded checkpoints/last.pt" in resumed.output
+    run = client.get_run(gone.info.run_id)
+    assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "train/loss")) == 2
+    tuned = invoke(*train_args(tmp_path, store, "--finetune", f"{prefix}:best", "--epochs", "1",
+                               "-s", "tracking.log_model=false"))
+    assert tuned.exit_code == 0, tuned.output
+    assert "finetune from" in tuned.output
+
+
+def test_a_tampered_checkpoint_artifact_is_refused(gone, store, client, tmp_path):
+    artifact = Path(client.get_run(gone.info.run_id).info.artifact_uri.removeprefix("file://")) / "checkpoints" / "best.pt"
+    assert artifact.is_file()
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    artifact.write_bytes(pickle.dumps(Payload()))
+    result = invoke("eval", gone.info.run_id[:8], "--tracking-uri", store)
+    assert result.exit_code == 2
+    assert "error: " in result.output and "not a PyTorch file" in result.output or "refusing to load" in result.output
+
+
+def test_a_run_without_checkpoint_artifacts_says_so(store, client):
+    exp = client.create_experiment("bare")
+    run = client.create_run(exp, tags={"launch.run_dir": "/nowhere/run"})
+    client.set_terminated(run.info.run_id)
+    result = invoke("eval", run.info.run_id[:8], "--tracking-uri", store)
+    assert result.exit_code == 2
+    assert "is not on this machine and the run has no artifact checkpoints/best.pt" in result.output
+
+
+def test_diagnose_takes_the_prefix_launch_runs_prints(store, client):
+    exp = client.create_experiment("diag")
+    run = client.create_run(exp, run_name="short-id")
+    for step, loss in enumerate([2.0, 1.5, 1.2], start=1):
+        client.log_metric(run.info.run_id, "train/loss", loss, step=step)
+    client.set_terminated(run.info.run_id)
+    result = invoke("diagnose", run.info.run_id[:8], "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert "short-id" in result.output
+    unknown = invoke("diagnose", "ffff0000", "--tracking-uri", store)
+    assert unknown.exit_code == 2 and "unknown run 'ffff0000'" in unknown.output
