@@ -22,6 +22,9 @@ FLAG_KEYS = {
     "output_dir": "output.dir",
     "workers": "distributed.workers",
     "gpus_per_worker": "distributed.gpus_per_worker",
+    "precision": "train.precision",
+    "channels_last": "train.channels_last",
+    "compile": "train.compile",
 }
 
 
@@ -44,6 +47,13 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."),
         click.option("--experiment", help="MLflow experiment name."),
         click.option("--output-dir", help="Root folder for run folders (default: runs)."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
+                     help="Autocast precision (train.precision); fp16 adds a gradient scaler."),
+        click.option("--channels-last", is_flag=True, default=None,
+                     help="channels_last memory format for the model and batches (train.channels_last)."),
+        click.option("--compile", "compile", is_flag=False, flag_value="default", default=None,
+                     type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
+                     help="torch.compile the training model (train.compile); a bare --compile means 'default'."),
     ]
     for option in reversed(options):
         fn = option(fn)
