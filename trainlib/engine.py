@@ -127,9 +127,9 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
         if deadline is not None and time.monotonic() >= deadline:
             complete = index == len(loader) - 1
             break
+    loss, acc = float(total_loss) / seen, float(correct) / seen  # the epoch's one host sync: time after it
     seconds = time.perf_counter() - start
-    return EpochResult(float(total_loss) / seen, float(correct) / seen, seen, seconds, warmup_samples,
-                       warmup_seconds, complete)
+    return EpochResult(loss, acc, seen, seconds, warmup_samples, warmup_seconds, complete)
 
 
 def optimizer_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
