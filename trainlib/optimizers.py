@@ -24,9 +24,7 @@ ParamGroups = list[dict[str, Any]]
 
 def _shared(*, no_decay_bias_norm: bool = False, clip_grad_norm: PositiveFloat | None = None,
             clip_grad_value: PositiveFloat | None = None) -> None:
-    """no_decay_bias_norm: true puts biases and normalization weights in a group with weight_decay 0;
-    clip_grad_norm / clip_grad_value: before each step, scale the gradients to this total L2 norm at most /
-    clamp each gradient element to +-this (null: no clipping)."""
+    """no_decay_bias_norm: biases and norm weights get weight_decay 0; clip_grad_norm / clip_grad_value: before each step, clip the total gradient L2 norm / each gradient element to this (null: no clipping)."""
 
 
 OPTIMIZERS = Registry("optimizer", shared=_shared)
