@@ -6,16 +6,15 @@ import math
 import pytest
 import torch
 
+from tests.resumed_runs import QUIET, whole_and_resumed
 from trainlib.checkpoint import BEST, LAST, load_safely
 from trainlib.config import validate
 from trainlib.engine import evaluate
 from trainlib.errors import ConfigError
 from trainlib.models import build_model
-from trainlib.resume import locate
 from trainlib.run import build_parts, run
 from trainlib.stopping import STOP_REASON_TAG, EarlyStopping
 
-QUIET = {"progress": False, "echo": lambda line: None}
 FAKE = {"data": {"name": "fake", "num_samples": 80, "num_classes": 4, "image_size": 32}, "batch_size": 8,
         "device": "cpu", "visuals": {"enabled": False}}
 
@@ -80,24 +79,12 @@ def test_max_minutes_ends_the_run_after_the_batch_that_spends_it(run_config, cli
 def test_a_resumed_fp16_ema_accumulating_run_continues_identically(tmp_path):
     config = local(tmp_path, epochs=3, train={"precision": "fp16", "ema": 0.8, "accumulate": 2},
                    optimizer={"name": "sgd", "lr": 0.05, "clip_grad_norm": 5.0})
-    whole = run(config, **QUIET)
-
-    stopped = []
-
-    def stop_after_first_epoch(report):
-        stopped.append(report.checkpoint_dir.parent)
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run(config, callbacks=[stop_after_first_epoch], **QUIET)
-    first = load_safely(stopped[0] / "checkpoints" / LAST)
-    assert first["scaler"]["scale"] > 0 and first["epoch"] == 1
-    resumed = run(config, resume=locate(str(stopped[0]), None), **QUIET)
+    whole, resumed, _ = whole_and_resumed(config)
     assert resumed == whole
     states = [load_safely(r / "checkpoints" / LAST) for r in sorted(p for p in tmp_path.iterdir() if p.is_dir())]
     for key in ("model", "raw_model"):
         assert all(torch.equal(states[0][key][k], states[1][key][k]) for k in states[0][key])
-    assert states[0]["scaler"] == states[1]["scaler"]
+    assert states[0]["scaler"] == states[1]["scaler"] and states[0]["scaler"]["scale"] > 0
 
 
 @pytest.mark.parametrize("bad, message", [
