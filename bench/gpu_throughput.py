@@ -45,7 +45,7 @@ STYLES = {
 }
 SIZES = {  # device type -> model -> (batch, fake samples (80% train), epochs)
     "cuda": {"net": (512, 50_000, 4), "resnet34": (512, 50_000, 4)},
-    "cpu": {"net": (128, 2_560, 3), "resnet34": (32, 320, 3)},
+    "cpu": {"net": (128, 2_560, 3), "resnet34": (32, 160, 3)},
 }
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.247, 0.243, 0.261)
