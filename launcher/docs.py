@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import sys
-import types
 import typing
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -29,12 +28,15 @@ def _train_config() -> str:
 def _registries() -> str:
     from trainlib.config import FAMILIES
     from trainlib.transforms import TRANSFORMS
+    from trainlib.visuals import VISUALS
 
     usage = {key: f"`{key}: {{name: NAME, PARAM: VALUE, ...}}`" for key in FAMILIES}
     usage["transforms"] = ("items of `transforms.train` / `transforms.eval` (mixup, cutmix: `transforms.batch`): "
                            "`NAME` or `{NAME: {PARAM: VALUE}}`")
+    usage["visuals"] = ("`visuals.NAME: {PARAM: VALUE}` (`visuals.NAME: false` switches one off); "
+                        "each writes to TensorBoard, some also to MLflow as PNG artifacts")
     return "\n\n".join(registry_reference(key, registry, usage[key])
-                       for key, registry in {**FAMILIES, "transforms": TRANSFORMS}.items())
+                       for key, registry in {**FAMILIES, "transforms": TRANSFORMS, "visuals": VISUALS}.items())
 
 
 def _sweep_file() -> str:
@@ -80,7 +82,9 @@ def _field_rows(model: type, prefix: str, families: Mapping[str, Any], queue: li
             type_text = "{name: ..., PARAM: ...}"
             description = description or f"one of the `{key}` entries below, by name, with its params"
         else:
-            type_text = type_name(info.annotation) + _constraints(info.metadata)
+            from trainlib.validation import type_name
+
+            type_text = type_name(info.annotation, yaml=True) + _constraints(info.metadata)
         yield [f"`{key}`", f"`{type_text}`", _default(info), description]
 
 
@@ -95,27 +99,6 @@ def _is_model(obj: Any) -> bool:
     from pydantic import BaseModel
 
     return isinstance(obj, type) and issubclass(obj, BaseModel)
-
-
-def _is_union(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
-
-
-def type_name(annotation: Any) -> str:
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation is type(None):
-        return "null"
-    if annotation is Any:
-        return "any"
-    if origin is typing.Annotated:
-        return type_name(args[0])
-    if origin is typing.Literal:
-        return " | ".join(str(a) for a in args)
-    if _is_union(annotation):
-        return " | ".join(type_name(a) for a in args)
-    if origin is not None:
-        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
-    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
 
 
 _BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "min length", "max_length": "max length"}
@@ -143,8 +126,14 @@ def _flow_yaml(value: Any) -> str:
 # --- registries ------------------------------------------------------------------------------
 
 def registry_reference(key: str, registry: Any, usage: str) -> str:
-    rows = [[f"`{e.name}`", _params(e), e.summary] for e in registry.entries()]
+    rows = [[f"`{e.name}`", _params(e), e.summary + _writes(e)] for e in registry.entries()]
     return f"#### {key}\n\n{usage}\n\n" + _table(["name", "params (type = default)", "what it is"], rows)
+
+
+def _writes(entry: Any) -> str:
+    """Where a visual writes (other families have no destinations)."""
+    writes = entry.meta.get("writes")
+    return f" (writes to: {', '.join(writes)})" if writes else ""
 
 
 def _params(entry: Any) -> str:

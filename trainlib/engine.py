@@ -103,8 +103,8 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
     seen, warmup_samples, warmup_seconds, complete = 0, 0, 0.0, True
     micro: list[tuple[torch.Tensor, torch.Tensor]] = []
     start = time.perf_counter()
-    batches = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
-    for index, (x, y) in enumerate(batches):
+    bar = tqdm(loader, desc=desc, leave=False, unit="batch", disable=None if progress else True)  # None: tty only
+    for index, (x, y) in enumerate(bar):
         x, y = options.place(x, y, device)
         if batch_transform is not None:
             x, y = batch_transform(x, y)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from trainlib import tags as tag
 from trainlib.config import TrainConfig, resolve
 from trainlib.data.datasets import build_dataset
 from trainlib.distributed import DistContext
@@ -24,7 +25,7 @@ from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
 from trainlib.precision import to_memory_format
-from trainlib.run import build_loaders, check_writable, pick_device, seed_everything
+from trainlib.setup import check_writable, config_loaders, pick_device, seed_everything
 from trainlib.sources import locate_checkpoint
 from trainlib.step_setup import build_execution
 
@@ -59,7 +60,7 @@ def evaluate_source(source: str, layers: list[dict[str, Any]], split: str = "tes
     data = build_dataset(cfg.data)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
     load_exactly(model, saved, found.path, cfg)
-    loader = build_loaders(cfg, data, torch.Generator().manual_seed(cfg.seed), DistContext(device=device))[split]
+    loader = config_loaders(cfg, data, torch.Generator().manual_seed(cfg.seed), DistContext(device=device))[split]
     execution = build_execution(cfg, device)
     model = to_memory_format(model.to(device), cfg.train.channels_last)
     result = evaluate(model, loader, build_loss(cfg.loss, data.num_classes).to(device), device, execution)
@@ -113,7 +114,7 @@ def log_evaluation(ev: Evaluation, cfg: TrainConfig, tracking_uri: str | None) -
     if new_run:
         exp = get_or_create_experiment(client, cfg.tracking.experiment, uri)
         run_id = client.create_run(exp, run_name=f"eval-{Path(ev.checkpoint).stem}",
-                                   tags={"launch.eval.source": ev.source}).info.run_id
+                                   tags={tag.EVAL_SOURCE: ev.source}).info.run_id
     step, now = ev.epoch or 0, int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(f"eval/{ev.split}/acc", ev.acc, now, step),
                                       Metric(f"eval/{ev.split}/loss", ev.loss, now, step)])

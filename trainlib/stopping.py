@@ -1,7 +1,7 @@
 """Ending a run on purpose before its last epoch: `train.early_stop` and `train.max_minutes`.
 
 Either ends the run FINISHED (the test pass and the final model still happen) with the reason
-in the `launch.stop_reason` tag. Their state travels in the checkpoint, so a resumed run
+in the `launch.stop_reason` tag (trainlib.tags.STOP_REASON). Their state travels in the checkpoint, so a resumed run
 keeps counting where it stopped.
 """
 from __future__ import annotations
@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainlib.config import EarlyStopConfig, TrainOptions
-
-STOP_REASON_TAG = "launch.stop_reason"
 
 
 @dataclass

@@ -12,8 +12,10 @@ from trainlib.config import validate
 from trainlib.engine import evaluate
 from trainlib.errors import ConfigError
 from trainlib.models import build_model
+from trainlib.observers import EpochCallback
 from trainlib.run import build_parts, run
-from trainlib.stopping import STOP_REASON_TAG, EarlyStopping
+from trainlib.stopping import EarlyStopping
+from trainlib.tags import STOP_REASON
 
 FAKE = {"data": {"name": "fake", "num_samples": 80, "num_classes": 4, "image_size": 32}, "batch_size": 8,
         "device": "cpu", "visuals": {"enabled": False}}
@@ -45,11 +47,11 @@ def test_early_stop_ends_the_run_finished_at_the_epoch_patience_allows(run_confi
     cfg = run_config(**FAKE, epochs=10, optimizer={"name": "sgd", "lr": 1e-12},
                      train={"early_stop": {"metric": "valid/acc", "patience": 2}})
     epochs = []
-    final = run(cfg, callbacks=[lambda report: epochs.append(report.epoch)], **QUIET)
+    final = run(cfg, observers=[EpochCallback(lambda report: epochs.append(report.epoch))], **QUIET)
     (stopped,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert epochs == [1, 2, 3]
     assert stopped.info.status == "FINISHED"
-    assert stopped.data.tags[STOP_REASON_TAG].startswith("early_stop: valid/acc did not improve")
+    assert stopped.data.tags[STOP_REASON].startswith("early_stop: valid/acc did not improve")
     assert "test/acc" in final and [m.step for m in client.get_metric_history(stopped.info.run_id, "valid/acc")] == [1, 2, 3]
 
 
@@ -69,11 +71,11 @@ def test_early_stopping_counts_epochs_without_improvement(mode, values, stop_at)
 def test_max_minutes_ends_the_run_after_the_batch_that_spends_it(run_config, client):
     cfg = run_config(**FAKE, epochs=5, train={"max_minutes": 1e-6})
     epochs = []
-    final = run(cfg, callbacks=[lambda report: epochs.append(report.epoch)], **QUIET)
+    final = run(cfg, observers=[EpochCallback(lambda report: epochs.append(report.epoch))], **QUIET)
     (stopped,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert epochs == [1]
     assert stopped.info.status == "FINISHED" and "test/acc" in final
-    assert stopped.data.tags[STOP_REASON_TAG].startswith("max_minutes: the time budget of 1e-06 min is spent")
+    assert stopped.data.tags[STOP_REASON].startswith("max_minutes: the time budget of 1e-06 min is spent")
 
 
 def test_a_resumed_fp16_ema_accumulating_run_continues_identically(tmp_path):
