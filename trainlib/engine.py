@@ -30,7 +30,6 @@ class EpochResult:
     seconds: float  # without the warm-up step
     warmup_samples: int = 0  # the first step's, when timed apart (compilation)
     warmup_seconds: float = 0.0
-    complete: bool = True  # False: a time budget ended the epoch early
 
     @property
     def img_per_s(self) -> float:
@@ -100,7 +99,7 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
     model.train()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    seen, warmup_samples, warmup_seconds, complete = 0, 0, 0.0, True
+    seen, warmup_samples, warmup_seconds = 0, 0, 0.0
     micro: list[tuple[torch.Tensor, torch.Tensor]] = []
     start = time.perf_counter()
     bar = tqdm(loader, desc=desc, leave=False, unit="batch", disable=None if progress else True)  # None: tty only
@@ -125,11 +124,10 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
             warmup_samples, warmup_seconds = seen, time.perf_counter() - start
             start = time.perf_counter()
         if deadline is not None and time.monotonic() >= deadline:
-            complete = index == len(loader) - 1
             break
     loss, acc = float(total_loss) / seen, float(correct) / seen  # the epoch's one host sync: time after it
     seconds = time.perf_counter() - start
-    return EpochResult(loss, acc, seen, seconds, warmup_samples, warmup_seconds, complete)
+    return EpochResult(loss, acc, seen, seconds, warmup_samples, warmup_seconds)
 
 
 def optimizer_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
