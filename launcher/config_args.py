@@ -26,6 +26,9 @@ FLAG_KEYS = {
     "shared_storage": "output.shared",
     "workers": "distributed.workers",
     "gpus_per_worker": "distributed.gpus_per_worker",
+    "precision": "train.precision",
+    "channels_last": "train.channels_last",
+    "compile": "train.compile",
 }
 
 
@@ -54,6 +57,13 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--experiment", help="MLflow experiment name."),
         click.option("--output-dir", help="Root folder for run folders (default: runs)."),
         shared_storage_option,
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
+                     help="Autocast precision (train.precision); fp16 adds a gradient scaler."),
+        click.option("--channels-last", is_flag=True, default=None,
+                     help="channels_last memory format for the model and batches (train.channels_last)."),
+        click.option("--compile", "compile", is_flag=False, flag_value="default", default=None,
+                     type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
+                     help="torch.compile the training model (train.compile); a bare --compile means 'default'."),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -138,6 +138,48 @@ class DiagnoseConfig(_Section):
 # --- end visuals and diagnosis ---------------------------------------------------------
 
 
+# --- training options (issue 17) -------------------------------------------------------
+
+EARLY_STOP_METRICS = ("valid/loss", "valid/acc", "train/loss", "train/acc")
+
+
+class EarlyStopConfig(_Section):
+    metric: Literal[EARLY_STOP_METRICS] = Field(  # type: ignore[valid-type]
+        "valid/loss", description="the epoch metric watched")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="min: lower is better; max: higher; "
+                                                                    "auto: max for */acc, min for */loss")
+    patience: int = Field(5, ge=1, description="epochs without improvement before the run stops")
+    min_delta: float = Field(0.0, ge=0, description="an improvement must beat the best by more than this")
+
+
+class TrainOptions(_Section):
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="autocast dtype for forward and loss (fp16 adds a gradient scaler); weights stay fp32")
+    channels_last: bool = Field(False, description="model and image batches in channels_last memory format")
+    compile: Literal[False, "default", "reduce-overhead", "max-autotune"] = Field(
+        False, description="torch.compile mode for the training model; false: eager")
+    tf32: bool = Field(True, description="on CUDA: TF32 tensor cores for fp32 matmuls and convolutions")
+    accumulate: int = Field(1, ge=1, description="micro-batches per optimizer step (gradient accumulation): "
+                                                 "the step sees accumulate x batch_size samples")
+    ema: float | None = Field(None, gt=0, lt=1, description="EMA decay of the weights (e.g. 0.999); the EMA "
+                                                            "weights are validated, tested, checkpointed and logged")
+    early_stop: EarlyStopConfig | None = Field(None, description="stop when a metric stops improving; null: never")
+    max_minutes: float | None = Field(None, gt=0, description="time budget of the training loop; the run stops "
+                                                              "after the batch that crosses it; null: none")
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_switch(cls, value: Any) -> Any:
+        return {True: "default", None: False}.get(value, value) if isinstance(value, (bool, type(None))) else value
+
+    @field_validator("early_stop", mode="before")
+    @classmethod
+    def _early_stop_switch(cls, value: Any) -> Any:
+        return {True: {}, False: None}.get(value, value) if isinstance(value, bool) else value
+
+# --- end training options --------------------------------------------------------------
+
+
 class TrainConfig(_Section):
     model: dict[str, Any] = Field(default_factory=lambda: {"name": "net"})
     data: dict[str, Any] = Field(default_factory=lambda: {"name": "digits"})
@@ -160,6 +202,7 @@ class TrainConfig(_Section):
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     visuals: VisualsConfig = Field(default_factory=VisualsConfig)
     diagnose: DiagnoseConfig = Field(default_factory=DiagnoseConfig)
+    train: TrainOptions = Field(default_factory=TrainOptions)
 
     @field_validator(*FAMILIES, mode="before")
     @classmethod
@@ -183,6 +226,9 @@ class TrainConfig(_Section):
             raise ConfigError(f"transforms.batch mixes labels into class probabilities, which loss "
                               f"'{self.loss['name']}' cannot take (it needs class ids); use e.g. cross_entropy",
                               key="transforms.batch")
+        if self.train.precision == "fp16" and self.optimizer["name"] == "lbfgs":
+            raise ConfigError("train.precision=fp16 needs a gradient scaler, which cannot drive lbfgs's "
+                              "re-evaluating closure; use bf16 or fp32 with lbfgs", key="train.precision")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -146,7 +146,7 @@ class DistContext:
         torch.distributed.all_reduce(slowest, op=torch.distributed.ReduceOp.MAX)
         loss_sum, correct, samples = sums.tolist()
         return dataclasses.replace(result, loss=loss_sum / samples, acc=correct / samples, samples=int(samples),
-                                   seconds=float(slowest))
+                                   seconds=float(slowest), warmup_samples=result.warmup_samples * self.world_size)
 
     def gather_eval(self, result: EvalResult) -> EvalResult:
         """Every rank's shard of an evaluation, gathered in rank order: the whole split."""

@@ -9,6 +9,7 @@ batch transform (mixup, cutmix), class probabilities (B, K).
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,6 +17,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from trainlib.ema import ModelEma
+from trainlib.precision import Execution
 from trainlib.schedulers import LRSchedule
 
 
@@ -24,11 +27,14 @@ class EpochResult:
     loss: float
     acc: float
     samples: int
-    seconds: float
+    seconds: float  # without the warm-up step
+    warmup_samples: int = 0  # the first step's, when timed apart (compilation)
+    warmup_seconds: float = 0.0
 
     @property
     def img_per_s(self) -> float:
-        return self.samples / self.seconds if self.seconds > 0 else 0.0
+        timed = self.samples - self.warmup_samples
+        return timed / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -54,51 +60,146 @@ class BatchStep:
 BatchHook = Callable[[BatchStep], None]
 
 
+@dataclass
+class StepOptions:
+    """How an optimizer step is computed (see trainlib.precision, trainlib.ema); the defaults are
+    plain fp32 steps, one batch each."""
+
+    execution: Execution | None = None  # None: fp32, inputs left where they are
+    scaler: torch.amp.GradScaler | None = None  # fp16's gradient scaler
+    clip_grad_norm: float | None = None
+    clip_grad_value: float | None = None
+    accumulate: int = 1  # micro-batches per optimizer step
+    ema: ModelEma | None = None
+
+    def autocast(self) -> AbstractContextManager:
+        return self.execution.autocast() if self.execution else nullcontext()
+
+    def place(self, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.execution.place(x) if self.execution else x.to(device, non_blocking=True)
+        return x, y.to(device, non_blocking=True)
+
+    @property
+    def scaling(self) -> bool:
+        return self.scaler is not None and self.scaler.is_enabled()
+
+
 def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                     schedule: LRSchedule, device: torch.device, desc: str = "", progress: bool = True,
-                    batch_transform: Callable | None = None, on_batch: BatchHook | None = None) -> EpochResult:
+                    batch_transform: Callable | None = None, on_batch: BatchHook | None = None,
+                    options: StepOptions | None = None, deadline: float | None = None,
+                    time_first_step: bool = False) -> EpochResult:
+    """One pass over `loader`, `options.accumulate` batches per optimizer step. Loss and accuracy
+    are summed on the device and read once, at the end (no host sync per batch).
+
+    `deadline` (a time.monotonic() value) ends the epoch after the step that passes it.
+    `time_first_step` times the first step apart (e.g. torch.compile's compilation): it is left out
+    of `seconds` and img/s and reported as `warmup_seconds`."""
+    options = options or StepOptions()
     model.train()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    seen, warmup_samples, warmup_seconds = 0, 0, 0.0
+    micro: list[tuple[torch.Tensor, torch.Tensor]] = []
     start = time.perf_counter()
     bar = tqdm(loader, desc=desc, leave=False, unit="batch", disable=None if progress else True)  # None: tty only
     for index, (x, y) in enumerate(bar):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = options.place(x, y, device)
         if batch_transform is not None:
             x, y = batch_transform(x, y)
+        micro.append((x, y))
+        if len(micro) < options.accumulate and index < len(loader) - 1:
+            continue
         after_backward = None if on_batch is None else (
-            lambda logits, loss: on_batch(BatchStep(index, x, y, logits, loss)))
-        logits, loss = optimizer_step(model, loss_fn, optimizer, x, y, after_backward)
+            lambda logits, loss, x=x, y=y, index=index: on_batch(BatchStep(index, x, y, logits, loss)))
+        for (_, mb_y), (logits, loss) in zip(micro, accumulated_step(model, loss_fn, optimizer, micro, options,
+                                                                      after_backward)):
+            total_loss += loss * len(mb_y)
+            correct += (logits.argmax(1) == class_ids(mb_y)).sum()
+            seen += len(mb_y)
+        micro = []
         schedule.after_batch()
-        total_loss += loss * len(y)
-        correct += (logits.argmax(1) == class_ids(y)).sum()
-        seen += len(y)
+        if time_first_step and not warmup_samples:
+            synchronize(device)
+            warmup_samples, warmup_seconds = seen, time.perf_counter() - start
+            start = time.perf_counter()
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+    loss, acc = float(total_loss) / seen, float(correct) / seen  # the epoch's one host sync: time after it
     seconds = time.perf_counter() - start
-    return EpochResult(float(total_loss) / seen, float(correct) / seen, seen, seconds)
+    return EpochResult(loss, acc, seen, seconds, warmup_samples, warmup_seconds)
 
 
 def optimizer_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                    x: torch.Tensor, y: torch.Tensor,
                    after_backward: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step; returns the (detached) logits and loss of the closure's first evaluation.
-    `after_backward(logits, loss)` runs once, after that evaluation's backward."""
-    first: list[torch.Tensor] = []
+                   options: StepOptions | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step on one batch; returns its (detached) logits and loss. `after_backward(logits, loss)`
+    runs once, after the first evaluation's backward (gradients unscaled, not yet clipped)."""
+    return accumulated_step(model, loss_fn, optimizer, [(x, y)], options or StepOptions(), after_backward)[0]
+
+
+def accumulated_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+                     micro: list[tuple[torch.Tensor, torch.Tensor]], options: StepOptions,
+                     after_backward: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+                     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One optimizer step over the micro-batches, whose gradients add up to those of their union:
+    each micro-batch's mean loss is weighted by its share of the samples. Under DDP the gradients
+    are all-reduced once, with the last micro-batch. Returns each micro-batch's (logits, loss) from
+    the closure's first evaluation (LBFGS evaluates several times; the others once)."""
+    total = sum(len(y) for _, y in micro)
+    first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        logits = forward(model, x)
-        loss = loss_fn(logits, y)
-        loss.backward()
+        outputs, step_loss = [], 0.0
+        for i, (x, y) in enumerate(micro):
+            with _no_sync(model, i < len(micro) - 1):
+                with options.autocast():
+                    logits = forward(model, x)
+                    loss = loss_fn(logits, y)
+                share = loss if len(micro) == 1 else loss * (len(y) / total)
+                (options.scaler.scale(share) if options.scaling else share).backward()
+            outputs.append((logits.detach().float(), loss.detach().float()))
+            step_loss = step_loss + share.detach()
+        if options.scaling:
+            options.scaler.unscale_(optimizer)
         if not first:
-            first.extend((logits.detach(), loss.detach()))
+            first.extend(outputs)
             if after_backward is not None:
-                after_backward(*first)
-        return loss
+                after_backward(*outputs[-1])
+        clip_gradients(optimizer, options)
+        return step_loss
 
-    optimizer.step(closure)
-    return first[0], first[1]
+    if options.scaling:  # GradScaler takes no closure (fp16 + LBFGS is refused by the config)
+        closure()
+        options.scaler.step(optimizer)
+        options.scaler.update()
+    else:
+        optimizer.step(closure)
+    if options.ema is not None:
+        options.ema.update()
+    return first
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer, options: StepOptions) -> None:
+    if options.clip_grad_norm is None and options.clip_grad_value is None:
+        return
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if options.clip_grad_value is not None:
+        nn.utils.clip_grad_value_(params, options.clip_grad_value, foreach=True)
+    if options.clip_grad_norm is not None:
+        nn.utils.clip_grad_norm_(params, options.clip_grad_norm, foreach=True)
+
+
+def _no_sync(model: nn.Module, skip: bool) -> AbstractContextManager:
+    """DDP's no_sync for all but the last micro-batch: one all-reduce per optimizer step."""
+    return model.no_sync() if skip and hasattr(model, "no_sync") else nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -115,14 +216,18 @@ def class_ids(y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, loss_fn: nn.Module, device: torch.device) -> EvalResult:
+def evaluate(model: nn.Module, loader, loss_fn: nn.Module, device: torch.device,
+             execution: Execution | None = None) -> EvalResult:
+    """`execution`: the run's autocast and memory format (default: fp32, inputs as they come)."""
     model.eval()
+    options = StepOptions(execution)
     total_loss = torch.zeros((), device=device)
     outputs, targets = [], []
     for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits = forward(model, x)
-        total_loss += loss_fn(logits, y) * len(y)
+        x, y = options.place(x, y, device)
+        with options.autocast():
+            logits = forward(model, x).float()
+            total_loss += loss_fn(logits, y) * len(y)
         outputs.append(logits)
         targets.append(y)
     logits_t, targets_t = torch.cat(outputs).float().cpu(), torch.cat(targets).cpu()

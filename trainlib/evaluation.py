@@ -25,8 +25,10 @@ from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
 from trainlib.diskspace import check_writable
+from trainlib.precision import to_memory_format
 from trainlib.setup import config_loaders, pick_device, seed_everything
 from trainlib.sources import locate_checkpoint
+from trainlib.step_setup import build_execution
 
 SPLITS = ("valid", "test")
 FILES = ("per_class_report.txt", "confusion_matrix.png", "eval.json")
@@ -60,7 +62,9 @@ def evaluate_source(source: str, layers: list[dict[str, Any]], split: str = "tes
     model = build_model(cfg.model, data.num_classes, data.in_channels)
     load_exactly(model, saved, found.path, cfg)
     loader = config_loaders(cfg, data, torch.Generator().manual_seed(cfg.seed), DistContext(device=device))[split]
-    result = evaluate(model.to(device), loader, build_loss(cfg.loss, data.num_classes).to(device), device)
+    execution = build_execution(cfg, device)
+    model = to_memory_format(model.to(device), cfg.train.channels_last)
+    result = evaluate(model, loader, build_loss(cfg.loss, data.num_classes).to(device), device, execution)
     out = Path(out_dir) if out_dir else found.home / "eval" / f"{split}-{found.path.stem}"
     check_writable(out)
     cm = confusion_matrix(result.preds, result.targets, data.num_classes)

@@ -35,7 +35,7 @@ class Net(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool1(F.relu(self.conv1(x)))
         x = self.pool2(F.relu(self.conv2(x)))
-        x = x.view(-1, 16 * 5 * 5)
+        x = x.reshape(-1, 16 * 5 * 5)  # the seed has .view: reshape also takes channels_last maps
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         return self.fc3(x)
@@ -108,7 +108,7 @@ class ResNet34(nn.Module):
         x = self.layer3(x)
         x = self.layer4(x)
         x = F.adaptive_avg_pool2d(x, 1)
-        x = x.view(x.size(0), -1)
+        x = x.reshape(x.size(0), -1)  # the seed has .view: reshape also takes channels_last maps
         return self.fc(x)
 
 

@@ -23,8 +23,9 @@ from trainlib.validation import NonNegativeFloat, PositiveFloat, PositiveInt
 ParamGroups = list[dict[str, Any]]
 
 
-def _shared(*, no_decay_bias_norm: bool = False) -> None:
-    """no_decay_bias_norm: true puts biases and normalization weights in a group with weight_decay 0."""
+def _shared(*, no_decay_bias_norm: bool = False, clip_grad_norm: PositiveFloat | None = None,
+            clip_grad_value: PositiveFloat | None = None) -> None:
+    """no_decay_bias_norm: biases and norm weights get weight_decay 0; clip_grad_norm / clip_grad_value: before each step, clip the total gradient L2 norm / each gradient element to this (null: no clipping)."""
 
 
 OPTIMIZERS = Registry("optimizer", shared=_shared)
@@ -70,6 +71,15 @@ def _check_prefixes(model: nn.Module, lr_mults: dict[str, float]) -> None:
             raise ConfigError(f"lr multiplier prefix '{prefix}' matches no parameter of the model")
 
 
+def fused_kernel(params: ParamGroups) -> dict[str, bool]:
+    """`fused=True` when every parameter is a floating-point CUDA tensor: one kernel per step for
+    SGD/Adam/AdamW, which also lets an fp16 GradScaler step without a host sync. Elsewhere torch
+    picks its own implementation (foreach on CUDA)."""
+    tensors = [p for group in params for p in group["params"]]
+    on_cuda = bool(tensors) and all(p.is_cuda and p.is_floating_point() for p in tensors)
+    return {"fused": True} if on_cuda else {}
+
+
 def bias_and_norm_ids(model: nn.Module) -> set[int]:
     ids = set()
     for module in model.modules():
@@ -84,7 +94,7 @@ def sgd(params: ParamGroups, *, lr: PositiveFloat = 0.01, momentum: NonNegativeF
         nesterov: bool = False, weight_decay: NonNegativeFloat = 0.0) -> torch.optim.Optimizer:
     """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
     return torch.optim.SGD(params, lr=lr, momentum=momentum, dampening=dampening,
-                           nesterov=nesterov, weight_decay=weight_decay)
+                           nesterov=nesterov, weight_decay=weight_decay, **fused_kernel(params))
 
 
 @OPTIMIZERS.register("asgd")
@@ -131,7 +141,7 @@ def adam(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9, 
          eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.0, amsgrad: bool = False) -> torch.optim.Optimizer:
     """Adam (optionally AMSGrad)."""
     return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=eps,
-                            weight_decay=weight_decay, amsgrad=amsgrad)
+                            weight_decay=weight_decay, amsgrad=amsgrad, **fused_kernel(params))
 
 
 @OPTIMIZERS.register("adamw")
@@ -139,7 +149,7 @@ def adamw(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9,
           eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.01, amsgrad: bool = False) -> torch.optim.Optimizer:
     """AdamW: Adam with decoupled weight decay."""
     return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), eps=eps,
-                             weight_decay=weight_decay, amsgrad=amsgrad)
+                             weight_decay=weight_decay, amsgrad=amsgrad, **fused_kernel(params))
 
 
 @OPTIMIZERS.register("adamax")

@@ -20,7 +20,8 @@ from trainlib.config import TrainConfig, flatten, validate
 from trainlib.data.datasets import ImageSplits, build_dataset
 from trainlib.diagnose.observer import DiagnoseObserver
 from trainlib.distributed import DistContext, connect
-from trainlib.engine import EvalResult, evaluate, train_one_epoch
+from trainlib.ema import ModelEma
+from trainlib.engine import EvalResult, StepOptions, evaluate, train_one_epoch
 from trainlib.finetune import Finetune, prepare as prepare_finetune
 from trainlib.inits import apply_init
 from trainlib.losses import build_loss
@@ -28,10 +29,13 @@ from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_
 from trainlib.models import build_model
 from trainlib.observers import FitContext, Observer, Observers
 from trainlib.optimizers import build_optimizer
+from trainlib.precision import Execution, compiled, to_memory_format
 from trainlib.preflight import check_shapes
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.setup import config_loaders, pick_device, run_tags, seed_everything, transform_specs
+from trainlib.step_setup import build_execution, build_step_options, optimizer_steps
+from trainlib.stopping import Stops
 from trainlib.storage import publish
 from trainlib.threads import use_cpu_threads
 from trainlib.tracking import Tracker
@@ -56,6 +60,17 @@ class Parts:
     observers: Observers  # visuals, diagnosis, then the caller's
     batch_transform: Callable | None = None
     finetune: Finetune | None = None
+    execution: Execution | None = None
+    step: StepOptions = field(default_factory=StepOptions)
+
+    @property
+    def ema(self) -> ModelEma | None:
+        return self.step.ema
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """What is validated, tested, checkpointed as `model` and logged: the EMA weights when on."""
+        return self.ema.module if self.ema else self.model
 
 
 @dataclass
@@ -63,6 +78,7 @@ class Progress:
     epoch: int = 0
     best_valid_acc: float = float("-inf")
     history: list[dict[str, float]] = field(default_factory=list)
+    stops: Stops | None = None  # from the checkpoint on resume, else from the config when fit starts
 
 
 def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observers: Sequence[Observer] = (),
@@ -107,11 +123,16 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
             parts.finetune.record(tracker, run_dir, echo)
     parts.observers.on_fit_start(FitContext(cfg, parts.model, parts.device, parts.data, parts.loaders,
                                             parts.optimizer, tracker, run_dir, echo, state.epoch, handle.run_id))
-    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+    stops = state.stops = state.stops or Stops(cfg.train)
+    stops.start()
+    first_epoch = state.epoch + 1  # a compiled model compiles in this session's first step
+    for epoch in range(first_epoch, cfg.epochs + 1):
         unfreeze_if_due(parts, epoch, echo)
-        metrics, valid = train_and_validate(parts, epoch, progress)
+        metrics, valid = train_and_validate(parts, epoch, progress, stops.deadline,
+                                            time_first_step=bool(cfg.train.compile) and epoch == first_epoch)
         metrics.update(parts.observers.epoch_metrics())
         state.epoch = epoch
+        reason = stops.after_epoch(epoch, metrics)
         if metrics["valid/acc"] > state.best_valid_acc:
             state.best_valid_acc = metrics["valid/acc"]
             save_checkpoint(parts, state, ckpt_dir / ckpt.BEST, handle.run_id)
@@ -122,6 +143,10 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
             tracker.log_metrics({"lr/step": lr}, step=step)
         echo(epoch_line(epoch, cfg.epochs, metrics))
         parts.observers.on_epoch_end(epoch, metrics, valid)
+        if reason:
+            tracker.set_tags({tag.STOP_REASON: reason})
+            echo(f"stopped: {reason}")
+            break
     final = finish(parts, state, tracker, run_dir, echo)
     if parts.dist.is_main and (published := publish(run_dir, cfg.output.dir)):
         tracker.set_tags({tag.RUN_URI: published})
@@ -131,17 +156,21 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
     return final
 
 
-def train_and_validate(parts: Parts, epoch: int, progress: bool) -> tuple[dict[str, float], EvalResult]:
+def train_and_validate(parts: Parts, epoch: int, progress: bool, deadline: float | None = None,
+                       time_first_step: bool = False) -> tuple[dict[str, float], EvalResult]:
     parts.loaders["train"].sampler.set_epoch(epoch)
     parts.dist.seed_epoch(parts.cfg.seed, epoch, parts.loader_generator)
     lrs = learning_rates(parts.optimizer)
     train = train_one_epoch(parts.train_model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.schedule,
                             parts.device, desc=f"epoch {epoch}/{parts.cfg.epochs}", progress=progress,
-                            batch_transform=parts.batch_transform, on_batch=parts.observers.batch_hook)
+                            batch_transform=parts.batch_transform, on_batch=parts.observers.batch_hook,
+                            options=parts.step, deadline=deadline, time_first_step=time_first_step)
     train = parts.dist.reduce_train(train)
     valid = evaluate_split(parts, "valid")
     metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
                **lrs, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
+    if time_first_step:
+        metrics["time/compile_s"] = train.warmup_seconds
     parts.schedule.after_epoch(metrics)
     return metrics, valid
 
@@ -184,17 +213,19 @@ def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights:
     check_shapes(transform_specs(cfg), data, model, cfg.model["name"])
     apply_init(cfg.init, model)
     tuning = prepare_finetune(cfg, model, data.num_classes, load=load_weights)
-    model.to(device)
-    train_model = dist.prepare(model, cfg.distributed.sync_batchnorm)
+    execution = build_execution(cfg, device)
+    to_memory_format(model.to(device), cfg.train.channels_last)
+    train_model = compiled(dist.prepare(model, cfg.distributed.sync_batchnorm), cfg.train.compile)
     optimizer = tuning.build_optimizer(cfg.optimizer, model) if tuning else build_optimizer(cfg.optimizer, model)
     dist.scale_lr(optimizer, cfg.distributed.lr_scaling)
-    schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
+    schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs,
+                               optimizer_steps(len(loaders["train"]), cfg.train.accumulate))
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
     batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
     sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
     watching = build_observers(cfg, model, sample, dist.is_main, observers)
     return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, train_model, dist,
-                 watching, batch_transform, tuning)
+                 watching, batch_transform, tuning, execution, build_step_options(cfg, model, execution))
 
 
 def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is_main: bool = True,
@@ -212,12 +243,17 @@ def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is
 
 def restore(parts: Parts, point: ResumePoint) -> Progress:
     state = point.state
-    parts.model.load_state_dict(state["model"])
+    parts.model.load_state_dict(state.get("raw_model", state["model"]))
+    if parts.ema:
+        parts.ema.load_state_dict(state["model"])
     unfreeze_if_due(parts, int(state["epoch"]), echo=lambda _: None)
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.schedule.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        parts.step.scaler.load_state_dict(state["scaler"])
     ckpt.restore_rng(state["rng"], parts.loader_generator)
-    return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]))
+    return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]),
+                    stops=Stops(parts.cfg.train, state.get("stops")))
 
 
 def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str],
@@ -232,7 +268,7 @@ def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_t
 def unfreeze_if_due(parts: Parts, epoch: int, echo: Callable[[str], None]) -> None:
     if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.schedule)):
         # DDP all-reduces only the parameters that were trainable when it wrapped the model: wrap anew
-        parts.train_model = parts.dist.prepare(parts.model, sync_batchnorm=False)
+        parts.train_model = compiled(parts.dist.prepare(parts.model, sync_batchnorm=False), parts.cfg.train.compile)
         echo(f"epoch {epoch}: unfroze {count} parameter tensors (optimizer.add_param_group)")
 
 
@@ -246,8 +282,8 @@ def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
 
 def evaluate_split(parts: Parts, split: str) -> EvalResult:
     """Evaluate `split` as a whole (under DDP: each rank its shard, gathered)."""
-    parts.dist.broadcast_buffers(parts.model)
-    shard = evaluate(parts.model, parts.loaders[split], parts.loss_fn, parts.device)
+    parts.dist.broadcast_buffers(parts.eval_model)
+    shard = evaluate(parts.eval_model, parts.loaders[split], parts.loss_fn, parts.device, parts.execution)
     return parts.dist.gather_eval(shard)
 
 
@@ -255,9 +291,12 @@ def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> N
     if not parts.dist.is_main:
         return
     ckpt.save_atomic({
-        "model": parts.model.state_dict(),
+        "model": parts.eval_model.state_dict(),
+        **({"raw_model": parts.model.state_dict()} if parts.ema else {}),
         "optimizer": parts.optimizer.state_dict(),
         "scheduler": parts.schedule.state_dict(),
+        "scaler": parts.step.scaler.state_dict() if parts.step.scaling else {},
+        "stops": state.stops.state_dict() if state.stops else {},
         "epoch": state.epoch,
         "best_valid_acc": state.best_valid_acc,
         "rng": ckpt.rng_state(parts.loader_generator),
@@ -281,7 +320,7 @@ def log_final_model(parts: Parts, handle: RunHandle, echo: Callable[[str], None]
     example = one_view(next(iter(parts.loaders["test"]))[0][:2])
     start = time.perf_counter()
     try:
-        handle.tracker.log_model(parts.model, example)
+        handle.tracker.log_model(parts.eval_model, example)
     except Exception as exc:  # training succeeded; do not fail the run over its MLflow model copy
         handle.tracker.set_tags({tag.LOG_MODEL_ERROR: f"{type(exc).__name__}: {exc}"[:5000]})
         echo(f"warning: model not logged to MLflow ({type(exc).__name__}: {str(exc)[:200]})")

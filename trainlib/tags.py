@@ -17,7 +17,7 @@ RUN_DIR = "launch.run_dir"  # the run folder (checkpoints, TensorBoard), for res
 KIND = "launch.kind"  # "sweep" (a sweep's parent run), "lr-find"; absent on training runs
 ERROR = "launch.error"  # why a run FAILED
 LOG_MODEL_ERROR = "launch.log_model.error"  # why the MLflow model copy was skipped
-STOP_REASON = "launch.stop_reason"  # the diagnosis check (or Tune scheduler) that stopped the run
+STOP_REASON = "launch.stop_reason"  # the diagnosis check, early stop, time budget or Tune scheduler that stopped it
 WARNING_PREFIX = "launch.warning."  # + a diagnosis check's name
 EVAL_SOURCE = "launch.eval.source"  # on a `launch eval` run: the weights evaluated
 

@@ -165,3 +165,22 @@ def test_a_source_that_is_not_there_fails_at_its_line(tmp_path):
         load_sweep(write(tmp_path, text))
     assert str(info.value).startswith(f"{tmp_path / 'sweep.yaml'}:4: base.finetune.source: 'latest': no finished run")
     assert not (tmp_path / "mlflow.db").exists(), "looking for a run created no store"
+
+
+def test_training_options_are_sweepable_dotted_keys(tmp_path):
+    sweep = load_sweep(write(tmp_path, """\
+name: t
+space:
+  train.precision: {choice: [fp32, bf16]}
+  train.ema: {choice: [null, 0.99]}
+  train.accumulate: {choice: [1, 2]}
+  train.early_stop.patience: {randint: [2, 5]}
+  optimizer.clip_grad_norm: {loguniform: [0.1, 10.0]}
+"""))
+    cfg = sweep.trial_config({"train.precision": "bf16", "train.ema": 0.99, "train.accumulate": 2,
+                              "train.early_stop.patience": 3, "optimizer.clip_grad_norm": 1.0})
+    assert (cfg.train.precision, cfg.train.ema, cfg.train.accumulate) == ("bf16", 0.99, 2)
+    assert cfg.train.early_stop.patience == 3 and cfg.train.early_stop.metric == "valid/loss"
+    assert cfg.optimizer["clip_grad_norm"] == 1.0
+    with pytest.raises(ConfigError, match="train.precision"):
+        load_sweep(write(tmp_path, "name: t\nspace:\n  train.precision: {choice: [fp32, fp64]}\n", "bad.yaml"))

@@ -5,15 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.resumed_runs import whole_and_resumed
 from trainlib.checkpoint import LAST, load_safely
 from trainlib.data import DATASETS
 from trainlib.data.datasets import PHOTO_TRANSFORMS, build_dataset
 from trainlib.data.fast import MemoryBatches
 from trainlib.data.loaders import build_loaders, choose_mode
 from trainlib.errors import ConfigError
-from trainlib.observers import EpochCallback
-from trainlib.resume import locate
-from trainlib.run import run
 
 CPU = torch.device("cpu")
 
@@ -80,18 +78,7 @@ def test_a_resumed_fast_path_run_reproduces_an_uninterrupted_one(tmp_path):
     config = {"data": {"name": "fake", "num_samples": 40, "num_classes": 4, "image_size": 32},
               "loader": {"mode": "memory"}, "epochs": 2, "batch_size": 8, "device": "cpu",
               "output": {"dir": str(tmp_path)}, "tracking": {"mlflow": False, "tensorboard": False}}
-    quiet = {"progress": False, "echo": lambda line: None}
-    whole = run(config, **quiet)
-
-    stopped = []
-
-    def stop_after_first_epoch(report):
-        stopped.append(report.checkpoint_dir.parent)
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run(config, observers=[EpochCallback(stop_after_first_epoch)], **quiet)
-    resumed = run(config, resume=locate(str(stopped[0]), None), **quiet)
+    whole, resumed, _ = whole_and_resumed(config)
     assert resumed == whole
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     weights = [load_safely(r / "checkpoints" / LAST)["model"] for r in runs]
