@@ -2,9 +2,10 @@
 
 Pipelines are config lists such as ``[{random_crop: {size: 32, padding: 4}}, normalize]``.
 Per-sample transforms (`transforms.train`, `transforms.eval`) take and return a CHW image
-tensor, uint8 until `normalize` (or `linear_transformation`) turns it into float; whatever
-the pipeline ends with is made a float tensor. `to_pil_image` / `to_tensor` switch to a
-PIL image and back (to uint8, not to float: scaling stays `normalize`'s job).
+tensor, uint8 until `to_tensor`, `normalize` (or `linear_transformation`) turns it into float;
+whatever the pipeline ends with is made a float tensor. `to_pil_image` switches to a PIL
+image; `to_tensor` does what torchvision's ToTensor does: PIL image (or uint8 tensor) ->
+float CHW tensor in [0, 1] (`normalize` after it only normalizes).
 `five_crop` / `ten_crop` return the crops stacked (ncrops, C, H, W); the model then sees
 each crop and its logits are averaged (trainlib.engine).
 Batch transforms (`transforms.batch`: mixup, cutmix) mix whole training batches and turn
@@ -275,8 +276,8 @@ def to_pil_image(ctx: TransformContext) -> Callable:
 
 @TRANSFORMS.register("to_tensor")
 def to_tensor(ctx: TransformContext) -> Callable:
-    """PIL image -> uint8 CHW tensor (tensors pass unchanged; unlike the classic ToTensor it does not scale)."""
-    return v2.PILToTensor()
+    """ToTensor: PIL image (or uint8 tensor) -> float CHW tensor in [0, 1], as torchvision's ToTensor."""
+    return to_float
 
 
 def _identity(img: Any) -> Any:

@@ -63,7 +63,8 @@ def require_batch_versions(specs: list[dict]) -> None:
 def build_batch_pipeline(specs: list[dict], ctx: BatchContext) -> BatchOp:
     """Compose the batch ops; the output is float (scaled to [0, 1] when nothing normalized it)."""
     require_batch_versions(specs)
-    ops = [BATCH_OPS[s["name"]].builder(ctx, **{k: v for k, v in s.items() if k != "name"}) for s in specs]
+    ops = [BATCH_OPS[s["name"]].builder(ctx, **{k: v for k, v in s.items() if k != "name"})
+           for s in fold_to_tensor(specs)]
 
     def apply(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         for op in ops:
@@ -74,6 +75,12 @@ def build_batch_pipeline(specs: list[dict], ctx: BatchContext) -> BatchOp:
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
+def fold_to_tensor(specs: list[dict]) -> list[dict]:
+    """Drop a `to_tensor` right before `normalize`: normalize's multiply-add on uint8 scales by 1/255 itself."""
+    return [s for s, after in zip(specs, [*specs[1:], None])
+            if not (s["name"] == "to_tensor" and after is not None and after["name"] == "normalize")]
 
 
 def source_index(pos: torch.Tensor, length: int, mode: str) -> torch.Tensor:
@@ -133,6 +140,12 @@ def random_vertical_flip(ctx: BatchContext, *, p: float = 0.5) -> BatchOp:
     return _random_flip(2, p)
 
 
+@batch_op("to_tensor")
+def to_tensor(ctx: BatchContext) -> BatchOp:
+    """uint8 -> float in [0, 1], as torchvision's ToTensor; float batches pass unchanged."""
+    return lambda x, generator: to_float(x)
+
+
 @batch_op("normalize", "mean", "std")
 def normalize(ctx: BatchContext, *, mean: list[float] | None = None, std: list[float] | None = None) -> BatchOp:
     mean_t = torch.tensor(list(mean or ctx.mean), dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
@@ -143,5 +156,5 @@ def normalize(ctx: BatchContext, *, mean: list[float] | None = None, std: list[f
     def norm(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if x.dtype == torch.uint8:
             return torch.addcmul(shift, x.float(), scale)
-        return (x - mean_t) / std_t
+        return torch.addcmul(shift, x, 1 / std_t)
     return norm
