@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from trainlib.data.datasets import DATASETS
 from trainlib.diagnose.catalog import CHECK_NAMES
@@ -84,6 +84,8 @@ class FinetuneConfig(_Section):
     head: str | None = Field(None, description="the classifier head module; null: detected "
                                                "(the last layer with one output per class)")
     head_lr_mult: float = Field(10.0, gt=0, description="the head's lr is optimizer.lr times this")
+    default_lr: float = Field(0.001, gt=0, description="optimizer.lr when source is set and no optimizer.lr "
+                                                       "was given (the tutorial finetunes at 0.001)")
     freeze: list[str] = Field(default_factory=list, description="module-name prefixes to freeze, "
                                                                 "or 'backbone' (all but the head)")
     unfreeze_at_epoch: int | None = Field(None, ge=2, description="train the frozen parameters too from this "
@@ -143,6 +145,11 @@ class KernelsVisual(EveryEpochs):
     max_channels: int = Field(16, ge=1, description="at most this many output (and input) channels per conv layer")
 
 
+class VideoVisual(Toggle):
+    every: int = Field(1, ge=1, description="a frame every N-th epoch (and the last)")
+    fps: float = Field(2.0, gt=0, description="frames per second")
+
+
 class EmbeddingVisual(Toggle):
     count: int = Field(100, ge=1, description="validation images projected (penultimate features), at the end")
 
@@ -154,14 +161,23 @@ class VisualsConfig(_Section):
     histograms: EveryEpochs = Field(default_factory=EveryEpochs, description="weights and gradients per layer")
     kernels: KernelsVisual = Field(default_factory=KernelsVisual, description="conv kernels of every conv layer")
     feature_maps: LayerImages = Field(default_factory=LayerImages,
-                                      description="feature maps of a layer (default: first conv) for fixed images")
+                                      description="feature maps after the ReLU (as the tutorial's 4.3) of a layer "
+                                                  "(default: the first ReLU module, else the first conv) for fixed images")
     gradcam: LayerImages = Field(default_factory=LayerImages,
                                  description="Grad-CAM heat maps of a layer (default: last conv) on fixed valid images")
-    confusion: EveryEpochs = Field(default_factory=EveryEpochs, description="validation confusion matrix figure")
+    video: VideoVisual = Field(default_factory=VideoVisual,
+                               description="the Grad-CAM maps of the fixed valid images across the epochs, as a "
+                                           "TensorBoard video (add_video, written at the end; needs moviepy)")
+    confusion: EveryEpochs = Field(default_factory=EveryEpochs,
+                                   description="confusion matrix figures: valid, and train (its augmented batches)")
     pr_curves: EveryEpochs = Field(default_factory=EveryEpochs, description="validation PR curve per class")
     embedding: EmbeddingVisual = Field(default_factory=EmbeddingVisual, description="embedding projector")
     graph: Toggle = Field(default_factory=Toggle, description="the model graph (add_graph)")
     hparams: Toggle = Field(default_factory=Toggle, description="config + final metrics in the HParams tab")
+    scalars_json: Toggle = Field(default_factory=Toggle, description="every scalar of the run in scalars.json "
+                                                                     "(export_scalars_to_json; also an MLflow artifact)")
+    at_epochs: list[int] = Field(default_factory=list, description="also draw the visuals at these epochs (a sweep "
+                                                                   "sets its scheduler's judging epochs)")
 
 
 CheckName = Literal[CHECK_NAMES]  # type: ignore[valid-type]
@@ -205,6 +221,7 @@ class TrainConfig(_Section):
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     visuals: VisualsConfig = Field(default_factory=VisualsConfig)
     diagnose: DiagnoseConfig = Field(default_factory=DiagnoseConfig)
+    _notes: dict[str, str] = PrivateAttr(default_factory=dict)  # dotted key -> why it has its value
 
     @field_validator(*FAMILIES, mode="before")
     @classmethod
@@ -233,7 +250,11 @@ class TrainConfig(_Section):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        """The config as YAML, with a comment on each value that was chosen for the user (see resolve)."""
+        lines = yaml.safe_dump(self.to_dict(), sort_keys=False).splitlines()
+        for key, note in self._notes.items():
+            lines = _annotate(lines, key.split("."), note)
+        return "\n".join(lines) + "\n"
 
 
 def normalize_family(value: Any, family: str) -> dict[str, Any]:
@@ -333,11 +354,34 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def resolve(layers: list[dict[str, Any]]) -> TrainConfig:
-    """Merge layers (lowest first) over the defaults and validate once."""
+    """Merge layers (lowest first) over the defaults and validate once.
+
+    A finetune (finetune.source set) whose layers give no optimizer.lr trains at finetune.default_lr:
+    the from-scratch default would wreck the loaded weights."""
     merged: dict[str, Any] = default_config_dict()
     for layer in layers:
         merged = merge(merged, layer)
-    return validate(merged)
+    finetune = merged.get("finetune")
+    given_lr = any(isinstance(layer.get("optimizer"), dict) and "lr" in layer["optimizer"] for layer in layers)
+    notes = {}
+    if isinstance(finetune, dict) and finetune.get("source") and not given_lr:
+        lr = finetune.get("default_lr", FinetuneConfig.model_fields["default_lr"].default)
+        merged["optimizer"] = {**normalize_family(merged["optimizer"], "optimizer"), "lr": lr}
+        notes["optimizer.lr"] = "finetune.default_lr: finetune.source is set and no optimizer.lr was given"
+    cfg = validate(merged)
+    cfg._notes.update(notes)
+    return cfg
+
+
+def _annotate(lines: list[str], path: list[str], note: str) -> list[str]:
+    """Append `  # note` to the YAML line of the dotted key `path` (block style, 2-space indent)."""
+    depth = 0
+    for i, line in enumerate(lines):
+        if line.startswith("  " * depth + path[depth] + ":"):
+            if depth == len(path) - 1:
+                return [*lines[:i], f"{line}  # {note}", *lines[i + 1:]]
+            depth += 1
+    return lines
 
 
 def validate(data: dict[str, Any]) -> TrainConfig:

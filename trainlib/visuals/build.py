@@ -18,6 +18,8 @@ from trainlib.visuals.images import capture, conv_layers, pick_layer
 from trainlib.visuals.inputs import InputsGrid
 from trainlib.visuals.kernels import ConvKernels
 from trainlib.visuals.pr_curves import PrCurves
+from trainlib.visuals.scalars_json import ScalarsJson
+from trainlib.visuals.video import GradCamVideo
 
 
 def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> list[Observer]:
@@ -26,7 +28,9 @@ def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> l
     if not v.enabled or not (cfg.tracking.tensorboard or cfg.tracking.mlflow):
         return []
     convs = list(conv_layers(model))
-    feature_layer = pick_layer(model, v.feature_maps.layer, convs[0] if convs else None, "visuals.feature_maps.layer")
+    relus = [name for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
+    first_activation = relus[0] if relus else convs[0] if convs else None
+    feature_layer = pick_layer(model, v.feature_maps.layer, first_activation, "visuals.feature_maps.layer")
     cam_layer = pick_layer(model, v.gradcam.layer, convs[-1] if convs else None, "visuals.gradcam.layer")
     observers: list[Observer] = []
     # these also go to MLflow as PNG artifacts
@@ -35,6 +39,8 @@ def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> l
     if v.gradcam.enabled and cam_layer:
         check_spatial(model, cam_layer, sample)
         observers.append(GradCam(v.gradcam, cam_layer))
+        if v.video.enabled and cfg.tracking.tensorboard:
+            observers.append(GradCamVideo(v.video, cam_layer, v.gradcam.count))
     if v.confusion.enabled:
         observers.append(ConfusionFigure(v.confusion))
     if not cfg.tracking.tensorboard:
@@ -55,6 +61,8 @@ def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> l
         observers.append(Graph())
     if v.hparams.enabled:
         observers.append(HParams())
+    if v.scalars_json.enabled:
+        observers.append(ScalarsJson())
     return observers
 
 

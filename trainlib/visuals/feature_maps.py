@@ -1,4 +1,7 @@
-"""Feature maps of one layer for a few fixed validation images (seed 4.3): a row per image."""
+"""Feature maps of one layer for a few fixed validation images (seed 4.3): a row per image.
+
+Shown after a ReLU, as the tutorial draws them (`F.relu(net.conv1(x))`): Net applies F.relu
+functionally, so there is no ReLU module to hook; on a ReLU module's output it changes nothing."""
 from __future__ import annotations
 
 import torch
@@ -20,5 +23,5 @@ def feature_map_grid(maps: torch.Tensor) -> torch.Tensor:
 
 class FeatureMaps(LayerVisual):
     def draw(self, epoch: int) -> None:
-        maps = capture(self.model, self.layer, self.images)
+        maps = capture(self.model, self.layer, self.images).relu()
         self.sink.image(f"feature_maps/{self.layer}", feature_map_grid(maps), epoch)

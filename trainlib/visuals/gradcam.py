@@ -2,7 +2,8 @@
 
 A forward hook keeps the layer's activations A; a hook on A's gradient keeps dScore/dA
 for the predicted class. CAM = ReLU(sum_c mean_hw(dScore/dA_c) * A_c), upsampled to the
-image. `torch.autograd.grad` drives the backward pass, so the parameters' .grad (which the
+image and scaled to [0, 1] per image as (cam - min) / (max - min), as the tutorial does.
+`torch.autograd.grad` drives the backward pass, so the parameters' .grad (which the
 training step and the gradient histograms use) is never touched.
 """
 from __future__ import annotations
@@ -37,7 +38,8 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[torch
     act, grad = saved["act"].detach(), saved["grad"].detach()
     cam = F.relu((grad.mean(dim=(2, 3), keepdim=True) * act).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
-    cam = cam / cam.amax(dim=(2, 3), keepdim=True).clamp(min=1e-12)
+    low = cam.amin(dim=(2, 3), keepdim=True)
+    cam = (cam - low) / (cam.amax(dim=(2, 3), keepdim=True) - low).clamp(min=1e-12)
     return cam.cpu(), preds.cpu()
 
 
