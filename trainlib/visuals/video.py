@@ -3,6 +3,8 @@
 at the end. The same maps as `gradcam/<layer>`, which has only the epochs it logs as images."""
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 
 from trainlib.config import VideoVisual
@@ -21,6 +23,7 @@ class GradCamVideo(Observer):
 
     def on_fit_start(self, ctx: FitContext) -> None:
         self.writer = ctx.writer
+        self.echo = ctx.echo
         self.model = ctx.model
         self.module = dict(ctx.model.named_modules())[self.layer]
         self.due = ctx.due
@@ -32,6 +35,9 @@ class GradCamVideo(Observer):
             self.frames.append(grid(overlay(for_display(self.images), cams)))
 
     def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
+        if importlib.util.find_spec("moviepy") is None:  # tensorboardX would log an error and write an empty image
+            self.echo("note: no Grad-CAM video in TensorBoard: add_video needs moviepy (pip install moviepy)")
+            return
         if self.frames:
             video = torch.stack(self.frames)[None]  # (N=1, T, C, H, W) in [0, 1]
             self.writer.add_video(f"gradcam_video/{self.layer}", video, global_step=epoch, fps=self.item.fps)
