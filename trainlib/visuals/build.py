@@ -49,6 +49,8 @@ def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> l
     heads = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     if v.kernels.enabled and convs:
         observers.append(ConvKernels(v.kernels))
+    if v.video.enabled and cam_layer:
+        observers.append(GradCamVideo(v.video, cam_layer, v.gradcam.count))
     if v.feature_maps.enabled and feature_layer:
         observers.append(FeatureMaps(v.feature_maps, feature_layer))
     if v.histograms.enabled:

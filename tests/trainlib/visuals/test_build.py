@@ -7,14 +7,15 @@ from click.testing import CliRunner
 
 from launcher.cli import main
 from tests.conftest import train_args
-from trainlib.config import VisualsConfig, resolve
+from trainlib.config import Toggle, VisualsConfig, resolve
 from trainlib.errors import ConfigError
 from trainlib.models import Net, ResNet34
 from trainlib.observers import due
 from trainlib.visuals.build import build_visuals
 
 SAMPLE = torch.zeros(1, 3, 32, 32)
-ITEMS = list(VisualsConfig.model_fields)[1:]  # all but the master switch
+ITEMS = [name for name, field in VisualsConfig.model_fields.items()  # the switchable visuals
+         if isinstance(field.annotation, type) and issubclass(field.annotation, Toggle)]
 
 
 def built(*layers, model=None) -> set[str]:
@@ -22,8 +23,8 @@ def built(*layers, model=None) -> set[str]:
 
 
 def test_defaults_build_every_visual():
-    assert built() == {"InputsGrid", "ConvKernels", "FeatureMaps", "GradCam", "ConfusionFigure", "Histograms",
-                       "PrCurves", "Embedding", "Graph", "HParams"}
+    assert built() == {"InputsGrid", "ConvKernels", "FeatureMaps", "GradCam", "GradCamVideo", "ConfusionFigure",
+                       "Histograms", "PrCurves", "Embedding", "Graph", "HParams", "ScalarsJson"}
 
 
 @pytest.mark.parametrize("item", ITEMS)
@@ -42,6 +43,7 @@ def test_master_switch_and_tensorboard_off():
 def test_layers_default_to_first_and_last_conv_and_can_be_chosen():
     observers = {type(o).__name__: o for o in build_visuals(resolve([]), Net(10), SAMPLE)}
     assert observers["FeatureMaps"].layer == "conv1" and observers["GradCam"].layer == "conv2"
+    assert observers["GradCamVideo"].layer == "conv2"
     cfg = resolve([{"visuals": {"gradcam": {"layer": "layer3"}, "feature_maps": {"layer": "layer1.0.left.2"}}}])
     observers = {type(o).__name__: o for o in build_visuals(cfg, ResNet34(10), SAMPLE)}
     assert observers["GradCam"].layer == "layer3" and observers["FeatureMaps"].layer == "layer1.0.left.2"
