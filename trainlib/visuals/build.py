@@ -36,11 +36,10 @@ def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> l
     # these also go to MLflow as PNG artifacts
     if v.inputs.enabled:
         observers.append(InputsGrid(v.inputs))
-    if v.gradcam.enabled and cam_layer:
+    if cam_layer and (v.gradcam.enabled or v.video.enabled):
         check_spatial(model, cam_layer, sample)
+    if v.gradcam.enabled and cam_layer:
         observers.append(GradCam(v.gradcam, cam_layer))
-        if v.video.enabled and cfg.tracking.tensorboard:
-            observers.append(GradCamVideo(v.video, cam_layer, v.gradcam.count))
     if v.confusion.enabled:
         observers.append(ConfusionFigure(v.confusion))
     if not cfg.tracking.tensorboard:

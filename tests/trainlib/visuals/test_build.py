@@ -19,7 +19,9 @@ ITEMS = [name for name, field in VisualsConfig.model_fields.items()  # the switc
 
 
 def built(*layers, model=None) -> set[str]:
-    return {type(o).__name__ for o in build_visuals(resolve(list(layers)), model or Net(10), SAMPLE)}
+    names = [type(o).__name__ for o in build_visuals(resolve(list(layers)), model or Net(10), SAMPLE)]
+    assert len(names) == len(set(names)), names
+    return set(names)
 
 
 def test_defaults_build_every_visual():
