@@ -27,13 +27,14 @@ def config(workdir: Path, epochs: int) -> dict:
 
 
 def single_process(workdir: Path, epochs: int, threads: int) -> list[dict]:
+    from trainlib.observers import EpochCallback
     from trainlib.run import run
 
     reports = []
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        run(config(workdir, epochs), progress=False, echo=lambda _: None, callbacks=[reports.append])
+        run(config(workdir, epochs), progress=False, echo=lambda _: None, observers=[EpochCallback(reports.append)])
     finally:
         torch.set_num_threads(before)
     return [r.metrics for r in reports]
@@ -58,13 +59,12 @@ def summary(epochs: list[dict]) -> dict:
 
 
 def main() -> None:
-    import ray
+    from launcher.local_ray import start_local_ray
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
-    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)
+    start_local_ray(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         result = {

@@ -17,6 +17,7 @@ FLAG_KEYS = {
     "batch_size": "batch_size",
     "seed": "seed",
     "device": "device",
+    "threads": "threads",
     "tracking_uri": "tracking.uri",
     "experiment": "tracking.experiment",
     "output_dir": "output.dir",

@@ -16,8 +16,10 @@ from launcher.guard import guarded
 @click.option("--finetune", metavar="SOURCE",
               help="Start a NEW run from these weights (finetune.source): RUN_ID[:best|last], a run folder, "
                    "a checkpoint or a state-dict file (.pt/.pth/.pkl); matching layers load, the head is new.")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="torch intra-op threads (default: the cores this process may use; a DDP worker: its CPUs).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch (only when stderr is a terminal).")
 @guarded
 def train(config_file, overrides, resume, finetune, print_config, progress, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""

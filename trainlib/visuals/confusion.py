@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from trainlib.config import EveryEpochs
+from torch import nn
+
 from trainlib.engine import BatchStep, EvalResult, class_ids
 from trainlib.metrics import confusion_matrix
 from trainlib.observers import FitContext, Observer
+from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
+from trainlib.visuals.items import EveryEpochs
 from trainlib.visuals.sink import Sink
 
 CELL = 30  # pixels
@@ -86,3 +89,8 @@ class ConfusionFigure(Observer):
         acc = float(cm.diag().sum() / cm.sum().clamp(min=1))
         title = f"{split}, epoch {epoch}: acc {acc:.2%} (rows: true class)"
         self.sink.image(f"confusion_matrix/{split}", confusion_image(cm, self.class_names, title), epoch, artifact=True)
+
+
+@VISUALS.register("confusion", EveryEpochs, writes=(TENSORBOARD, MLFLOW), summary="confusion matrix figures: valid, and train (its augmented batches)")
+def confusion(item: EveryEpochs, model: nn.Module, sample: torch.Tensor) -> Observer:
+    return ConfusionFigure(item)

@@ -5,8 +5,12 @@ functionally, so there is no ReLU module to hook; on a ReLU module's output it c
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from trainlib.visuals.images import capture, for_display, grid
+from trainlib.observers import Observer
+from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visuals.images import capture, conv_layers, for_display, grid, pick_layer
+from trainlib.visuals.items import LayerImages
 from trainlib.visuals.layer_visual import LayerVisual
 
 MAX_MAPS = 16  # channels shown per image
@@ -25,3 +29,14 @@ class FeatureMaps(LayerVisual):
     def draw(self, epoch: int) -> None:
         maps = capture(self.model, self.layer, self.images).relu()
         self.sink.image(f"feature_maps/{self.layer}", feature_map_grid(maps), epoch)
+
+
+@VISUALS.register("feature_maps", LayerImages, writes=TENSORBOARD,
+                  summary="feature maps after the ReLU (as the tutorial's 4.3) of a layer (default: the first ReLU "
+                          "module, else the first conv) for fixed images")
+def feature_maps(item: LayerImages, model: nn.Module, sample: torch.Tensor) -> Observer | None:
+    relus = [name for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
+    convs = list(conv_layers(model))
+    first_activation = relus[0] if relus else convs[0] if convs else None
+    layer = pick_layer(model, item.layer, first_activation, "visuals.feature_maps.layer")
+    return FeatureMaps(item, layer) if layer else None

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import json
 
+import torch
+from torch import nn
+
 from trainlib.observers import FitContext, Observer
+from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visuals.items import Toggle
 
 FILE = "scalars.json"
 
@@ -35,3 +40,9 @@ def merged(earlier: dict[str, list], later: dict[str, list]) -> dict[str, list]:
         start = min((step for _, step, _ in new), default=float("inf"))
         out[tag] = [p for p in earlier.get(tag, []) if p[1] < start] + new
     return out
+
+
+@VISUALS.register("scalars_json", Toggle, writes=TENSORBOARD,
+                  summary="every scalar of the run in scalars.json (export_scalars_to_json; also an MLflow artifact)")
+def scalars_json(item: Toggle, model: nn.Module, sample: torch.Tensor) -> Observer:
+    return ScalarsJson()
