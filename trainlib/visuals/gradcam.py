@@ -67,16 +67,21 @@ class GradCam(LayerVisual):
 @VISUALS.register("gradcam", LayerImages, writes=(TENSORBOARD, MLFLOW),
                   summary="Grad-CAM heat maps of a layer (default: last conv) on fixed valid images")
 def gradcam(item: LayerImages, model: nn.Module, sample: torch.Tensor) -> Observer | None:
+    layer = cam_layer(model, item.layer, sample, "visuals.gradcam.layer")
+    return GradCam(item, layer) if layer else None
+
+
+def cam_layer(model: nn.Module, name: str | None, sample: torch.Tensor, where: str) -> str | None:
+    """The layer Grad-CAM reads (`name`, default the last conv), checked to be spatial; None: no conv layer."""
     convs = list(conv_layers(model))
-    layer = pick_layer(model, item.layer, convs[-1] if convs else None, "visuals.gradcam.layer")
-    if not layer:
-        return None
-    check_spatial(model, layer, sample)
-    return GradCam(item, layer)
+    layer = pick_layer(model, name, convs[-1] if convs else None, where)
+    if layer:
+        check_spatial(model, layer, sample, where)
+    return layer
 
 
-def check_spatial(model: nn.Module, layer: str, sample: torch.Tensor) -> None:
+def check_spatial(model: nn.Module, layer: str, sample: torch.Tensor, where: str = "visuals.gradcam.layer") -> None:
     shape = tuple(capture(model, layer, sample).shape)
     if len(shape) != 4:
-        raise ConfigError(f"visuals.gradcam.layer '{layer}' outputs shape {shape}; Grad-CAM needs a layer with "
+        raise ConfigError(f"{where} '{layer}' outputs shape {shape}; Grad-CAM needs a layer with "
                           f"(N, C, H, W) output, e.g. a conv layer: {', '.join(conv_layers(model)) or '(none)'}")

@@ -6,16 +6,15 @@ from __future__ import annotations
 import importlib.util
 
 import torch
-
 from pydantic import Field
 from torch import nn
 
-from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer
 from trainlib.visuals.catalog import TENSORBOARD, VISUALS
-from trainlib.visuals.gradcam import check_spatial, grad_cam, overlay
-from trainlib.visuals.images import conv_layers, fixed_samples, for_display, grid, pick_layer
+from trainlib.visuals.gradcam import cam_layer, grad_cam, overlay
+from trainlib.visuals.images import for_display, grid
 from trainlib.visuals.items import LayerImages
+from trainlib.visuals.layer_visual import LayerVisual
 
 
 class VideoVisual(LayerImages):
@@ -23,24 +22,17 @@ class VideoVisual(LayerImages):
     fps: float = Field(2.0, gt=0, description="frames per second")
 
 
-class GradCamVideo(Observer):
-    def __init__(self, item: VideoVisual, layer: str):
-        self.item = item
-        self.layer = layer
-        self.frames: list[torch.Tensor] = []
+class GradCamVideo(LayerVisual):
+    item: VideoVisual
 
     def on_fit_start(self, ctx: FitContext) -> None:
-        self.writer = ctx.writer
-        self.echo = ctx.echo
-        self.model = ctx.model
-        self.module = dict(ctx.model.named_modules())[self.layer]
-        self.due = ctx.due
-        self.images = fixed_samples(ctx.loaders["valid"], self.item.count)[0].to(ctx.device)
+        super().on_fit_start(ctx)
+        self.writer, self.echo = ctx.writer, ctx.echo
+        self.frames: list[torch.Tensor] = []
 
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
-        if self.due(epoch, self.item.every):
-            cams, _ = grad_cam(self.model, self.module, self.images)
-            self.frames.append(grid(overlay(for_display(self.images), cams)))
+    def draw(self, epoch: int) -> None:
+        cams, _ = grad_cam(self.model, self.module, self.images)
+        self.frames.append(grid(overlay(for_display(self.images), cams)))
 
     def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
         if importlib.util.find_spec("moviepy") is None:  # tensorboardX would log an error and write an empty image
@@ -55,9 +47,5 @@ class GradCamVideo(Observer):
                   summary="Grad-CAM of fixed valid images at every epoch as a TensorBoard video (add_video, "
                           "written at the end; needs moviepy); layer default: the last conv")
 def video(item: VideoVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None:
-    convs = list(conv_layers(model))
-    layer = pick_layer(model, item.layer, convs[-1] if convs else None, "visuals.video.layer")
-    if not layer:
-        return None
-    check_spatial(model, layer, sample)
-    return GradCamVideo(item, layer)
+    layer = cam_layer(model, item.layer, sample, "visuals.video.layer")
+    return GradCamVideo(item, layer) if layer else None
