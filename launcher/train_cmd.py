@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from launcher.config_args import cli_layers, config_options, flag_values
+from launcher.config_args import cli_layers, command_line, config_options, flag_values
 from launcher.guard import guarded
 
 
@@ -46,8 +46,8 @@ def train(config_file, overrides, resume, finetune, print_config, progress, **fl
     if cfg.distributed.workers > 1 and not launched_as_worker():  # under torchrun: this process is one worker
         from launcher.ddp import train_ddp
 
-        train_ddp(cfg, resume=resume, echo=click.echo)
+        train_ddp(cfg, resume=resume, echo=click.echo, command=command_line())
         return
     from trainlib.run import run
 
-    run(cfg, resume=point, progress=progress, echo=click.echo)
+    run(cfg, resume=point, progress=progress, echo=click.echo, command=command_line())

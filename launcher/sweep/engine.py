@@ -201,12 +201,12 @@ def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: l
     a trial that Tune stops must take its actor (and with it the job) down."""
     from ray import tune
 
-    from launcher.sweep.schedulers import build_scheduler, build_search
+    from launcher.sweep.schedulers import build_search, build_trial_scheduler
     from launcher.sweep.space import tune_space
 
     spec = sweep.file
     tune_config = tune.TuneConfig(
-        metric=sweep.metric, mode=sweep.mode, search_alg=build_search(sweep), scheduler=build_scheduler(sweep),
+        metric=sweep.metric, mode=sweep.mode, search_alg=build_search(sweep), scheduler=build_trial_scheduler(sweep),
         num_samples=spec.tune.num_samples, reuse_actors=reuse_actors, trial_name_creator=TrialNamer(label_of(sweep)),
         trial_dirname_creator=trial_dirname)
     run_config = tune.RunConfig(
