@@ -33,23 +33,31 @@ def runs(experiment, sweep, limit, as_json, tracking_uri):
     if sweep:
         parent = store.sweep_parent(client, exp_ids, sweep)
         found = store.children(client, exp_ids, parent.info.run_id)
+        ran = {r.info.run_id: epochs_ran(client, r.info.run_id) for r in found}
         if not as_json:
             click.echo(f"sweep {sweep}: parent run {parent.info.run_id} ({parent.info.run_name}), "
                        f"{len(found)} trials")
     else:
         found = store.search(client, exp_ids, limit=limit + 1)
+        ran = {}
     shown = found[:limit]
     if as_json:
-        click.echo(json.dumps([run_record(r, exp_ids) for r in shown], indent=2))
+        click.echo(json.dumps([run_record(r, exp_ids, ran.get(r.info.run_id)) for r in shown], indent=2))
     elif not shown:
         click.echo("no trials in this sweep yet" if sweep else "no runs yet; start one with: launch train")
     else:
-        click.echo(runs_table(shown, exp_ids))
+        click.echo(runs_table(shown, exp_ids, ran))
         if len(found) > limit:
             click.echo(f"(the {limit} newest; --limit N shows more)")
 
 
-def runs_table(found: list[Any], exp_ids: dict[str, str]) -> str:
+def epochs_ran(client: Any, run_id: str) -> int:
+    """Epochs a run trained (a trial its scheduler stopped ran fewer than its config's `epochs`)."""
+    return len({m.step for m in client.get_metric_history(run_id, "train/loss")})
+
+
+def runs_table(found: list[Any], exp_ids: dict[str, str], ran: dict[str, int] | None = None) -> str:
+    """`ran`: run id -> epochs trained; the epochs column then shows RAN/CONFIGURED where they differ."""
     params = param_columns(found)
     many_experiments = len({r.info.experiment_id for r in found}) > 1
     header = ["id", "name", "status", *(["experiment"] if many_experiments else []), *params, *KEY_METRICS,
@@ -57,8 +65,11 @@ def runs_table(found: list[Any], exp_ids: dict[str, str]) -> str:
     rows = []
     for r in found:
         experiment = [exp_ids.get(r.info.experiment_id)] if many_experiments else []
+        values = {p: r.data.params.get(p) for p in params}
+        if ran and r.info.run_id in ran and "epochs" in values and str(ran[r.info.run_id]) != values["epochs"]:
+            values["epochs"] = f"{ran[r.info.run_id]}/{values['epochs']}"
         rows.append([r.info.run_id[:8], r.info.run_name, r.info.status, *experiment,
-                     *(r.data.params.get(p) for p in params), *(r.data.metrics.get(m) for m in KEY_METRICS),
+                     *values.values(), *(r.data.metrics.get(m) for m in KEY_METRICS),
                      duration(run_seconds(r))])
     return render(header, rows)
 
@@ -78,7 +89,7 @@ def run_seconds(r: Any) -> float | None:
     return (end - r.info.start_time) / 1000 if end else None
 
 
-def run_record(r: Any, exp_ids: dict[str, str]) -> dict[str, Any]:
+def run_record(r: Any, exp_ids: dict[str, str], epochs_ran: int | None = None) -> dict[str, Any]:
     return {
         "run_id": r.info.run_id,
         "run_name": r.info.run_name,
@@ -87,6 +98,7 @@ def run_record(r: Any, exp_ids: dict[str, str]) -> dict[str, Any]:
         "start_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(r.info.start_time / 1000)),
         "duration_s": run_seconds(r),
         "parent_run_id": r.data.tags.get(tag.PARENT),
+        **({"epochs_ran": epochs_ran} if epochs_ran is not None else {}),
         "params": r.data.params,
         "metrics": r.data.metrics,
     }

@@ -19,7 +19,8 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = {"launcher", "trainlib", "tests"}
 # Distributions a dependency imports only when a feature runs, so no import statement shows them.
-INDIRECT = {"tensorboard": "tensorboardX's add_graph (trainlib/visuals/graph.py's model graph)"}
+INDIRECT = {"tensorboard": "tensorboardX's add_graph (trainlib/visuals/graph.py's model graph)",
+            "moviepy": "tensorboardX's add_video (trainlib/visuals/video.py's Grad-CAM video)"}
 DYNAMIC_IMPORTERS = {"importorskip", "import_module"}
 
 

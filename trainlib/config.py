@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from trainlib.data.datasets import DATASETS
 from trainlib.diagnose.catalog import CHECK_NAMES
@@ -86,6 +86,8 @@ class FinetuneConfig(_Section):
     head: str | None = Field(None, description="the classifier head module; null: detected "
                                                "(the last layer with one output per class)")
     head_lr_mult: float = Field(10.0, gt=0, description="the head's lr is optimizer.lr times this")
+    default_lr: float = Field(0.001, gt=0, description="optimizer.lr when source is set and no optimizer.lr "
+                                                       "was given (the tutorial finetunes at 0.001)")
     freeze: list[str] = Field(default_factory=list, description="module-name prefixes to freeze, "
                                                                 "or 'backbone' (all but the head)")
     unfreeze_at_epoch: int | None = Field(None, ge=2, description="train the frozen parameters too from this "
@@ -203,6 +205,7 @@ class TrainConfig(_Section):
     visuals: VisualsConfig = Field(default_factory=VisualsConfig)
     diagnose: DiagnoseConfig = Field(default_factory=DiagnoseConfig)
     train: TrainOptions = Field(default_factory=TrainOptions)
+    _notes: dict[str, str] = PrivateAttr(default_factory=dict)  # dotted key -> why it has its value
 
     @field_validator(*FAMILIES, mode="before")
     @classmethod
@@ -235,7 +238,11 @@ class TrainConfig(_Section):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        """The config as YAML, with a comment on each value that was chosen for the user (see resolve)."""
+        lines = yaml.safe_dump(self.to_dict(), sort_keys=False).splitlines()
+        for key, note in self._notes.items():
+            lines = _annotate(lines, key.split("."), note)
+        return "\n".join(lines) + "\n"
 
 
 def normalize_family(value: Any, family: str) -> dict[str, Any]:
@@ -304,17 +311,46 @@ Layer = dict[str, Any] | YamlDocument
 def resolve(layers: list[Layer]) -> TrainConfig:
     """Merge layers (lowest first) over the defaults and validate once.
 
-    An error about a key that a YAML layer set names that file and line."""
+    An error about a key that a YAML layer set names that file and line. A finetune
+    (finetune.source set) whose layers give no optimizer.lr trains at finetune.default_lr:
+    the from-scratch default would wreck the loaded weights."""
     merged: dict[str, Any] = default_config_dict()
-    for layer in layers:
-        merged = merge(merged, layer.data if isinstance(layer, YamlDocument) else layer)
+    plain = [layer.data if isinstance(layer, YamlDocument) else layer for layer in layers]
+    for layer in plain:
+        merged = merge(merged, layer)
+    notes = finetune_lr(merged, plain)
     try:
-        return validate(merged)
+        cfg = validate(merged)
     except ConfigError as exc:
         doc = _setter(layers, exc.keys)
         if doc is None or exc.located:
             raise
         raise doc.error(exc.keys, str(exc)) from None
+    cfg._notes.update(notes)
+    return cfg
+
+
+def finetune_lr(merged: dict[str, Any], layers: list[Any]) -> dict[str, str]:
+    """Set finetune.default_lr as optimizer.lr when finetuning and no layer gave an lr; the note to show."""
+    finetune = merged.get("finetune")
+    given = any(isinstance(layer, dict) and isinstance(layer.get("optimizer"), dict) and "lr" in layer["optimizer"]
+                for layer in layers)
+    if not isinstance(finetune, dict) or not finetune.get("source") or given:
+        return {}
+    lr = finetune.get("default_lr", FinetuneConfig.model_fields["default_lr"].default)
+    merged["optimizer"] = {**normalize_family(merged["optimizer"], "optimizer"), "lr": lr}
+    return {"optimizer.lr": "finetune.default_lr: finetune.source is set and no optimizer.lr was given"}
+
+
+def _annotate(lines: list[str], path: list[str], note: str) -> list[str]:
+    """Append `  # note` to the YAML line of the dotted key `path` (block style, 2-space indent)."""
+    depth = 0
+    for i, line in enumerate(lines):
+        if line.startswith("  " * depth + path[depth] + ":"):
+            if depth == len(path) - 1:
+                return [*lines[:i], f"{line}  # {note}", *lines[i + 1:]]
+            depth += 1
+    return lines
 
 
 def _setter(layers: list[Layer], keys: tuple) -> YamlDocument | None:

@@ -86,6 +86,11 @@ def random_vertical_flip(ctx: DeviceContext, *, p: float = 0.5) -> DeviceOp:
     return _random_flip(2, p)
 
 
+def to_tensor(ctx: DeviceContext) -> DeviceOp:
+    """uint8 -> float in [0, 1], as torchvision's ToTensor; float batches pass unchanged."""
+    return lambda x, generator: x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
 def normalize(ctx: DeviceContext, *, mean: list[float] | None = None, std: list[float] | None = None) -> DeviceOp:
     mean_t = torch.tensor(list(mean or ctx.mean), dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
     std_t = torch.tensor(list(std or ctx.std), dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
@@ -95,5 +100,5 @@ def normalize(ctx: DeviceContext, *, mean: list[float] | None = None, std: list[
     def norm(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if x.dtype == torch.uint8:
             return torch.addcmul(shift, x.float(), scale)
-        return (x - mean_t) / std_t
+        return torch.addcmul(shift, x, 1 / std_t)
     return norm

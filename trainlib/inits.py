@@ -6,6 +6,10 @@ linear weights, so conv layers keep theirs; `dirac` only fits conv weights, so l
 layers keep theirs). Every init but `default` also sets normalization layers (BatchNorm,
 GroupNorm, LayerNorm, ...) to weight 1 / bias 0 and zeroes conv/linear biases; the
 family-wide `bias` parameter sets another constant for those biases.
+Each entry's defaults are torch.nn.init's (xavier and orthogonal gain 1, kaiming's
+leaky_relu, uniform U(0, 1), normal N(0, 1)): `init: xavier_normal` is the tutorial's
+`nn.init.xavier_normal_(m.weight.data)`. Only `constant`'s value and `sparse`'s sparsity,
+which nn.init requires, have defaults of ours.
 """
 from __future__ import annotations
 
@@ -71,8 +75,14 @@ def apply_init(spec: dict, model: nn.Module) -> None:
     layer_init.apply(model)
 
 
-def _gain(gain: float | None, nonlinearity: Nonlinearity) -> float:
-    return nn.init.calculate_gain(nonlinearity) if gain is None else gain
+def _gain(gain: float, nonlinearity: Nonlinearity | None) -> float:
+    return gain if nonlinearity is None else nn.init.calculate_gain(nonlinearity)
+
+
+def _one_gain(*, gain: float, nonlinearity: Nonlinearity | None, **_) -> str | None:
+    if nonlinearity is not None and gain != 1.0:
+        return f"set gain ({gain:g}) or nonlinearity ({nonlinearity}: gain = calculate_gain), not both"
+    return None
 
 
 def _everywhere(fn: WeightFn) -> LayerInit:
@@ -91,53 +101,56 @@ def initialize_weights() -> LayerInit:
     return LayerInit(conv=nn.init.xavier_normal_, linear=lambda w: nn.init.normal_(w, 0.0, 0.01))
 
 
-@INITS.register("xavier_uniform")
-def xavier_uniform(*, gain: NonNegativeFloat | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
-    """Glorot uniform: U(-b, b), b = gain*sqrt(6/(fan_in+fan_out)); gain null: calculate_gain(nonlinearity)."""
+@INITS.register("xavier_uniform", check=_one_gain)
+def xavier_uniform(*, gain: NonNegativeFloat = 1.0, nonlinearity: Nonlinearity | None = None) -> LayerInit:
+    """Glorot uniform: U(-b, b), b = gain*sqrt(6/(fan_in+fan_out)); nonlinearity: gain = calculate_gain(it)."""
     g = _gain(gain, nonlinearity)
     return _everywhere(lambda w: nn.init.xavier_uniform_(w, gain=g))
 
 
-@INITS.register("xavier_normal")
-def xavier_normal(*, gain: NonNegativeFloat | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
-    """Glorot normal: N(0, std^2), std = gain*sqrt(2/(fan_in+fan_out)); gain null: calculate_gain(nonlinearity)."""
+@INITS.register("xavier_normal", check=_one_gain)
+def xavier_normal(*, gain: NonNegativeFloat = 1.0, nonlinearity: Nonlinearity | None = None) -> LayerInit:
+    """Glorot normal: N(0, std^2), std = gain*sqrt(2/(fan_in+fan_out)); nonlinearity: gain = calculate_gain(it)."""
     g = _gain(gain, nonlinearity)
     return _everywhere(lambda w: nn.init.xavier_normal_(w, gain=g))
 
 
 @INITS.register("kaiming_uniform")
-def kaiming_uniform(*, a: float = 0.0, mode: FanMode = "fan_in", nonlinearity: Nonlinearity = "relu") -> LayerInit:
+def kaiming_uniform(*, a: float = 0.0, mode: FanMode = "fan_in",
+                    nonlinearity: Nonlinearity = "leaky_relu") -> LayerInit:
     """He uniform: U(-b, b), b = gain*sqrt(3/fan), gain = calculate_gain(nonlinearity, a)."""
     return _everywhere(lambda w: nn.init.kaiming_uniform_(w, a=a, mode=mode, nonlinearity=nonlinearity))
 
 
 @INITS.register("kaiming_normal")
-def kaiming_normal(*, a: float = 0.0, mode: FanMode = "fan_in", nonlinearity: Nonlinearity = "relu") -> LayerInit:
+def kaiming_normal(*, a: float = 0.0, mode: FanMode = "fan_in",
+                   nonlinearity: Nonlinearity = "leaky_relu") -> LayerInit:
     """He normal: N(0, std^2), std = gain/sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
     return _everywhere(lambda w: nn.init.kaiming_normal_(w, a=a, mode=mode, nonlinearity=nonlinearity))
 
 
 @INITS.register("uniform")
-def uniform(*, low: float = -0.05, high: float = 0.05) -> LayerInit:
-    """Weights from U(low, high)."""
+def uniform(*, low: float = 0.0, high: float = 1.0) -> LayerInit:
+    """Weights from U(low, high) (nn.init.uniform_'s a, b)."""
     return _everywhere(lambda w: nn.init.uniform_(w, low, high))
 
 
 @INITS.register("normal")
-def normal(*, mean: float = 0.0, std: NonNegativeFloat = 0.01) -> LayerInit:
+def normal(*, mean: float = 0.0, std: NonNegativeFloat = 1.0) -> LayerInit:
     """Weights from N(mean, std^2)."""
     return _everywhere(lambda w: nn.init.normal_(w, mean, std))
 
 
 @INITS.register("trunc_normal")
-def trunc_normal(*, mean: float = 0.0, std: NonNegativeFloat = 0.02, a: float = -2.0, b: float = 2.0) -> LayerInit:
+def trunc_normal(*, mean: float = 0.0, std: NonNegativeFloat = 1.0, a: float = -2.0, b: float = 2.0) -> LayerInit:
     """Weights from N(mean, std^2) truncated to [a, b] (absolute bounds, as nn.init.trunc_normal_)."""
     return _everywhere(lambda w: nn.init.trunc_normal_(w, mean, std, a, b))
 
 
 @INITS.register("constant")
 def constant(*, value: float = 0.01) -> LayerInit:
-    """Every weight = value (a symmetry-breaking test case: units in a layer stay identical)."""
+    """Every weight = value (a symmetry-breaking test case: units in a layer stay identical; nn.init.constant_
+    has no default value, 0.01 is ours)."""
     return _everywhere(lambda w: nn.init.constant_(w, value))
 
 
@@ -153,14 +166,15 @@ def dirac() -> LayerInit:
     return LayerInit(conv=nn.init.dirac_)
 
 
-@INITS.register("orthogonal")
-def orthogonal(*, gain: NonNegativeFloat | None = None, nonlinearity: Nonlinearity = "relu") -> LayerInit:
-    """(Semi-)orthogonal weights (conv kernels flattened to rows), scaled by gain; gain null: calculate_gain."""
+@INITS.register("orthogonal", check=_one_gain)
+def orthogonal(*, gain: NonNegativeFloat = 1.0, nonlinearity: Nonlinearity | None = None) -> LayerInit:
+    """(Semi-)orthogonal weights (conv kernels flattened to rows), scaled by gain (or calculate_gain(nonlinearity))."""
     g = _gain(gain, nonlinearity)
     return _everywhere(lambda w: nn.init.orthogonal_(w, gain=g))
 
 
 @INITS.register("sparse")
 def sparse(*, sparsity: Probability = 0.1, std: NonNegativeFloat = 0.01) -> LayerInit:
-    """Sparse N(0, std^2): a `sparsity` fraction of each column zeroed (conv kernels flattened to 2-D)."""
+    """Sparse N(0, std^2): a `sparsity` fraction of each column zeroed (conv kernels flattened to 2-D;
+    nn.init.sparse_ has no default sparsity, 0.1 is ours)."""
     return _everywhere(lambda w: nn.init.sparse_(w.view(w.shape[0], -1), sparsity, std))

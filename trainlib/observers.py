@@ -52,6 +52,11 @@ class FitContext:
     def writer(self) -> Any | None:
         return self.tracker.summary_writer()
 
+    def due(self, epoch: int, every: int) -> bool:
+        """Whether a visual logged every `every` epochs draws at `epoch`: also at the last epoch and at
+        `visuals.at_epochs` (where a sweep's scheduler judges trials)."""
+        return due(epoch, every, self.epochs) or epoch in self.config.visuals.at_epochs
+
 
 class Observer:
     """Base class: every hook does nothing. Set `wants_batches` to receive `after_backward`."""

@@ -2,9 +2,10 @@
 
 Pipelines are config lists such as ``[{random_crop: {size: 32, padding: 4}}, normalize]``.
 Per-sample transforms (`transforms.train`, `transforms.eval`) take and return a CHW image
-tensor, uint8 until `normalize` (or `linear_transformation`) turns it into float; whatever
-the pipeline ends with is made a float tensor. `to_pil_image` / `to_tensor` switch to a
-PIL image and back (to uint8, not to float: scaling stays `normalize`'s job).
+tensor, uint8 until `to_tensor`, `normalize` (or `linear_transformation`) turns it into float;
+whatever the pipeline ends with is made a float tensor. `to_pil_image` switches to a PIL
+image; `to_tensor` does what torchvision's ToTensor does: PIL image (or uint8 tensor) ->
+float CHW tensor in [0, 1] (`normalize` after it only normalizes).
 `five_crop` / `ten_crop` return the crops stacked (ncrops, C, H, W); the model then sees
 each crop and its logits are averaged (trainlib.engine).
 Batch transforms (`transforms.batch`: mixup, cutmix) mix whole training batches and turn
@@ -175,13 +176,19 @@ def build_device_pipeline(specs: list[dict], ctx: device.DeviceContext) -> devic
     """Compose the device versions; the output is float (scaled to [0, 1] when nothing normalized it)."""
     require_device_versions(specs)
     ops = [TRANSFORMS.get(s["name"]).meta["device"](ctx, **{k: v for k, v in s.items() if k != "name"})
-           for s in specs]
+           for s in fold_to_tensor(specs)]
 
     def apply(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         for op in ops:
             x = op(x, generator)
         return to_float(x)
     return apply
+
+
+def fold_to_tensor(specs: list[dict]) -> list[dict]:
+    """Drop a `to_tensor` right before `normalize`: normalize's device multiply-add on uint8 scales by 1/255 itself."""
+    return [s for s, after in zip(specs, [*specs[1:], None])
+            if not (s["name"] == "to_tensor" and after is not None and after["name"] == "normalize")]
 
 
 # --- crops, flips, geometry ---------------------------------------------------------------
@@ -316,10 +323,10 @@ def to_pil_image(ctx: TransformContext) -> Callable:
     return v2.ToPILImage()
 
 
-@TRANSFORMS.register("to_tensor")
+@TRANSFORMS.register("to_tensor", device=device.to_tensor)
 def to_tensor(ctx: TransformContext) -> Callable:
-    """PIL image -> uint8 CHW tensor (tensors pass unchanged; unlike the classic ToTensor it does not scale)."""
-    return v2.PILToTensor()
+    """ToTensor: PIL image (or uint8 tensor) -> float CHW tensor in [0, 1], as torchvision's ToTensor."""
+    return to_float
 
 
 def _identity(img: Any) -> Any:

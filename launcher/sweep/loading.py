@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from launcher.sweep import space as sp
+from launcher.sweep.judging import judging_epochs
 from launcher.sweep.schema import Dist, SweepFile, parse
 from trainlib.config import TrainConfig, flatten, merge, nest, resolve
 from trainlib.errors import ConfigError, UserError
@@ -42,8 +43,10 @@ class Sweep:
         return sp.active_sample(self.file.space, sample, flatten(self.base))
 
     def trial_config(self, sample: Mapping[str, Any], **forced: Any) -> TrainConfig:
-        """The train config of one trial: base <- the sampled values that apply <- `forced` dotted keys."""
-        return resolve([self.base, dotted_layer(self.active(sample)), dotted_layer(forced)])
+        """The train config of one trial: base <- the sampled values that apply <- `forced` dotted keys;
+        its visuals are also drawn where the scheduler judges it."""
+        judged = {"visuals": {"at_epochs": judging_epochs(self.file.tune.scheduler, self.epochs)}}
+        return resolve([self.base, judged, dotted_layer(self.active(sample)), dotted_layer(forced)])
 
     def to_json(self) -> dict[str, Any]:
         return {"file": self.file.model_dump(mode="json", exclude_none=True), "base": self.base,

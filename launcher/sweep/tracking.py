@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.sweep.loading import Sweep
+from launcher.sweep.pictures import STATUS_COLORS, STATUS_WORDS, legend_layout, plot_parameters, trial_labels
 from trainlib import tags as tag
 
 
@@ -161,9 +162,10 @@ def write_summary(record: SweepRun, sweep: Sweep, sweep_dir: Path, rows: list[Tr
         writer.writerows(r.flat(keys) for r in rows)
     (sweep_dir / "trials.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     plot_comparison(rows, sweep, sweep_dir / "comparison.png")
+    plot_parameters(rows, sweep, sweep_dir / "parameters.png")
     write_hparams(rows, sweep)
     client = record.client
-    for name in ("trials.csv", "trials.json", "comparison.png"):
+    for name in ("trials.csv", "trials.json", "comparison.png", "parameters.png"):
         client.log_artifact(record.parent_run_id, str(sweep_dir / name))
     best = next(iter(ranked(rows, sweep.mode)), None)
     if best is not None:
@@ -187,18 +189,18 @@ def plot_comparison(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = trial_labels(rows, list(sweep.file.space))
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(16, max(4.5, 1.5 + 0.22 * len(rows))), layout="constrained")
     for r in rows:
-        curves.plot(range(1, len(r.history) + 1), r.history, marker=".", label=r.trial)
+        curves.plot(range(1, len(r.history) + 1), r.history, marker=".", label=labels[r.trial])
     curves.set(xlabel="epoch", ylabel=sweep.metric, title=f"{sweep.metric} per epoch")
-    if 0 < len(rows) <= 12:
-        curves.legend(fontsize=7)
+    if rows:
+        curves.legend(**legend_layout(len(rows)))
     order = ranked(rows, sweep.mode)
-    colors = {"FINISHED": "tab:green", "KILLED": "tab:orange", "FAILED": "tab:red"}
-    bars.barh([r.trial for r in order][::-1], [r.best for r in order][::-1],
-              color=[colors.get(r.status, "tab:gray") for r in order][::-1])
-    bars.set(xlabel=f"best {sweep.metric}", title="trials (green finished, orange stopped early, red failed)")
-    fig.tight_layout()
+    bars.barh([labels[r.trial] for r in order][::-1], [r.best for r in order][::-1],
+              color=[STATUS_COLORS.get(r.status, "tab:gray") for r in order][::-1])
+    bars.tick_params(axis="y", labelsize=7)
+    bars.set(xlabel=f"best {sweep.metric}", title=f"trials ({STATUS_WORDS})")
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -62,6 +62,24 @@ def test_a_pipeline_without_normalize_ends_as_float_in_unit_range():
     assert out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
 
 
+DETERMINISTIC = {"to_tensor": {}, "normalize": {"mean": None, "std": None}, "random_crop": {"padding": 0},
+                 "random_horizontal_flip": {"p": 1.0}}
+
+
+@pytest.mark.parametrize("names", [["to_tensor"], ["to_tensor", "normalize"], ["random_crop", "to_tensor"],
+                                   ["random_crop", "to_tensor", "random_horizontal_flip", "normalize"]])
+def test_to_tensor_matches_the_per_sample_pipeline(names):
+    """The tutorial's [..., ToTensor(), normalize] on the fast path gives what the per-sample pipeline gives."""
+    x = batch()
+    specs = [{"name": name, **DETERMINISTIC[name]} for name in names]
+    fast = build_device_pipeline(specs, DeviceContext(MEAN, STD, 8, CPU))(x, torch.Generator())
+    slow = build_pipeline(specs, TransformContext(MEAN, STD, 8))
+    assert fast.dtype == torch.float32
+    assert torch.allclose(fast, torch.stack([slow(img) for img in x]), atol=1e-5)
+    if "normalize" not in names:
+        assert 0 <= fast.min() and fast.max() <= 1
+
+
 def test_device_version_needs_a_known_name_and_known_params():
     assert has_device_version({"name": "random_crop", "size": 0, "padding": 4, "padding_mode": "constant"})
     assert not has_device_version({"name": "random_crop", "size": 0, "pad_if_needed": True})
@@ -76,7 +94,8 @@ def test_a_crop_larger_than_the_padded_image_is_a_config_error():
 
 
 def test_device_versions_are_attached_to_their_transforms_entries():
-    assert with_device_version() == ["normalize", "random_crop", "random_horizontal_flip", "random_vertical_flip"]
+    assert with_device_version() == ["normalize", "random_crop", "random_horizontal_flip", "random_vertical_flip",
+                                     "to_tensor"]
     for name in with_device_version():
         entry = TRANSFORMS.get(name)
         assert entry.meta.get("level", "sample") == "sample"  # mixup/cutmix (batch transforms) are another thing

@@ -262,3 +262,29 @@ def test_unfreezing_under_ddp_trains_like_one_process(tmp_path):
     one = load_safely(reports[-1].checkpoint_dir / LAST)["model"]
     for name, value in ddp.items():
         torch.testing.assert_close(value, one[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_finetune_without_an_lr_trains_at_the_finetune_default_and_its_loss_falls(pretrained):
+    """The tutorial finetunes at lr 0.001 (head x10); the from-scratch default (0.05, head 0.5) wrecks the weights."""
+    store, run_id, _ = pretrained
+    overrides = {"epochs": 3, "data": {"name": "digits", "classes": FINETUNE_CLASSES}, "finetune": {"source": run_id}}
+    cfg = store.config("defaults", **overrides)
+    assert cfg.optimizer["lr"] == cfg.finetune.default_lr == 0.001
+    assert "lr: 0.001  # finetune.default_lr: finetune.source is set and no optimizer.lr was given" in cfg.to_yaml()
+    run(cfg, progress=False, echo=lambda _: None)
+    (tuned,) = store.runs("defaults")
+    losses = [m.value for m in sorted(store.client().get_metric_history(tuned.info.run_id, "train/loss"),
+                                      key=lambda m: m.step)]
+    print(f"finetune with the defaults, train loss per epoch: {losses}")
+    assert len(losses) == 3 and losses[-1] < losses[0] and losses[1] < losses[0]
+    config_yaml = Path(tuned.data.tags["launch.run_dir"]) / "config.yaml"
+    assert "# finetune.default_lr" in config_yaml.read_text()
+
+
+@pytest.mark.parametrize("layers", [[{"finetune": {"source": "x.pt"}}, {"optimizer": {"lr": 0.05}}],
+                                    [{"optimizer": {"name": "adam", "lr": 0.02}}, {"finetune": {"source": "x.pt"}}]])
+def test_an_lr_the_user_gave_is_kept_when_finetuning(layers):
+    cfg = resolve(layers)
+    assert cfg.optimizer["lr"] in (0.05, 0.02) and "#" not in cfg.to_yaml()
+    assert resolve([{"finetune": {"source": "x.pt"}}]).optimizer["lr"] == 0.001
+    assert resolve([]).optimizer["lr"] == 0.05

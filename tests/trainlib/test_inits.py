@@ -66,8 +66,8 @@ def check_std(w: torch.Tensor, std: float, mean: float = 0.0) -> bool:
 DOCUMENTED = {
     "default": ({}, check_default),
     "initialize_weights": ({}, lambda b, a: check_std(a.fc.weight, 0.01)),
-    "xavier_uniform": ({}, lambda b, a: check_uniform_bound(a.fc.weight, fan_bound(a.fc.weight, RELU_GAIN))),
-    "xavier_normal": ({"gain": 1.0}, lambda b, a: check_std(a.fc.weight, fan_bound(a.fc.weight, 1.0, k=1.0))),
+    "xavier_uniform": ({}, lambda b, a: check_uniform_bound(a.fc.weight, fan_bound(a.fc.weight, 1.0))),
+    "xavier_normal": ({"gain": 2.0}, lambda b, a: check_std(a.fc.weight, fan_bound(a.fc.weight, 2.0, k=1.0))),
     "kaiming_uniform": ({}, lambda b, a: check_uniform_bound(a.fc.weight, fan_bound(a.fc.weight, RELU_GAIN, "in"))),
     "kaiming_normal": ({}, lambda b, a: check_std(a.fc.weight, fan_bound(a.fc.weight, RELU_GAIN, "in", k=1.0))),
     "uniform": ({"low": -0.2, "high": 0.1}, lambda b, a: bool(a.fc.weight.min() >= -0.2 and a.fc.weight.max() <= 0.1)
@@ -80,7 +80,7 @@ DOCUMENTED = {
             and torch.equal(a.conv.weight, b.conv.weight)),
     "dirac": ({}, lambda b, a: torch.allclose(a.conv(x := torch.randn(2, 8, 6, 6)), x)
               and torch.equal(a.fc.weight, b.fc.weight)),
-    "orthogonal": ({"gain": 1.0}, lambda b, a: torch.allclose(a.fc.weight @ a.fc.weight.T, torch.eye(256), atol=1e-4)),
+    "orthogonal": ({}, lambda b, a: torch.allclose(a.fc.weight @ a.fc.weight.T, torch.eye(256), atol=1e-4)),
     "sparse": ({"sparsity": 0.25}, lambda b, a: float((a.fc.weight == 0).float().mean()) == pytest.approx(64 / 256)),
 }
 
@@ -127,7 +127,7 @@ def test_gain_follows_the_nonlinearity():
 
 @pytest.mark.parametrize("spec, message", [
     ({"name": "kaiming_normal", "mode": "fan_both"}, "bad value 'fan_both' for 'init.mode'"),
-    ({"name": "xavier_normal", "gain": "big"}, r"bad value 'big' for 'init.gain' \(float >= 0 \| None\)"),
+    ({"name": "xavier_normal", "gain": "big"}, r"bad value 'big' for 'init.gain' \(float >= 0\)"),
     ({"name": "kaiming_normal", "std": 0.1},
      "unknown parameter 'init.std' for init 'kaiming_normal'; valid: a, mode, nonlinearity, bias"),
     ({"name": "glorot"}, "unknown init 'glorot'; valid: constant, default, dirac"),
@@ -140,3 +140,54 @@ def test_bad_init_specs_are_named(spec, message):
 def test_sparsity_must_be_a_fraction():
     with pytest.raises(ConfigError, match=r"bad value 1.5 for 'init.sparsity' \(float in \[0, 1\]\)"):
         validate({"init": {"name": "sparse", "sparsity": 1.5}})
+
+
+# nn.init called with its default arguments (constant and sparse: nn.init has no default for value /
+# sparsity, so they get ours), applied to the weights each init covers
+TORCH_DEFAULTS = {
+    "xavier_uniform": (nn.init.xavier_uniform_, (nn.Conv2d, nn.Linear)),
+    "xavier_normal": (nn.init.xavier_normal_, (nn.Conv2d, nn.Linear)),
+    "kaiming_uniform": (nn.init.kaiming_uniform_, (nn.Conv2d, nn.Linear)),
+    "kaiming_normal": (nn.init.kaiming_normal_, (nn.Conv2d, nn.Linear)),
+    "uniform": (nn.init.uniform_, (nn.Conv2d, nn.Linear)),
+    "normal": (nn.init.normal_, (nn.Conv2d, nn.Linear)),
+    "trunc_normal": (nn.init.trunc_normal_, (nn.Conv2d, nn.Linear)),
+    "constant": (lambda w: nn.init.constant_(w, INITS.get("constant").params["value"].default), (nn.Conv2d, nn.Linear)),
+    "orthogonal": (nn.init.orthogonal_, (nn.Conv2d, nn.Linear)),
+    "sparse": (lambda w: nn.init.sparse_(w.view(w.shape[0], -1), INITS.get("sparse").params["sparsity"].default),
+               (nn.Conv2d, nn.Linear)),
+    "eye": (nn.init.eye_, (nn.Linear,)),
+    "dirac": (nn.init.dirac_, (nn.Conv2d,)),
+}
+OWN_SCHEMES = ("default", "initialize_weights")  # not nn.init functions
+
+
+def test_every_init_is_an_nn_init_function_or_one_of_ours():
+    assert sorted([*TORCH_DEFAULTS, *OWN_SCHEMES]) == list_inits()
+
+
+def weight_stats(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: torch.stack([w.mean(), w.std(), w.min(), w.max()])
+            for name, w in model.named_parameters() if name.endswith("weight") and w.dim() > 1}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_DEFAULTS))
+def test_init_defaults_equal_nn_init_defaults(name):
+    """`init: NAME` with no parameters draws what nn.init's function with its default arguments draws."""
+    fn, types = TORCH_DEFAULTS[name]
+    torch.manual_seed(0)
+    ours = Probe()
+    apply_init({"name": name, **INITS.validate(name, {})}, ours)
+    torch.manual_seed(0)
+    reference = Probe()
+    with torch.no_grad():
+        for m in reference.modules():
+            if isinstance(m, types):
+                fn(m.weight)
+    torch.testing.assert_close(weight_stats(ours), weight_stats(reference))
+
+
+@pytest.mark.parametrize("name", ["xavier_uniform", "xavier_normal", "orthogonal"])
+def test_gain_and_nonlinearity_are_exclusive(name):
+    with pytest.raises(ConfigError, match=r"set gain \(2\) or nonlinearity \(tanh: gain = calculate_gain\), not both"):
+        validate({"init": {"name": name, "gain": 2.0, "nonlinearity": "tanh"}})

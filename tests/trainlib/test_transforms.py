@@ -38,6 +38,7 @@ OUTPUT = {
     "ten_crop": ((10, 3, 32, 32), torch.uint8),
     "pad": ((3, 40, 40), torch.uint8),
     "normalize": ((3, 32, 32), torch.float32),
+    "to_tensor": ((3, 32, 32), torch.float32),
     "linear_transformation": ((3, 32, 32), torch.float32),
     "to_pil_image": ("PIL", (32, 32)),
 }
@@ -113,9 +114,19 @@ def test_ten_crop_adds_the_crops_of_the_flipped_image(ctx, image):
     assert torch.equal(crops[5:], build("five_crop", ctx, size=20)(image.flip(-1)))
 
 
-def test_to_pil_image_and_to_tensor_round_trip_uint8(ctx, image):
-    back = build("to_tensor", ctx)(build("to_pil_image", ctx)(image))
-    assert type(back) is torch.Tensor and back.dtype == torch.uint8 and torch.equal(back, image)
+def test_to_tensor_does_what_torchvisions_to_tensor_does(ctx, image):
+    from torchvision.transforms import ToTensor
+
+    pil = build("to_pil_image", ctx)(image)
+    ours = build("to_tensor", ctx)(pil)
+    assert ours.dtype == torch.float32 and 0 <= ours.min() and ours.max() <= 1
+    assert torch.equal(ours.as_subclass(torch.Tensor), ToTensor()(pil))
+    assert torch.equal(build("to_tensor", ctx)(image).as_subclass(torch.Tensor), image.float() / 255)
+
+
+def test_normalize_after_to_tensor_normalizes_once(ctx, image):
+    specs = parse_pipeline(["to_pil_image", "to_tensor", "normalize"], "transforms.train")
+    assert torch.allclose(build_pipeline(specs, ctx)(image), build("normalize", ctx)(image), atol=1e-6)
 
 
 def test_normalize_uses_the_train_split_statistics(ctx, image):

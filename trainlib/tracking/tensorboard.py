@@ -1,6 +1,7 @@
 """TensorBoardX tracker: scalars per metric, plus the seed's train/valid groups on one chart."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,11 @@ class TensorBoardTracker:
         self.writer.add_text("config", "| key | value |\n|---|---|\n" + table, 0)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        now = time.time()
         for key, value in metrics.items():
-            self.writer.add_scalar(key, value, step)
+            self.writer.add_scalar(key, value, step, walltime=now)
+            # tensorboardX keeps only add_scalars values for export_scalars_to_json: keep these too
+            self.writer.scalar_dict.setdefault(key, []).append([now, step, float(value)])
         for name in GROUPED:
             pair = {split: metrics[f"{split}/{name}"] for split in ("train", "valid") if f"{split}/{name}" in metrics}
             if len(pair) == 2:

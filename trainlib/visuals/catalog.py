@@ -66,8 +66,11 @@ def visuals_config() -> type[Section]:
         entry.name: (entry.meta["config"], Field(default_factory=entry.meta["config"], description=entry.summary))
         for entry in VISUALS.entries()}
     # __module__: where the package binds it (pickling finds the class by that name)
+    at_epochs = Field(default_factory=list, description="also draw the visuals at these epochs (a sweep sets its "
+                                                        "scheduler's judging epochs)")
     return create_model("VisualsConfig", __base__=Section, __module__="trainlib.visuals",
-                        enabled=(bool, Field(True, description="master switch for everything below")), **fields)
+                        enabled=(bool, Field(True, description="master switch for everything below")),
+                        at_epochs=(list[int], at_epochs), **fields)
 
 
 def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> dict[str, Observer]:

@@ -1,4 +1,7 @@
-"""Feature maps of one layer for a few fixed validation images (seed 4.3): a row per image."""
+"""Feature maps of one layer for a few fixed validation images (seed 4.3): a row per image.
+
+Shown after a ReLU, as the tutorial draws them (`F.relu(net.conv1(x))`): Net applies F.relu
+functionally, so there is no ReLU module to hook; on a ReLU module's output it changes nothing."""
 from __future__ import annotations
 
 import torch
@@ -24,13 +27,16 @@ def feature_map_grid(maps: torch.Tensor) -> torch.Tensor:
 
 class FeatureMaps(LayerVisual):
     def draw(self, epoch: int) -> None:
-        maps = capture(self.model, self.layer, self.images)
+        maps = capture(self.model, self.layer, self.images).relu()
         self.sink.image(f"feature_maps/{self.layer}", feature_map_grid(maps), epoch)
 
 
 @VISUALS.register("feature_maps", LayerImages, writes=TENSORBOARD,
-                  summary="feature maps of a layer (default: first conv) for fixed images")
+                  summary="feature maps after the ReLU (as the tutorial's 4.3) of a layer (default: the first ReLU "
+                          "module, else the first conv) for fixed images")
 def feature_maps(item: LayerImages, model: nn.Module, sample: torch.Tensor) -> Observer | None:
+    relus = [name for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
     convs = list(conv_layers(model))
-    layer = pick_layer(model, item.layer, convs[0] if convs else None, "visuals.feature_maps.layer")
+    first_activation = relus[0] if relus else convs[0] if convs else None
+    layer = pick_layer(model, item.layer, first_activation, "visuals.feature_maps.layer")
     return FeatureMaps(item, layer) if layer else None

@@ -2,7 +2,8 @@
 
 A forward hook keeps the layer's activations A; a hook on A's gradient keeps dScore/dA
 for the predicted class. CAM = ReLU(sum_c mean_hw(dScore/dA_c) * A_c), upsampled to the
-image. `torch.autograd.grad` drives the backward pass, so the parameters' .grad (which the
+image and scaled to [0, 1] per image as (cam - min) / (max - min), as the tutorial does.
+`torch.autograd.grad` drives the backward pass, so the parameters' .grad (which the
 training step and the gradient histograms use) is never touched.
 """
 from __future__ import annotations
@@ -41,7 +42,8 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[torch
     act, grad = saved["act"].detach(), saved["grad"].detach()
     cam = F.relu((grad.mean(dim=(2, 3), keepdim=True) * act).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
-    cam = cam / cam.amax(dim=(2, 3), keepdim=True).clamp(min=1e-12)
+    low = cam.amin(dim=(2, 3), keepdim=True)
+    cam = (cam - low) / (cam.amax(dim=(2, 3), keepdim=True) - low).clamp(min=1e-12)
     return cam.cpu(), preds.cpu()
 
 
@@ -65,16 +67,21 @@ class GradCam(LayerVisual):
 @VISUALS.register("gradcam", LayerImages, writes=(TENSORBOARD, MLFLOW),
                   summary="Grad-CAM heat maps of a layer (default: last conv) on fixed valid images")
 def gradcam(item: LayerImages, model: nn.Module, sample: torch.Tensor) -> Observer | None:
+    layer = cam_layer(model, item.layer, sample, "visuals.gradcam.layer")
+    return GradCam(item, layer) if layer else None
+
+
+def cam_layer(model: nn.Module, name: str | None, sample: torch.Tensor, where: str) -> str | None:
+    """The layer Grad-CAM reads (`name`, default the last conv), checked to be spatial; None: no conv layer."""
     convs = list(conv_layers(model))
-    layer = pick_layer(model, item.layer, convs[-1] if convs else None, "visuals.gradcam.layer")
-    if not layer:
-        return None
-    check_spatial(model, layer, sample)
-    return GradCam(item, layer)
+    layer = pick_layer(model, name, convs[-1] if convs else None, where)
+    if layer:
+        check_spatial(model, layer, sample, where)
+    return layer
 
 
-def check_spatial(model: nn.Module, layer: str, sample: torch.Tensor) -> None:
+def check_spatial(model: nn.Module, layer: str, sample: torch.Tensor, where: str = "visuals.gradcam.layer") -> None:
     shape = tuple(capture(model, layer, sample).shape)
     if len(shape) != 4:
-        raise ConfigError(f"visuals.gradcam.layer '{layer}' outputs shape {shape}; Grad-CAM needs a layer with "
+        raise ConfigError(f"{where} '{layer}' outputs shape {shape}; Grad-CAM needs a layer with "
                           f"(N, C, H, W) output, e.g. a conv layer: {', '.join(conv_layers(model)) or '(none)'}")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from trainlib.engine import EvalResult
-from trainlib.observers import FitContext, Observer, due
+from trainlib.observers import FitContext, Observer
 from trainlib.visuals.catalog import TENSORBOARD, VISUALS
 from trainlib.visuals.items import EveryEpochs
 
@@ -72,10 +72,10 @@ class Histograms(Observer):
     def on_fit_start(self, ctx: FitContext) -> None:
         self.writer = ctx.writer
         self.model = ctx.model
-        self.epochs = ctx.epochs
+        self.due = ctx.due
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
-        if not due(epoch, self.item.every, self.epochs):
+        if not self.due(epoch, self.item.every):
             return
         named = {}
         for name, p in self.model.named_parameters():

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from trainlib.engine import BatchStep, EvalResult
-from trainlib.observers import FitContext, Observer, due
+from trainlib.observers import FitContext, Observer
 from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
 from trainlib.visuals.images import for_display, grid
 from trainlib.visuals.items import ImageGrid
@@ -20,11 +20,11 @@ class InputsGrid(Observer):
 
     def on_fit_start(self, ctx: FitContext) -> None:
         self.sink = Sink(ctx)
-        self.epochs = ctx.epochs
+        self.due = ctx.due
         self.epoch = ctx.start_epoch + 1
 
     def after_backward(self, step: BatchStep) -> None:
-        if step.index == 0 and due(self.epoch, self.item.every, self.epochs):
+        if step.index == 0 and self.due(self.epoch, self.item.every):
             images = for_display(step.inputs.flatten(0, -4)[:self.item.count])  # crops as images
             self.sink.image("inputs/train", grid(images), self.epoch, artifact=True)
 

@@ -1,4 +1,5 @@
-"""The kernels of every conv layer as an image grid (seed 4.2)."""
+"""The kernels of every conv layer as image grids, both of the tutorial's views (seed 4.2):
+`kernels/<layer>` all kernels in one grid, `kernels_split/<layer>` one row per output channel."""
 from __future__ import annotations
 
 import torch
@@ -6,7 +7,7 @@ from pydantic import Field
 from torch import nn
 
 from trainlib.engine import EvalResult
-from trainlib.observers import FitContext, Observer, due
+from trainlib.observers import FitContext, Observer
 from trainlib.visuals.catalog import TENSORBOARD, VISUALS
 from trainlib.visuals.images import conv_layers, for_display, grid
 from trainlib.visuals.items import EveryEpochs
@@ -18,15 +19,19 @@ class KernelsVisual(EveryEpochs):
 
 
 def kernel_grid(weight: torch.Tensor, max_channels: int) -> torch.Tensor:
-    """RGB (or gray) tiles when a kernel sees 3 (or 1) channels; else one gray tile per
-    (output, input) channel pair, a row per output channel."""
+    """All kernels in one grid, each tile scaled on its own: RGB tiles when a kernel sees 3 (or a multiple of 3)
+    channels, as the tutorial's `kernels.view(-1, 3, k_h, k_w)`; else one gray tile per (output, input) pair."""
     w = weight.detach().float().cpu()[:max_channels]
-    out_ch, in_ch = w.shape[:2]
-    if in_ch in (1, 3):
-        return grid(for_display(w), nrow=8)
-    w = w[:, :max_channels]
-    tiles = w.reshape(-1, 1, *w.shape[2:])
-    return grid(for_display(tiles), nrow=w.shape[1])
+    in_ch = w.shape[1]
+    tiles = w.reshape(-1, 3 if in_ch % 3 == 0 else 1, *w.shape[2:])
+    return grid(for_display(tiles[:8 * max_channels]), nrow=8)
+
+
+def kernel_split_grid(weight: torch.Tensor, max_channels: int) -> torch.Tensor:
+    """One row per output channel: its kernel for each input channel as a gray tile scaled on its own
+    (the tutorial's per-output-channel `make_grid(kernels[o].unsqueeze(1), scale_each=True)`)."""
+    w = weight.detach().float().cpu()[:max_channels, :max_channels]
+    return grid(for_display(w.reshape(-1, 1, *w.shape[2:])), nrow=w.shape[1])
 
 
 class ConvKernels(Observer):
@@ -36,14 +41,16 @@ class ConvKernels(Observer):
     def on_fit_start(self, ctx: FitContext) -> None:
         self.sink = Sink(ctx)
         self.layers = conv_layers(ctx.model)
-        self.epochs = ctx.epochs
+        self.due = ctx.due
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
-        if due(epoch, self.item.every, self.epochs):
+        if self.due(epoch, self.item.every):
             for name, conv in self.layers.items():
                 self.sink.image(f"kernels/{name}", kernel_grid(conv.weight, self.item.max_channels), epoch)
+                self.sink.image(f"kernels_split/{name}", kernel_split_grid(conv.weight, self.item.max_channels), epoch)
 
 
-@VISUALS.register("kernels", KernelsVisual, writes=TENSORBOARD, summary="conv kernels of every conv layer")
+@VISUALS.register("kernels", KernelsVisual, writes=TENSORBOARD, summary="conv kernels of every conv layer, all in one grid and a row "
+                                                                     "per output channel (the tutorial's 4.2)")
 def kernels(item: KernelsVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None:
     return ConvKernels(item) if conv_layers(model) else None

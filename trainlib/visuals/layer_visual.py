@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from trainlib.engine import EvalResult
-from trainlib.observers import FitContext, Observer, due
+from trainlib.observers import FitContext, Observer
 from trainlib.visuals.images import fixed_samples
 from trainlib.visuals.items import LayerImages
 from trainlib.visuals.sink import Sink
@@ -17,11 +17,11 @@ class LayerVisual(Observer):
         self.sink = Sink(ctx)
         self.model = ctx.model
         self.module = dict(ctx.model.named_modules())[self.layer]
-        self.epochs = ctx.epochs
+        self.due = ctx.due
         self.images = fixed_samples(ctx.loaders["valid"], self.item.count)[0].to(ctx.device)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
-        if due(epoch, self.item.every, self.epochs):
+        if self.due(epoch, self.item.every):
             self.draw(epoch)
 
     def draw(self, epoch: int) -> None:

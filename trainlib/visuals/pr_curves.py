@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from trainlib.engine import EvalResult
-from trainlib.observers import FitContext, Observer, due
+from trainlib.observers import FitContext, Observer
 from trainlib.visuals.catalog import TENSORBOARD, VISUALS
 from trainlib.visuals.items import EveryEpochs
 
@@ -37,10 +37,10 @@ class PrCurves(Observer):
     def on_fit_start(self, ctx: FitContext) -> None:
         self.writer = ctx.writer
         self.class_names = ctx.data.class_names
-        self.epochs = ctx.epochs
+        self.due = ctx.due
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
-        if not due(epoch, self.item.every, self.epochs):
+        if not self.due(epoch, self.item.every):
             return
         probs = valid.logits.float().softmax(1).nan_to_num(0.0).cpu()
         counts = {k: v.numpy() for k, v in pr_counts(probs, valid.targets.cpu()).items()}

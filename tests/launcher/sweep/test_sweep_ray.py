@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from launcher.cli import main
 from launcher.local_ray import loopback_node
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
@@ -114,13 +116,24 @@ failure: {max_failures: 1}
         assert run.info.status == "KILLED", run.data.tags
         assert run.data.tags["launch.stop_reason"].startswith("stopped by asha after epoch 1 of 2 (valid/acc")
         assert steps(client, run) == [1]
+        # ASHA judged it at its rung (epoch 1): its visuals were drawn there
+        visuals = {a.path for a in client.list_artifacts(run.info.run_id, "visuals")}
+        assert {"visuals/confusion_matrix_valid_e001.png", "visuals/confusion_matrix_train_e001.png",
+                "visuals/gradcam_conv2_e001.png"} <= visuals, visuals
+    listed = CliRunner().invoke(main, ["runs", "--tracking-uri", store, "--sweep", "two-nodes"])
+    assert listed.exit_code == 0, listed.output
+    header, *body = [line.split() for line in listed.output.splitlines()[1:] if line and not line.startswith("--")]
+    epochs = {row[0]: row[header.index("epochs")] for row in body}
+    for lr, shown in ((1e-6, "1/2"), (2e-6, "1/2"), (3e-4, "2")):
+        assert epochs[by_lr[lr].info.run_id[:8]] == shown
 
     assert most_at_once(children) == 4, "resources.cpu 0.5 on 2 CPUs: 4 trials at once"
     alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
     assert {c.data.tags["launch.node_id"] for c in children} == alive and len(alive) == 2
 
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"sweep.yaml", "trials.csv", "trials.json", "comparison.png", "best_config.yaml"} <= parent_files
+    assert {"sweep.yaml", "trials.csv", "trials.json", "comparison.png", "parameters.png",
+            "best_config.yaml"} <= parent_files
     assert parent.data.tags["launch.best_trial"] in {by_lr[3e-3].info.run_name, by_lr[3e-4].info.run_name}
     assert parent.data.metrics["best/valid/acc"] == max(
         max(m.value for m in client.get_metric_history(by_lr[lr].info.run_id, "valid/acc")) for lr in (3e-3, 3e-4))

@@ -83,3 +83,10 @@ def test_a_resumed_fast_path_run_reproduces_an_uninterrupted_one(tmp_path):
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     weights = [load_safely(r / "checkpoints" / LAST)["model"] for r in runs]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_the_tutorials_to_tensor_pipeline_takes_the_fast_path(fake_data):
+    tutorial = {"train": [{"name": "random_crop", "size": 0, "padding": 4, "padding_mode": "constant", "fill": 0},
+                          {"name": "to_tensor"}, {"name": "normalize", "mean": None, "std": None}],
+                "eval": [{"name": "to_tensor"}, {"name": "normalize", "mean": None, "std": None}]}
+    assert choose_mode("auto", fake_data, tutorial) == "memory"

@@ -16,7 +16,8 @@ from trainlib.visuals.catalog import DESTINATIONS, MLFLOW
 from trainlib.visuals.items import Toggle
 
 SAMPLE = torch.zeros(1, 3, 32, 32)
-ITEMS = list(VisualsConfig.model_fields)[1:]  # all but the master switch
+ITEMS = [name for name, field in VisualsConfig.model_fields.items()  # the switchable visuals
+         if isinstance(field.annotation, type) and issubclass(field.annotation, Toggle)]
 
 
 def built(*layers, model=None) -> set[str]:
@@ -54,6 +55,7 @@ def test_master_switch_and_tensorboard_off():
 def test_layers_default_to_first_and_last_conv_and_can_be_chosen():
     observers = build_visuals(resolve([]), Net(10), SAMPLE)
     assert observers["feature_maps"].layer == "conv1" and observers["gradcam"].layer == "conv2"
+    assert observers["video"].layer == "conv2"
     cfg = resolve([{"visuals": {"gradcam": {"layer": "layer3"}, "feature_maps": {"layer": "layer1.0.left.2"}}}])
     observers = build_visuals(cfg, ResNet34(10), SAMPLE)
     assert observers["gradcam"].layer == "layer3" and observers["feature_maps"].layer == "layer1.0.left.2"

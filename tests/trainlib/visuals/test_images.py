@@ -8,7 +8,7 @@ from trainlib.models import Net
 from trainlib.visuals.feature_maps import MAX_MAPS, feature_map_grid
 from trainlib.visuals.gradcam import grad_cam, overlay
 from trainlib.visuals.images import capture, for_display
-from trainlib.visuals.kernels import kernel_grid
+from trainlib.visuals.kernels import kernel_grid, kernel_split_grid
 
 
 class Blobs(nn.Module):
@@ -40,10 +40,25 @@ def test_grad_cam_follows_the_evidence_and_leaves_grads_alone():
     assert overlay(for_display(x), cams).shape == (2, 3, 16, 16)
 
 
-def test_kernel_grids_rgb_for_first_conv_gray_pairs_after():
+def test_grad_cam_is_scaled_min_to_max_per_image():
+    """(cam - min) / (max - min), as the tutorial: even where the evidence is everywhere (cam > 0)."""
+    x = torch.rand(3, 1, 16, 16) + 0.5
+    model = Blobs()
+    with torch.no_grad():
+        model.conv.bias.fill_(1.0)  # activations > 0 everywhere: the raw map has no zero
+    cams, _ = grad_cam(model, model.conv, x)
+    assert torch.allclose(cams.amin(dim=(1, 2, 3)), torch.zeros(3)) and torch.allclose(cams.amax(dim=(1, 2, 3)),
+                                                                                        torch.ones(3))
+
+
+def test_kernel_grids_as_the_tutorial_all_in_one_and_per_output_channel():
     net = Net(10)
     assert kernel_grid(net.conv1.weight, 16).shape == (3, 1 + 6, 1 + 6 * 6)  # 6 RGB 5x5 kernels in a row
-    assert kernel_grid(net.conv2.weight, 4).shape == (3, 1 + 4 * 6, 1 + 4 * 6)  # 4 out x 4 in gray tiles
+    assert kernel_grid(net.conv2.weight, 4).shape == (3, 1 + 6, 1 + 8 * 6)  # 4 out x 6 in: 8 RGB tiles (view(-1, 3))
+    split = kernel_split_grid(net.conv1.weight, 16)
+    assert split.shape == (3, 1 + 6 * 6, 1 + 3 * 6)  # a row per output channel, a gray tile per input channel
+    assert torch.equal(split[0], split[1])  # gray
+    assert kernel_split_grid(net.conv2.weight, 4).shape == (3, 1 + 4 * 6, 1 + 4 * 6)
 
 
 def test_feature_maps_one_row_per_image():

@@ -1,0 +1,96 @@
+"""The sweep's pictures on its parent run: trials labelled by what differs between them, and
+the objective against each swept hyperparameter (one scatter per space key)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from launcher.sweep.loading import Sweep
+    from launcher.sweep.tracking import TrialRow
+
+LOG_KINDS = ("loguniform", "qloguniform", "lograndint")
+STATUS_COLORS = {"FINISHED": "tab:green", "KILLED": "tab:orange", "FAILED": "tab:red"}
+STATUS_WORDS = "green finished, orange stopped early, red failed"
+
+
+def trial_labels(rows: list[TrialRow], keys: list[str]) -> dict[str, str]:
+    """Trial name -> what sets it apart, e.g. `rmsprop lr=8e-4 momentum=0.91 plateau`: the values of the
+    space keys that differ between the trials (family names bare, the rest key=value), in space order."""
+    varying = [k for k in keys if len({repr(r.params.get(k)) for r in rows}) > 1]
+    short = {k: k.rsplit(".", 1)[-1] for k in varying}
+    clashes = {s for s in short.values() if list(short.values()).count(s) > 1}
+    short = {k: (k if s in clashes else s) for k, s in short.items()}
+    labels = {}
+    for r in rows:
+        parts = [value_text(r.params[k]) if k.endswith(".name") else f"{short[k]}={value_text(r.params[k])}"
+                 for k in varying if k in r.params]
+        labels[r.trial] = " ".join(parts) or r.trial
+    repeated = [text for text in labels.values() if list(labels.values()).count(text) > 1]
+    return {trial: f"{text} ({trial})" if text in repeated else text for trial, text in labels.items()}
+
+
+def value_text(value: Any) -> str:
+    """0.0008123 -> 8.1e-4, 0.05 -> 0.05, 'adam' -> adam."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    if value == 0 or 1e-2 <= abs(value) < 1e4:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def plot_parameters(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
+    """One panel per space key: each trial's best objective against its value of the key."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(sweep.file.space)
+    cols = min(3, max(1, len(keys)))
+    n_rows = -(-max(1, len(keys)) // cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4.6 * cols, 3.8 * n_rows), squeeze=False, layout="constrained")
+    scored = [r for r in rows if r.best is not None]
+    best = max(scored, key=lambda r: r.best if sweep.mode == "max" else -r.best, default=None)
+    for ax, key in zip(axes.flat, keys):
+        scatter_key(ax, key, sweep.file.space[key].kind, scored, best, sweep.metric)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_visible(False)
+    fig.suptitle(f"best {sweep.metric} of each trial against each swept hyperparameter "
+                 f"({STATUS_WORDS}; star: the best trial)", fontsize=10)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def scatter_key(ax, key: str, kind: str, rows: list[TrialRow], best: TrialRow | None, metric: str) -> None:
+    present = [r for r in rows if key in r.params]
+    values = [r.params[key] for r in present]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric:
+        xs = [float(v) for v in values]
+        if kind in LOG_KINDS:
+            ax.set_xscale("log")
+    else:
+        categories = sorted({str(v) for v in values})
+        position = {c: i for i, c in enumerate(categories)}
+        xs = [position[str(v)] + jitter(i) for i, v in enumerate(values)]
+        ax.set_xticks(range(len(categories)), categories, rotation=30, ha="right", fontsize=8)
+    ax.scatter(xs, [r.best for r in present], c=[STATUS_COLORS.get(r.status, "tab:gray") for r in present],
+               s=28, edgecolors="black", linewidths=0.4)
+    if best is not None and best in present:
+        i = present.index(best)
+        ax.scatter([xs[i]], [best.best], marker="*", s=220, facecolors="none", edgecolors="black")
+    ax.set(xlabel=key, ylabel=f"best {metric}")
+    ax.grid(alpha=0.3)
+
+
+def jitter(i: int) -> float:
+    """A small fixed horizontal offset, so trials of one category do not hide each other."""
+    return ((i * 7) % 11 - 5) * 0.03
+
+
+def legend_layout(count: int) -> Mapping[str, Any]:
+    """Where the per-epoch curves' legend goes: beside the plot, one or two columns."""
+    return {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 7, "ncol": 1 if count <= 16 else 2,
+            "frameon": False}
