@@ -84,9 +84,5 @@ class Recorder:
         self.tracker.log_artifact(self.path)
 
 
-def load_findings(path: Path) -> list[Finding]:
-    return findings_of(json.loads(Path(path).read_text()))
-
-
 def findings_of(data: dict[str, Any]) -> list[Finding]:
     return [Finding(**item) for item in data.get("findings", [])]
