@@ -29,5 +29,4 @@ def diagnose(run_id, probe, as_json, tracking_uri):
     if as_json:
         click.echo(json.dumps(exam.to_json(), indent=1))
     else:
-        click.echo("")
-        click.echo(render(exam.report, exam.verdict, exam.probes))
+        click.echo(("\n" if exam.probes else "") + render(exam.report, exam.verdict, exam.probes))

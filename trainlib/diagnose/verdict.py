@@ -61,17 +61,17 @@ def at_chance(valid_acc: list[float], num_classes: int | None) -> bool:
 
 
 def ambiguity(findings: list[Finding] | None, valid_acc: list[float], num_classes: int | None) -> str | None:
-    """Why the findings cannot tell the parts apart (the probes should run), or None."""
+    """Why the findings cannot tell the parts apart (the probes should run), or None. A run whose first
+    warning is a NaN or a divergence is not ambiguous: the step-0 checks rule out the init and inputs."""
     if findings is None:
         return None
-    top = ranked(findings)[0] if findings else None
-    if top is not None and top.check in ROOT_CAUSES:
+    if not findings:
+        if at_chance(valid_acc, num_classes):
+            return f"the run ends at chance accuracy (best valid acc {max(valid_acc):.1%}, K = {num_classes}) with no warning"
         return None
-    if top is not None and top.check in AMBIGUOUS:
+    top = ranked(findings)[0]
+    if top.check in AMBIGUOUS:
         return f"'{CHECKS[top.check].title}' can come from the data, the model or the optimizer"
-    if at_chance(valid_acc, num_classes):
-        return (f"the run ends at chance accuracy (best valid acc {max(valid_acc):.1%}, K = {num_classes})"
-                + ("" if top is None else f" and its first warning, '{CHECKS[top.check].title}', does not say why"))
     return None
 
 
