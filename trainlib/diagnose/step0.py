@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainlib.diagnose.activations import LayerHooks
 from trainlib.diagnose.data_checks import Problem
 
 # name -> why the initial loss says nothing about the init for it
@@ -59,32 +60,19 @@ def initial_loss_problem(loss: float, expected: float | None) -> Problem | None:
             {"initial_loss": loss, "expected": expected})
 
 
-class LayerScales:
-    """The std of each parameterized leaf layer's output on one forward pass (hooks removed after)."""
+class LayerScales(LayerHooks):
+    """The std of each parameterized leaf layer's output on the next forward pass (armed at once)."""
 
     def __init__(self, model: nn.Module):
-        self.scales: dict[str, torch.Tensor] = {}
-        leaves = [(n, m) for n, m in model.named_modules()
-                  if n and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
-        self.handles = [m.register_forward_hook(self._hook(n)) for n, m in leaves]
+        super().__init__({n: m for n, m in model.named_modules()
+                          if n and not list(m.children()) and any(True for _ in m.parameters(recurse=False))})
+        self.armed = True
 
-    def _hook(self, name: str):
-        def record(module: nn.Module, inputs, output) -> None:
-            if name not in self.scales and isinstance(output, torch.Tensor) and output.is_floating_point():
-                self.scales[name] = output.detach().float().std() if output.numel() > 1 else output.detach().abs()
-        return record
-
-    def take(self) -> dict[str, float]:
-        self.close()
-        names = list(self.scales)
-        values = torch.stack([self.scales[n] for n in names]).tolist() if names else []
-        self.scales = {}
-        return dict(zip(names, values))
-
-    def close(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles = []
+    def statistic(self, name: str, module: nn.Module, output) -> torch.Tensor | None:
+        if name in self.values or not isinstance(output, torch.Tensor) or not output.is_floating_point():
+            return None  # the first forward only (LBFGS evaluates several per step)
+        out = output.detach().float()
+        return out.std() if out.numel() > 1 else out.abs().reshape(())
 
 
 def exploding_activations(scales: dict[str, float], input_std: float, limit: float) -> Problem | None:
