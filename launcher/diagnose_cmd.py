@@ -27,6 +27,6 @@ def diagnose(run_id, probe, as_json, tracking_uri):
     echo = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     exam = examine(open_client(tracking_uri), run_id, probe=probe, echo=echo)
     if as_json:
-        click.echo(json.dumps(exam.to_json(), indent=1))
+        click.echo(json.dumps(exam.to_json(), indent=1, allow_nan=False))
     else:
         click.echo(("\n" if exam.probes else "") + render(exam.report, exam.verdict, exam.probes))

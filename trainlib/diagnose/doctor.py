@@ -4,6 +4,7 @@ and give the verdict."""
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,12 +27,23 @@ class Examination:
 
     def to_json(self) -> dict[str, Any]:
         r, v = self.report, self.verdict
-        return {"run_id": r.run_id, "verdict": v.summary, "culprit": v.culprit, "confidence": v.confidence,
+        return strict_json({"run_id": r.run_id, "verdict": v.summary, "culprit": v.culprit, "confidence": v.confidence,
                 "evidence": v.evidence, "deciding_probe": v.deciding_probe, "deciding_check": v.deciding_check,
                 "ambiguous": v.ambiguous, "status": r.status,
                 "findings": None if r.findings is None else [asdict(f) for f in r.findings],
                 "probes": None if self.probes is None else [_probe_entry(p) for p in self.probes],
-                "step0": r.diagnostics.get("step0")}
+                "step0": r.diagnostics.get("step0")})
+
+
+def strict_json(value: Any) -> Any:
+    """NaN / Inf as the strings "nan" / "inf" / "-inf": strict JSON parsers (jq) refuse the bare tokens."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def _probe_entry(probe: ProbeResult) -> dict[str, Any]:
