@@ -9,6 +9,7 @@ import pytest
 from tests.observed import healthy_run, read_events, train_once
 from tests.trainlib.diagnose.planted import planted_datasets
 from trainlib.diagnose.catalog import DATA, MODEL, OPTIM
+from trainlib.diagnose.doctor import examine
 from trainlib.diagnose.findings import WARNING_TAG
 from trainlib.diagnose.report import load_report
 
@@ -56,6 +57,9 @@ def test_planted_fault_is_diagnosed_and_blamed_on_the_right_part(fault, planted)
         assert any(line.startswith(f"warning [{check}]") for line in observed.output)
         assert f"diagnose/{check}/text_summary" in texts
     assert load_report(observed.client(), observed.run_id).culprit == culprit
+    with planted_datasets():
+        verdict = examine(observed.client(), observed.run_id).verdict
+    assert verdict.culprit == culprit and verdict.deciding_check in must | may, verdict
 
 
 def test_first_nonfinite_layer_is_named_when_weights_blow_up(planted):
