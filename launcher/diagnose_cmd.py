@@ -13,7 +13,8 @@ from launcher.store import open_client, tracking_uri_option
 @click.argument("run_id")
 @click.option("--probe", is_flag=True, help="Run the probes (overfit one batch, label-shuffle control, zeroed-input "
               "baseline, lr range test) even when the warnings decide; they also run when they are ambiguous.")
-@click.option("--json", "as_json", is_flag=True, help="Print the verdict, culprit, evidence and deciding probe as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the verdict, culprit, evidence and deciding probe as JSON.")
 @tracking_uri_option
 @guarded
 def diagnose(run_id, probe, as_json, tracking_uri):

@@ -1,7 +1,8 @@
 """The diagnosis observer: runs the cheap checks during training and records what it finds.
 
 Step 0 (first batch, before the first optimizer step; see step0.py): the initial loss, each
-layer's output scale, identical inputs, label histograms. Per run: labels in range, class balance, symmetric units (before training). First batch:
+layer's output scale, identical inputs, label histograms.
+Per run: labels in range, class balance, symmetric units (before training). First batch:
 input normalization. Every `diagnose.every_batches` batches: loss finite / not exploding,
 per-layer gradient norms, the update/weight ratio of the next step, dead units. Every epoch:
 NaN/Inf, divergence, a flat loss, a growing train/valid gap; plus `diag/*` summary metrics

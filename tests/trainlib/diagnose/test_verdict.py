@@ -30,7 +30,8 @@ FAULTS = {
                            {"divergence", "nan", "exploding_gradients"}),
     "inputs_never_reach_model": ({"data": {"name": "blank_digits_for_test"}, "epochs": 1}, DATA,
                                  {"identical_inputs"}),
-    "lr_too_small": ({"optimizer": {"name": "adam", "lr": 1e-6}, "epochs": 2}, OPTIM, {"lr_probe", "overfit_one_batch"}),
+    "lr_too_small": ({"optimizer": {"name": "adam", "lr": 1e-6}, "epochs": 2}, OPTIM,
+                     {"lr_probe", "overfit_one_batch"}),
 }
 
 # other optimizers, schedules, batch sizes, label smoothing, ResNet34 (21M parameters: kept short with 8x8
