@@ -32,14 +32,13 @@ def time_hooks(spent: dict[str, list[float]]) -> None:
     """Wrap every observer `run()` builds so each hook's [wall, CPU] time adds up in `spent`; the
     diagnosis's dead-unit forward hooks (run inside the training step) count as its own."""
     import trainlib.diagnose.activations
-    import trainlib.observers
     import trainlib.run
 
     dead_units = trainlib.diagnose.activations.DeadUnits
     make_record = dead_units._hook
     dead_units._hook = lambda self, name: _timed(make_record(self, name), "DiagnoseObserver", spent)
 
-    build = trainlib.observers.build_observers
+    build = trainlib.run.build_observers
 
     def timed_build(*args):
         observers = build(*args)

@@ -14,6 +14,7 @@ FAMILIES = {
     "optimizers": ("trainlib.optimizers", "OPTIMIZERS"),
     "schedulers": ("trainlib.schedulers", "SCHEDULERS"),
     "transforms": ("trainlib.transforms", "TRANSFORMS"),
+    "visuals": ("trainlib.visuals", "VISUALS"),
 }
 
 
@@ -23,7 +24,7 @@ FAMILIES = {
 def catalog(family: str | None) -> None:
     """List every name of a FAMILY (all families when omitted) with its parameters (type = default).
 
-    FAMILY: models, datasets, inits, losses, optimizers, schedulers, transforms.
+    FAMILY: models, datasets, inits, losses, optimizers, schedulers, transforms, visuals.
     """
     from trainlib.errors import ConfigError
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
                  cpus_per_worker: float = 1, resume: str | None = None, run_config=None,
-                 tags: dict[str, str] | None = None, callbacks: Sequence[Callable] = (),
+                 tags: dict[str, str] | None = None, observers: Sequence[Any] = (),
                  fail_on_nonfinite: bool = False):
     """A Ray Train TorchTrainer running `config` (a TrainConfig or a train-config dict).
 
@@ -25,7 +25,7 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     run_config: a ray.train.RunConfig; default: Ray's files under `output.dir`/ray, one
     checkpoint kept. Every epoch each worker calls ray.train.report(metrics + epoch + run_id),
     rank 0 with its checkpoint folder; the last epoch comes with the test metrics.
-    tags, callbacks: as `trainlib.run` takes them (callbacks run on every rank).
+    tags, observers: as `trainlib.run` takes them (trainlib Observers; they run on every rank).
     fail_on_nonfinite: a NaN/Inf train loss fails the job (a sweep trial's rule).
     """
     from ray.train import ScalingConfig
@@ -37,7 +37,7 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     gpus = cfg.distributed.gpus_per_worker
     resources = {"CPU": cpus_per_worker, "GPU": gpus} if gpus else {"CPU": cpus_per_worker}
     loop_config = {"config": cfg.to_dict(), "resume": absolute_source(resume), "argv": list(sys.argv),
-                   "tags": dict(tags or {}), "callbacks": list(callbacks), "fail_on_nonfinite": fail_on_nonfinite}
+                   "tags": dict(tags or {}), "observers": list(observers), "fail_on_nonfinite": fail_on_nonfinite}
     return TorchTrainer(
         ddp_train_loop,
         train_loop_config=loop_config,
@@ -147,7 +147,7 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
     tags = {**loop_config.get("tags", {}), **placement_tags()}
     # click.echo, not print: Ray Train's patched print would show every line twice
-    metrics = run(config, resume=point, callbacks=[*loop_config.get("callbacks", ()), relay], progress=False,
+    metrics = run(config, resume=point, observers=[*loop_config.get("observers", ()), relay], progress=False,
                   echo=click.echo, tags=tags)
     relay.finish(metrics)
     last = relay.last

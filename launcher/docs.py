@@ -29,12 +29,15 @@ def _train_config() -> str:
 def _registries() -> str:
     from trainlib.config import FAMILIES
     from trainlib.transforms import TRANSFORMS
+    from trainlib.visuals import VISUALS
 
     usage = {key: f"`{key}: {{name: NAME, PARAM: VALUE, ...}}`" for key in FAMILIES}
     usage["transforms"] = ("items of `transforms.train` / `transforms.eval` (mixup, cutmix: `transforms.batch`): "
                            "`NAME` or `{NAME: {PARAM: VALUE}}`")
+    usage["visuals"] = ("`visuals.NAME: {PARAM: VALUE}` (`visuals.NAME: false` switches one off); "
+                        "each writes to TensorBoard, some also to MLflow as PNG artifacts")
     return "\n\n".join(registry_reference(key, registry, usage[key])
-                       for key, registry in {**FAMILIES, "transforms": TRANSFORMS}.items())
+                       for key, registry in {**FAMILIES, "transforms": TRANSFORMS, "visuals": VISUALS}.items())
 
 
 def _sweep_file() -> str:
@@ -143,8 +146,14 @@ def _flow_yaml(value: Any) -> str:
 # --- registries ------------------------------------------------------------------------------
 
 def registry_reference(key: str, registry: Any, usage: str) -> str:
-    rows = [[f"`{e.name}`", _params(e), e.summary] for e in registry.entries()]
+    rows = [[f"`{e.name}`", _params(e), e.summary + _writes(e)] for e in registry.entries()]
     return f"#### {key}\n\n{usage}\n\n" + _table(["name", "params (type = default)", "what it is"], rows)
+
+
+def _writes(entry: Any) -> str:
+    """Where a visual writes (other families have no destinations)."""
+    writes = entry.meta.get("writes")
+    return f" (writes to: {', '.join(writes)})" if writes else ""
 
 
 def _params(entry: Any) -> str:

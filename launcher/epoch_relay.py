@@ -1,4 +1,4 @@
-"""A trainlib epoch callback that passes each epoch on to Ray (Tune or Train) as it ends.
+"""A trainlib observer that passes each epoch on to Ray (Tune or Train) as it ends.
 
 The last epoch is held back and sent with the test metrics once the run has finished
 (`finish`), so a scheduler's stop decision on it cannot cut the test evaluation short.
@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+from trainlib.observers import EpochCallback, EpochReport
+
 Send = Callable[[dict[str, Any], Path], None]  # (metrics, the run's checkpoint folder)
 
 
@@ -16,18 +18,20 @@ class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or infinite: the trial fails (and may be retried)."""
 
 
-class EpochRelay:
+class EpochRelay(EpochCallback):
     """`fail_on_nonfinite`: a NaN/Inf train loss raises NonFiniteLoss before the epoch is sent,
-    so the last checkpoint Ray holds is the last finite one."""
+    so the last checkpoint Ray holds is the last finite one. The caller sends the held-back
+    last epoch with `finish(final)` once `run` has returned (its tracking run is closed)."""
 
     def __init__(self, epochs: int, send: Send, fail_on_nonfinite: bool = False):
+        super().__init__(self.relay)
         self.epochs = epochs
         self.send = send
         self.fail_on_nonfinite = fail_on_nonfinite
         self.pending: tuple[dict[str, Any], Path] | None = None
         self.last = None  # the last EpochReport seen
 
-    def __call__(self, report) -> None:
+    def relay(self, report: EpochReport) -> None:
         loss = report.metrics["train/loss"]
         if self.fail_on_nonfinite and not math.isfinite(loss):
             raise NonFiniteLoss(f"train loss is {loss} at epoch {report.epoch}")

@@ -9,12 +9,11 @@ family's name, the lower layers' params that the new entry does not take are dro
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from trainlib.data.datasets import DATASETS
 from trainlib.diagnose.catalog import CHECK_NAMES
@@ -25,7 +24,9 @@ from trainlib.models import MODELS
 from trainlib.optimizers import OPTIMIZERS
 from trainlib.registry import Registry
 from trainlib.schedulers import SCHEDULERS
+from trainlib.sections import Section as _Section, flatten  # noqa: F401 (flatten: part of this module's API)
 from trainlib.transforms import BATCH, parse_pipeline
+from trainlib.visuals import VisualsConfig
 
 FAMILIES: dict[str, Registry] = {
     "model": MODELS,
@@ -37,15 +38,11 @@ FAMILIES: dict[str, Registry] = {
 }
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class LoaderConfig(_Section):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the main process)")
     mode: Literal["auto", "memory", "dataloader"] = Field(
         "auto", description="memory: in-memory data augmented on the device; dataloader: per-sample "
-                            "pipeline in workers; auto: memory when the data fits and every transform has a batch version")
+                            "pipeline in workers; auto: memory when the data fits and every transform has a device version")
 
 
 class TransformsConfig(_Section):
@@ -114,55 +111,6 @@ class DistributedConfig(_Section):
 
 
 # --- visuals and diagnosis (issue 8) ---------------------------------------------------
-
-class Toggle(_Section):
-    """A switchable item; `visuals.graph: false` is short for `visuals.graph: {enabled: false}`."""
-
-    enabled: bool = Field(True, description="on/off")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_bool(cls, value: Any) -> Any:
-        return {"enabled": value} if isinstance(value, bool) else value
-
-
-class EveryEpochs(Toggle):
-    every: int = Field(20, ge=1, description="log every N-th epoch, and on the last epoch")
-
-
-class ImageGrid(EveryEpochs):
-    count: int = Field(16, ge=1, description="how many images")
-
-
-class LayerImages(EveryEpochs):
-    count: int = Field(4, ge=1, description="how many fixed validation images")
-    layer: str | None = Field(None, description="module name (see model.named_modules()); null: a sensible default")
-
-
-class KernelsVisual(EveryEpochs):
-    max_channels: int = Field(16, ge=1, description="at most this many output (and input) channels per conv layer")
-
-
-class EmbeddingVisual(Toggle):
-    count: int = Field(100, ge=1, description="validation images projected (penultimate features), at the end")
-
-
-class VisualsConfig(_Section):
-    enabled: bool = Field(True, description="master switch for everything below")
-    inputs: ImageGrid = Field(default_factory=ImageGrid,
-                              description="grid of augmented training inputs (what the model sees)")
-    histograms: EveryEpochs = Field(default_factory=EveryEpochs, description="weights and gradients per layer")
-    kernels: KernelsVisual = Field(default_factory=KernelsVisual, description="conv kernels of every conv layer")
-    feature_maps: LayerImages = Field(default_factory=LayerImages,
-                                      description="feature maps of a layer (default: first conv) for fixed images")
-    gradcam: LayerImages = Field(default_factory=LayerImages,
-                                 description="Grad-CAM heat maps of a layer (default: last conv) on fixed valid images")
-    confusion: EveryEpochs = Field(default_factory=EveryEpochs, description="validation confusion matrix figure")
-    pr_curves: EveryEpochs = Field(default_factory=EveryEpochs, description="validation PR curve per class")
-    embedding: EmbeddingVisual = Field(default_factory=EmbeddingVisual, description="embedding projector")
-    graph: Toggle = Field(default_factory=Toggle, description="the model graph (add_graph)")
-    hparams: Toggle = Field(default_factory=Toggle, description="config + final metrics in the HParams tab")
-
 
 CheckName = Literal[CHECK_NAMES]  # type: ignore[valid-type]
 
@@ -361,17 +309,3 @@ def _describe(exc: ValidationError) -> str:
         valid = ", ".join(parent.model_fields)
         return f"unknown config key '{loc}'; valid keys here: {valid}"
     return f"bad value for '{loc}': {err['msg']} (got {err.get('input')!r})"
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> {"optimizer.lr": 0.01, ...}; lists become JSON text."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            flat[name] = json.dumps(value)
-        else:
-            flat[name] = value
-    return flat

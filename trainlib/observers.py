@@ -1,25 +1,27 @@
-"""Observers: code that watches a run (visuals, diagnosis) without being part of the loop.
+"""Observers: code that watches a run (visuals, diagnosis, the Ray reporter) without being part of the loop.
 
-`run()` builds them from `config.visuals` / `config.diagnose` and calls, in order:
+`trainlib.run` assembles them (from `config.visuals` / `config.diagnose`, then the caller's) and calls, in order:
 `on_fit_start` once the run is open, `after_backward` for every training batch (after
 backward, before the optimizer step; only when some observer asks for batches),
 `epoch_metrics` to add to the epoch's metrics before they are logged, `on_epoch_end` after
-they are logged, and `on_fit_end` after the test pass.
+they are logged and the epoch's checkpoint is saved, and `on_fit_end` after the test pass.
 An observer may raise `RunStopped` to end the run with a reason.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from trainlib.config import TrainConfig
 from trainlib.data.datasets import ImageSplits
 from trainlib.engine import BatchHook, BatchStep, EvalResult
 from trainlib.tracking import Tracker
+
+if TYPE_CHECKING:
+    from trainlib.config import TrainConfig
 
 
 @dataclass
@@ -36,6 +38,11 @@ class FitContext:
     run_dir: Path
     echo: Callable[[str], None]
     start_epoch: int = 0
+    run_id: str = ""
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
 
     @property
     def epochs(self) -> int:
@@ -104,16 +111,25 @@ def due(epoch: int, every: int, last: int) -> bool:
     return epoch % every == 0 or epoch == last
 
 
-def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is_main: bool = True) -> Observers:
-    """The visuals and diagnosis a config asks for (diagnosis last: its stop comes after the visuals).
+@dataclass
+class EpochReport:
+    """An epoch as an EpochCallback sees it, once its metrics are logged and its checkpoint saved."""
 
-    Under DDP only rank 0 (`is_main`) draws visuals: it alone has a writer. Every rank diagnoses:
-    most checks read the all-reduced gradients and weights, so all ranks stop at the same step."""
-    # imported here: both packages build on the classes above
-    from trainlib.diagnose.observer import DiagnoseObserver
-    from trainlib.visuals.build import build_visuals
+    epoch: int
+    metrics: dict[str, float]
+    checkpoint_dir: Path
+    run_id: str
 
-    observers = build_visuals(cfg, model, sample) if is_main else []
-    if cfg.diagnose.enabled:
-        observers.append(DiagnoseObserver(cfg.diagnose))
-    return Observers(observers)
+
+class EpochCallback(Observer):
+    """An observer made of a function of each epoch's EpochReport (a probe in a test, a bench's timer)."""
+
+    def __init__(self, fn: Callable[[EpochReport], None]):
+        self.fn = fn
+
+    def on_fit_start(self, ctx: FitContext) -> None:
+        self.checkpoint_dir = ctx.checkpoint_dir
+        self.run_id = ctx.run_id
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
+        self.fn(EpochReport(epoch, metrics, self.checkpoint_dir, self.run_id))

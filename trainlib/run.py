@@ -22,6 +22,7 @@ from trainlib import checkpoint as ckpt
 from trainlib.config import TrainConfig, flatten, validate
 from trainlib.data.datasets import DATASETS, ImageSplits, build_dataset
 from trainlib.data.loaders import build_loaders as make_loaders
+from trainlib.diagnose.observer import DiagnoseObserver
 from trainlib.distributed import DistContext, connect, launched_as_worker, local_rank
 from trainlib.engine import EvalResult, evaluate, train_one_epoch
 from trainlib.errors import ConfigError
@@ -30,23 +31,14 @@ from trainlib.inits import apply_init
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
-from trainlib.observers import FitContext, Observers, build_observers
+from trainlib.observers import FitContext, Observer, Observers
 from trainlib.optimizers import build_optimizer
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
 from trainlib.transforms import TransformContext, build_batch_transform
-
-
-@dataclass
-class EpochReport:
-    """What callbacks (e.g. the Tune reporter) receive after each epoch's checkpoint."""
-
-    epoch: int
-    metrics: dict[str, float]
-    checkpoint_dir: Path
-    run_id: str
+from trainlib.visuals import build_visuals
 
 
 @dataclass
@@ -62,7 +54,7 @@ class Parts:
     schedule: LRSchedule
     train_model: nn.Module  # `model`, wrapped in DistributedDataParallel under DDP
     dist: DistContext
-    observers: Observers  # visuals and diagnosis
+    observers: Observers  # visuals, diagnosis, then the caller's
     batch_transform: Callable | None = None
     finetune: Finetune | None = None
 
@@ -74,20 +66,18 @@ class Progress:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-Callback = Callable[[EpochReport], None]
-
-
-def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callbacks: Sequence[Callback] = (),
+def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observers: Sequence[Observer] = (),
         progress: bool = True, echo: Callable[[str], None] = print,
         tags: dict[str, str] | None = None) -> dict[str, float]:
     """Train, validate each epoch, test at the end; returns the final metrics.
 
     Under DDP (see trainlib.distributed) every rank calls this; rank 0 alone tracks and writes.
-    `tags` are set on the run, new or resumed (e.g. `mlflow.parentRunId` nests it under a sweep)."""
+    `tags` are set on the run, new or resumed (e.g. `mlflow.parentRunId` nests it under a sweep).
+    `observers` watch it after the config's visuals and diagnosis (e.g. the Ray reporter, on every rank)."""
     cfg = config if isinstance(config, TrainConfig) else validate(config)
     dist = connect(cfg.distributed.backend, pick_device(cfg.device))
     cfg = dist.record_world(cfg)
-    parts = build_parts(cfg, dist, load_weights=resume is None)
+    parts = build_parts(cfg, dist, load_weights=resume is None, observers=observers)
     state = Progress()
     if resume is not None:
         state = restore(parts, resume)
@@ -95,7 +85,7 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, callba
         echo, progress = (lambda _: None), False
     handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}))
     with closing(handle.tracker):
-        return fit(parts, state, handle, callbacks, progress, echo)
+        return fit(parts, state, handle, progress, echo)
 
 
 def seed_everything(seed: int) -> None:
@@ -114,7 +104,8 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights: bool = True) -> Parts:
+def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights: bool = True,
+                observers: Sequence[Observer] = ()) -> Parts:
     """Every part of a run; `load_weights=False` skips the finetune source (a resume restores them)."""
     dist = dist or DistContext(device=pick_device(cfg.device))
     device = dist.device
@@ -133,9 +124,22 @@ def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights:
     loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
     batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
     sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
-    observers = build_observers(cfg, model, sample, dist.is_main)
+    watching = build_observers(cfg, model, sample, dist.is_main, observers)
     return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, train_model, dist,
-                 observers, batch_transform, tuning)
+                 watching, batch_transform, tuning)
+
+
+def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is_main: bool = True,
+                    extra: Sequence[Observer] = ()) -> Observers:
+    """The visuals and diagnosis a config asks for, then `extra` (diagnosis after the visuals: its
+    stop comes after they drew; the caller's last: they see an epoch only once it passed the checks).
+
+    Under DDP only rank 0 (`is_main`) draws visuals: it alone has a writer. Every rank diagnoses:
+    most checks read the all-reduced gradients and weights, so all ranks stop at the same step."""
+    observers = list(build_visuals(cfg, model, sample).values()) if is_main else []
+    if cfg.diagnose.enabled:
+        observers.append(DiagnoseObserver(cfg.diagnose))
+    return Observers([*observers, *extra])
 
 
 def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
@@ -197,7 +201,7 @@ def git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Callback], progress: bool,
+def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
         echo: Callable[[str], None]) -> dict[str, float]:
     cfg, tracker, run_dir = parts.cfg, handle.tracker, handle.run_dir
     ckpt_dir = run_dir / "checkpoints"
@@ -209,7 +213,7 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
         if parts.finetune:
             parts.finetune.record(tracker, run_dir, echo)
     parts.observers.on_fit_start(FitContext(cfg, parts.model, parts.device, parts.data, parts.loaders,
-                                            parts.optimizer, tracker, run_dir, echo, state.epoch))
+                                            parts.optimizer, tracker, run_dir, echo, state.epoch, handle.run_id))
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         unfreeze_if_due(parts, epoch, echo)
         metrics, valid = train_and_validate(parts, epoch, progress)
@@ -225,8 +229,6 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, callbacks: Sequence[Ca
             tracker.log_metrics({"lr/step": lr}, step=step)
         echo(epoch_line(epoch, cfg.epochs, metrics))
         parts.observers.on_epoch_end(epoch, metrics, valid)
-        for callback in callbacks:
-            callback(EpochReport(epoch, metrics, ckpt_dir, handle.run_id))
     final = finish(parts, state, tracker, run_dir, echo)
     if cfg.tracking.log_model and handle.tracking_uri:
         log_final_model(parts, handle, echo)

@@ -8,12 +8,15 @@ PIL image and back (to uint8, not to float: scaling stays `normalize`'s job).
 `five_crop` / `ten_crop` return the crops stacked (ncrops, C, H, W); the model then sees
 each crop and its logits are averaged (trainlib.engine).
 Batch transforms (`transforms.batch`: mixup, cutmix) mix whole training batches and turn
-class ids into class probabilities. `random_choice`, `random_apply` and `random_order`
+class ids into class probabilities. Some per-sample transforms also have a device version
+(`device=` on their entry, see trainlib.device_transforms): the same transform applied to a
+whole in-memory batch on the training device, which `loader.mode=memory` runs instead. `random_choice`, `random_apply` and `random_order`
 take a nested pipeline (`transforms: [...]`) of the same level as their own list.
 `TransformContext` supplies what transforms need from the data.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -21,6 +24,7 @@ from typing import Any, Callable, Literal
 import torch
 from torchvision.transforms import v2
 
+from trainlib import device_transforms as device
 from trainlib.errors import ConfigError
 from trainlib.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Registry
 
@@ -134,16 +138,53 @@ def build_batch_transform(specs: list[dict] | None, ctx: TransformContext) -> Ca
 
 
 def to_float(img: Any) -> torch.Tensor:
-    """Make the pipeline's output a plain float tensor whatever it ended with (uint8, PIL, float)."""
+    """Make the pipeline's output a plain float tensor whatever it ended with (uint8, PIL, float;
+    a single image or a batch)."""
     if not isinstance(img, torch.Tensor):
         img = v2.functional.pil_to_tensor(img)
     img = img.as_subclass(torch.Tensor)
     return img.float().div_(255) if img.dtype == torch.uint8 else img
 
 
+# --- device versions (loader.mode=memory) -------------------------------------------------
+
+def with_device_version() -> list[str]:
+    return [e.name for e in TRANSFORMS.entries() if "device" in e.meta]
+
+
+def has_device_version(spec: dict) -> bool:
+    """A spec has one when its entry has a device version that takes every parameter it sets."""
+    builder = TRANSFORMS.get(spec["name"]).meta.get("device") if spec["name"] in TRANSFORMS else None
+    return builder is not None and set(spec) - {"name"} <= set(inspect.signature(builder).parameters)
+
+
+def without_device_version(specs: list[dict]) -> list[str]:
+    return [spec["name"] for spec in specs if not has_device_version(spec)]
+
+
+def require_device_versions(specs: list[dict]) -> None:
+    missing = without_device_version(specs)
+    if missing:
+        raise ConfigError(f"transform '{missing[0]}' (with these parameters) has no device version for "
+                          f"loader.mode=memory; those with one: {', '.join(with_device_version())}")
+
+
+def build_device_pipeline(specs: list[dict], ctx: device.DeviceContext) -> device.DeviceOp:
+    """Compose the device versions; the output is float (scaled to [0, 1] when nothing normalized it)."""
+    require_device_versions(specs)
+    ops = [TRANSFORMS.get(s["name"]).meta["device"](ctx, **{k: v for k, v in s.items() if k != "name"})
+           for s in specs]
+
+    def apply(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        for op in ops:
+            x = op(x, generator)
+        return to_float(x)
+    return apply
+
+
 # --- crops, flips, geometry ---------------------------------------------------------------
 
-@TRANSFORMS.register("random_crop")
+@TRANSFORMS.register("random_crop", device=device.random_crop)
 def random_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, padding: NonNegativeInt = 4,
                 padding_mode: PadMode = "constant", fill: int = 0) -> Callable:
     """RandomCrop of `size` (0: the image size) after padding each side by `padding` (with `fill` if constant)."""
@@ -180,13 +221,13 @@ def ten_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, vertical_flip: 
     return v2.Compose([v2.TenCrop(size or ctx.image_size, vertical_flip=vertical_flip), _stack_crops])
 
 
-@TRANSFORMS.register("random_horizontal_flip")
+@TRANSFORMS.register("random_horizontal_flip", device=device.random_horizontal_flip)
 def random_horizontal_flip(ctx: TransformContext, *, p: Probability = 0.5) -> Callable:
     """Flip left-right with probability p."""
     return v2.RandomHorizontalFlip(p)
 
 
-@TRANSFORMS.register("random_vertical_flip")
+@TRANSFORMS.register("random_vertical_flip", device=device.random_vertical_flip)
 def random_vertical_flip(ctx: TransformContext, *, p: Probability = 0.5) -> Callable:
     """Flip upside-down with probability p."""
     return v2.RandomVerticalFlip(p)
@@ -247,7 +288,7 @@ def random_grayscale(ctx: TransformContext, *, p: Probability = 0.1) -> Callable
     return v2.RandomGrayscale(p)
 
 
-@TRANSFORMS.register("normalize")
+@TRANSFORMS.register("normalize", device=device.normalize)
 def normalize(ctx: TransformContext, *, mean: list[float] | None = None,
               std: list[float] | None = None) -> Callable:
     """Scale to [0, 1] and normalize per channel (default: the train split's mean/std)."""

@@ -35,7 +35,8 @@ def trainable_for(resources: Resources, context: TrialContext, callbacks: Sequen
     """The Tune trainable for trials of this size: one process per trial, or with
     `resources.workers > 1` a DDP job of that many Ray Train workers per trial.
 
-    `callbacks` are extra trainlib epoch callbacks, run before each epoch is reported to Tune."""
+    `callbacks` are functions of each epoch's `trainlib.observers.EpochReport`, run (as observers)
+    before the epoch is reported to Tune."""
     from ray import tune
 
     if resources.workers > 1:
@@ -79,6 +80,7 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     from ray import tune
 
     from launcher.epoch_relay import EpochRelay
+    from trainlib.observers import EpochCallback
     from trainlib.run import run
 
     start = start_trial(sample, context, ddp=False)
@@ -88,7 +90,8 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     if point is None:
         start_over(context, start)
     relay = EpochRelay(start.cfg.epochs, send, fail_on_nonfinite=True)
-    final = run(start.cfg, resume=point, callbacks=[*callbacks, relay], progress=False, tags=start.tags)
+    observers = [*map(EpochCallback, callbacks), relay]
+    final = run(start.cfg, resume=point, observers=observers, progress=False, tags=start.tags)
     relay.finish(final)
 
 
@@ -103,6 +106,7 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from launcher.ddp import make_trainer
+    from trainlib.observers import EpochCallback
 
     start = start_trial(sample, context, ddp=True)
     if start is None:
@@ -117,7 +121,7 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
                            logging_config=LoggingConfig(log_level="WARNING"))
     trainer = make_trainer(start.cfg, workers=resources.workers, gpus_per_worker=resources.gpu,
                            cpus_per_worker=resources.cpu, resume=resume, run_config=run_config, tags=start.tags,
-                           callbacks=callbacks, fail_on_nonfinite=True)
+                           observers=[*map(EpochCallback, callbacks)], fail_on_nonfinite=True)
     with ends_with_the_trial():
         trainer.fit()
 

@@ -54,7 +54,7 @@ def test_unknown_family_is_an_error_listing_the_valid_ones():
     result = catalog("optimisers")
     assert result.exit_code == 2
     assert result.output.strip() == ("error: unknown catalog family 'optimisers'; valid: "
-                                     "models, datasets, inits, losses, optimizers, schedulers, transforms")
+                                     "models, datasets, inits, losses, optimizers, schedulers, transforms, visuals")
 
 
 def test_catalog_is_a_launch_command():

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from launcher import docs
 from trainlib.config import FAMILIES, TrainConfig, flatten
 from trainlib.transforms import TRANSFORMS
+from trainlib.visuals import VISUALS
 
 
 def test_readme_is_up_to_date():
@@ -32,7 +33,7 @@ def test_every_config_key_is_documented_with_its_default():
     assert "| `epochs` | `int (>= 1)` | `15` | training epochs |" in reference
 
 
-@pytest.mark.parametrize("family, registry", [*FAMILIES.items(), ("transforms", TRANSFORMS)])
+@pytest.mark.parametrize("family, registry", [*FAMILIES.items(), ("transforms", TRANSFORMS), ("visuals", VISUALS)])
 def test_every_registered_name_and_param_is_documented(family, registry):
     reference = docs.SECTIONS["registries"]()
     table = reference.split(f"#### {family}\n", 1)[1].split("\n#### ", 1)[0]

@@ -4,7 +4,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
 import pytest
+
+from launcher.cli import main
 
 HEAVY = ("torch", "ray", "mlflow", "tensorboardX", "torchvision")
 
@@ -18,8 +21,23 @@ print(",".join(m for m in {heavy!r} if m in sys.modules))
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], *([cmd, "--help"]
-                                                for cmd in ("train", "ui", "runs", "compare", "catalog", "eval"))])
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command of the group, subgroups' commands included, as the words that name it."""
+    paths = []
+    for name, command in sorted(group.commands.items()):
+        paths.append([*prefix, name])
+        if isinstance(command, click.Group):
+            paths += command_paths(command, (*prefix, name))
+    return paths
+
+
+def test_every_subcommand_is_checked():
+    names = {path[0] for path in command_paths(main)}
+    assert {"train", "sweep", "lr-find", "diagnose", "data"} <= names and len(names) >= 10
+
+
+@pytest.mark.parametrize("args", [["--help"], *([*path, "--help"] for path in command_paths(main))],
+                         ids=lambda args: " ".join(args))
 def test_help_imports_nothing_heavy(args):
     out = subprocess.run([sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)],
                          capture_output=True, text=True, check=True)

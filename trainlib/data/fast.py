@@ -7,8 +7,8 @@ from typing import Iterable, Iterator
 
 import torch
 
-from trainlib.data.batch_transforms import BatchOp
 from trainlib.data.datasets import TensorImages
+from trainlib.device_transforms import DeviceOp
 
 # keep all splits resident on a GPU while they take at most this share of its free memory
 GPU_SHARE = 0.25
@@ -31,7 +31,7 @@ class MemoryBatches:
     A `sampler` (sample indices, e.g. a DDP rank's shard) gives the order instead.
     """
 
-    def __init__(self, split: TensorImages, transform: BatchOp, batch_size: int, device: torch.device,
+    def __init__(self, split: TensorImages, transform: DeviceOp, batch_size: int, device: torch.device,
                  storage: torch.device, generator: torch.Generator | None = None, eval_seed: int = 0,
                  sampler: Iterable[int] | None = None):
         self.images = split.images.to(storage)

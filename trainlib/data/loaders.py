@@ -1,7 +1,7 @@
 """Batches for training and evaluation: the fast in-memory path or a DataLoader.
 
 `build_loaders` picks the path (`loader.mode`): `memory` needs every split in memory and a
-batch version of every transform; `dataloader` runs the per-sample torchvision pipeline in
+device version of every transform (see trainlib.transforms); `dataloader` runs the per-sample torchvision pipeline in
 worker processes; `auto` takes `memory` whenever it can.
 """
 from __future__ import annotations
@@ -11,11 +11,12 @@ from typing import Any, Callable, Iterable
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from trainlib.data.batch_transforms import (BatchContext, build_batch_pipeline, require_batch_versions,
-                                            without_batch_version)
 from trainlib.data.datasets import ImageSplits
 from trainlib.data.fast import MemoryBatches, storage_device
+from trainlib.device_transforms import DeviceContext
 from trainlib.errors import ConfigError
+from trainlib.transforms import (TransformContext, build_device_pipeline, build_pipeline, require_device_versions,
+                                 without_device_version)
 
 MODES = ("auto", "memory", "dataloader")
 
@@ -55,14 +56,14 @@ def make_loader(split: Any, transform: Callable, batch_size: int, *, shuffle: bo
 def choose_mode(mode: str, data: ImageSplits, specs: dict[str, list[dict]]) -> str:
     """'memory' or 'dataloader' for the requested mode; a forced 'memory' that cannot work is an error."""
     if mode == "auto":
-        batchable = not any(without_batch_version(pipeline) for pipeline in specs.values())
-        return "memory" if data.in_memory and batchable else "dataloader"
+        on_device = not any(without_device_version(pipeline) for pipeline in specs.values())
+        return "memory" if data.in_memory and on_device else "dataloader"
     if mode == "memory":
         if not data.in_memory:
             raise ConfigError("loader.mode=memory needs the dataset in memory, but it is larger than "
                               "data.max_memory_mb; raise that or use loader.mode=dataloader")
         for pipeline in specs.values():
-            require_batch_versions(pipeline)
+            require_device_versions(pipeline)
     return mode
 
 
@@ -75,8 +76,8 @@ def build_loaders(data: ImageSplits, specs: dict[str, list[dict]], *, mode: str,
     replace the shuffled / whole order of the splits they name; the loader keeps it as `.sampler`."""
     samplers = samplers or {}
     if choose_mode(mode, data, specs) == "memory":
-        ctx = BatchContext(data.mean, data.std, data.image_size, device)
-        train_ops, eval_ops = build_batch_pipeline(specs["train"], ctx), build_batch_pipeline(specs["eval"], ctx)
+        ctx = DeviceContext(data.mean, data.std, data.image_size, device)
+        train_ops, eval_ops = build_device_pipeline(specs["train"], ctx), build_device_pipeline(specs["eval"], ctx)
         nbytes = sum(data.split(name).images.nbytes for name in ("train", "valid", "test"))
         storage = storage_device(nbytes, device)
         return {
@@ -87,8 +88,6 @@ def build_loaders(data: ImageSplits, specs: dict[str, list[dict]], *, mode: str,
             "test": MemoryBatches(data.test, eval_ops, batch_size, device, storage, eval_seed=seed,
                                   sampler=samplers.get("test")),
         }
-    from trainlib.transforms import TransformContext, build_pipeline
-
     ctx = TransformContext.from_splits(data)
     train_tf, eval_tf = build_pipeline(specs["train"], ctx), build_pipeline(specs["eval"], ctx)
     common = {"batch_size": batch_size, "num_workers": num_workers, "pin_memory": device.type == "cuda"}

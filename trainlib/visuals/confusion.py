@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import torch
 
-from trainlib.config import EveryEpochs
+from torch import nn
+
 from trainlib.engine import EvalResult
 from trainlib.metrics import confusion_matrix
 from trainlib.observers import FitContext, Observer, due
+from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
+from trainlib.visuals.items import EveryEpochs
 from trainlib.visuals.sink import Sink
 
 CELL = 30  # pixels
@@ -61,3 +64,8 @@ class ConfusionFigure(Observer):
             cm = confusion_matrix(valid.preds, valid.targets, len(self.class_names))
             title = f"valid, epoch {epoch}: acc {valid.acc:.2%} (rows: true class)"
             self.sink.image("confusion_matrix/valid", confusion_image(cm, self.class_names, title), epoch, artifact=True)
+
+
+@VISUALS.register("confusion", EveryEpochs, writes=(TENSORBOARD, MLFLOW), summary="validation confusion matrix figure")
+def confusion(item: EveryEpochs, model: nn.Module, sample: torch.Tensor) -> Observer:
+    return ConfusionFigure(item)

@@ -2,9 +2,18 @@
 images, with their class names and thumbnails, written once at the end of the run."""
 from __future__ import annotations
 
-from trainlib.config import EmbeddingVisual
+import torch
+from pydantic import Field
+from torch import nn
+
 from trainlib.observers import FitContext, Observer
+from trainlib.visuals.catalog import TENSORBOARD, VISUALS
 from trainlib.visuals.images import capture, fixed_samples, for_display
+from trainlib.visuals.items import Toggle
+
+
+class EmbeddingVisual(Toggle):
+    count: int = Field(100, ge=1, description="validation images projected (penultimate features), at the end")
 
 
 class Embedding(Observer):
@@ -23,3 +32,10 @@ class Embedding(Observer):
         # numpy, not torch: tensorboardX writes the matrix element by element with .item()
         ctx.writer.add_embedding(features.numpy(), metadata=labels, label_img=for_display(x), global_step=epoch,
                                  tag="penultimate")
+
+
+@VISUALS.register("embedding", EmbeddingVisual, writes=TENSORBOARD, summary="embedding projector")
+def embedding(item: EmbeddingVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None:
+    """The projector of the output layer's input (the last linear layer): none without one."""
+    heads = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return Embedding(item, heads[-1]) if heads else None

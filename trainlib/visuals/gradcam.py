@@ -11,7 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainlib.visuals.images import eval_mode, for_display, grid
+from trainlib.errors import ConfigError
+from trainlib.observers import Observer
+from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
+from trainlib.visuals.images import capture, conv_layers, eval_mode, for_display, grid, pick_layer
+from trainlib.visuals.items import LayerImages
 from trainlib.visuals.layer_visual import LayerVisual
 
 
@@ -56,3 +60,21 @@ class GradCam(LayerVisual):
         cams, _ = grad_cam(self.model, self.module, self.images)
         picture = grid(overlay(for_display(self.images), cams))
         self.sink.image(f"gradcam/{self.layer}", picture, epoch, artifact=True)
+
+
+@VISUALS.register("gradcam", LayerImages, writes=(TENSORBOARD, MLFLOW),
+                  summary="Grad-CAM heat maps of a layer (default: last conv) on fixed valid images")
+def gradcam(item: LayerImages, model: nn.Module, sample: torch.Tensor) -> Observer | None:
+    convs = list(conv_layers(model))
+    layer = pick_layer(model, item.layer, convs[-1] if convs else None, "visuals.gradcam.layer")
+    if not layer:
+        return None
+    check_spatial(model, layer, sample)
+    return GradCam(item, layer)
+
+
+def check_spatial(model: nn.Module, layer: str, sample: torch.Tensor) -> None:
+    shape = tuple(capture(model, layer, sample).shape)
+    if len(shape) != 4:
+        raise ConfigError(f"visuals.gradcam.layer '{layer}' outputs shape {shape}; Grad-CAM needs a layer with "
+                          f"(N, C, H, W) output, e.g. a conv layer: {', '.join(conv_layers(model)) or '(none)'}")

@@ -4,9 +4,12 @@ from __future__ import annotations
 import warnings
 
 import torch
+from torch import nn
 
 from trainlib.observers import FitContext, Observer
+from trainlib.visuals.catalog import TENSORBOARD, VISUALS
 from trainlib.visuals.images import eval_mode, fixed_samples
+from trainlib.visuals.items import Toggle
 
 
 class Graph(Observer):
@@ -20,3 +23,8 @@ class Graph(Observer):
                 ctx.writer.add_graph(traced, x)
         except RuntimeError as exc:
             ctx.echo(f"note: the model graph is not in TensorBoard: tracing failed ({str(exc).splitlines()[0]})")
+
+
+@VISUALS.register("graph", Toggle, writes=TENSORBOARD, summary="the model graph (add_graph)")
+def graph(item: Toggle, model: nn.Module, sample: torch.Tensor) -> Observer:
+    return Graph()

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from trainlib.config import EveryEpochs
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer, due
+from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visuals.items import EveryEpochs
 
 BINS = 64
 
@@ -81,3 +83,8 @@ class Histograms(Observer):
             if p.grad is not None:
                 named[f"grads/{name}"] = p.grad
         write_histograms(self.writer, named, epoch)
+
+
+@VISUALS.register("histograms", EveryEpochs, writes=TENSORBOARD, summary="weights and gradients per layer")
+def histograms_visual(item: EveryEpochs, model: nn.Module, sample: torch.Tensor) -> Observer:
+    return Histograms(item)

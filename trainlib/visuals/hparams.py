@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import json
 
-from trainlib.config import flatten
+import torch
+from torch import nn
+
 from trainlib.observers import FitContext, Observer
+from trainlib.sections import flatten
+from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visuals.items import Toggle
 
 # sections that do not change what is trained
 SKIPPED = ("visuals.", "diagnose.", "tracking.", "output.", "loader.")
@@ -26,3 +31,8 @@ class HParams(Observer):
         metrics = {f"hparam/{key}": value for key, value in final.items()}
         self.ctx.writer.add_hparams(hparam_values(self.ctx.config.to_dict()), metrics, name="hparams",
                                     global_step=epoch)
+
+
+@VISUALS.register("hparams", Toggle, writes=TENSORBOARD, summary="config + final metrics in the HParams tab")
+def hparams(item: Toggle, model: nn.Module, sample: torch.Tensor) -> Observer:
+    return HParams()

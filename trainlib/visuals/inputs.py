@@ -1,10 +1,14 @@
 """A grid of the augmented training inputs of the epoch's first batch: what the model really sees."""
 from __future__ import annotations
 
-from trainlib.config import ImageGrid
+import torch
+from torch import nn
+
 from trainlib.engine import BatchStep, EvalResult
 from trainlib.observers import FitContext, Observer, due
+from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
 from trainlib.visuals.images import for_display, grid
+from trainlib.visuals.items import ImageGrid
 from trainlib.visuals.sink import Sink
 
 
@@ -26,3 +30,9 @@ class InputsGrid(Observer):
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
         self.epoch = epoch + 1
+
+
+@VISUALS.register("inputs", ImageGrid, writes=(TENSORBOARD, MLFLOW),
+                  summary="grid of augmented training inputs (what the model sees)")
+def inputs(item: ImageGrid, model: nn.Module, sample: torch.Tensor) -> Observer:
+    return InputsGrid(item)

@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
+from torch import nn
 
-from trainlib.config import KernelsVisual
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer, due
+from trainlib.visuals.catalog import TENSORBOARD, VISUALS
 from trainlib.visuals.images import conv_layers, for_display, grid
+from trainlib.visuals.items import EveryEpochs
 from trainlib.visuals.sink import Sink
+
+
+class KernelsVisual(EveryEpochs):
+    max_channels: int = Field(16, ge=1, description="at most this many output (and input) channels per conv layer")
 
 
 def kernel_grid(weight: torch.Tensor, max_channels: int) -> torch.Tensor:
@@ -35,3 +42,8 @@ class ConvKernels(Observer):
         if due(epoch, self.item.every, self.epochs):
             for name, conv in self.layers.items():
                 self.sink.image(f"kernels/{name}", kernel_grid(conv.weight, self.item.max_channels), epoch)
+
+
+@VISUALS.register("kernels", KernelsVisual, writes=TENSORBOARD, summary="conv kernels of every conv layer")
+def kernels(item: KernelsVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None:
+    return ConvKernels(item) if conv_layers(model) else None

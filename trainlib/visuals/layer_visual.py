@@ -1,10 +1,10 @@
 """Base for the visuals of one layer on fixed validation images (feature maps, Grad-CAM)."""
 from __future__ import annotations
 
-from trainlib.config import LayerImages
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer, due
 from trainlib.visuals.images import fixed_samples
+from trainlib.visuals.items import LayerImages
 from trainlib.visuals.sink import Sink
 
 

@@ -6,10 +6,12 @@ tensorboardX's `add_pr_curve` computes one class at a time in numpy (several tim
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from trainlib.config import EveryEpochs
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer, due
+from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visuals.items import EveryEpochs
 
 THRESHOLDS = 127  # tensorboardX's default
 MIN_COUNT = 1e-7  # keeps precision and recall finite where nothing is predicted / present
@@ -45,3 +47,8 @@ class PrCurves(Observer):
         for index, name in enumerate(self.class_names):
             self.writer.add_pr_curve_raw(f"pr_curve/{name}", *(counts[k][index] for k in counts),
                                          global_step=epoch, num_thresholds=THRESHOLDS)
+
+
+@VISUALS.register("pr_curves", EveryEpochs, writes=TENSORBOARD, summary="validation PR curve per class")
+def pr_curves(item: EveryEpochs, model: nn.Module, sample: torch.Tensor) -> Observer:
+    return PrCurves(item)

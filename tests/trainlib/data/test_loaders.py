@@ -11,6 +11,7 @@ from trainlib.data.datasets import PHOTO_TRANSFORMS, build_dataset
 from trainlib.data.fast import MemoryBatches
 from trainlib.data.loaders import build_loaders, choose_mode
 from trainlib.errors import ConfigError
+from trainlib.observers import EpochCallback
 from trainlib.resume import locate
 from trainlib.run import run
 
@@ -57,11 +58,11 @@ def test_seeded_fast_path_is_deterministic_and_augments(fake_data):
 
 def test_auto_takes_the_fast_path_only_when_it_can(fake_data, tmp_path):
     assert choose_mode("auto", fake_data, PHOTO_TRANSFORMS) == "memory"
-    no_batch_version = {"train": [{"name": "color_jitter", "brightness": 0.3}], "eval": []}
-    assert choose_mode("auto", fake_data, no_batch_version) == "dataloader"
+    no_device_version = {"train": [{"name": "color_jitter", "brightness": 0.3}], "eval": []}
+    assert choose_mode("auto", fake_data, no_device_version) == "dataloader"
     assert choose_mode("dataloader", fake_data, PHOTO_TRANSFORMS) == "dataloader"
-    with pytest.raises(ConfigError, match="transform 'color_jitter' .* has no batch version"):
-        choose_mode("memory", fake_data, no_batch_version)
+    with pytest.raises(ConfigError, match="transform 'color_jitter' .* has no device version"):
+        choose_mode("memory", fake_data, no_device_version)
 
 
 def test_forcing_memory_on_data_kept_on_disk_is_a_config_error(tmp_path):
@@ -89,7 +90,7 @@ def test_a_resumed_fast_path_run_reproduces_an_uninterrupted_one(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run(config, callbacks=[stop_after_first_epoch], **quiet)
+        run(config, observers=[EpochCallback(stop_after_first_epoch)], **quiet)
     resumed = run(config, resume=locate(str(stopped[0]), None), **quiet)
     assert resumed == whole
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())

@@ -10,20 +10,31 @@ from tests.conftest import train_args
 from trainlib.config import VisualsConfig, resolve
 from trainlib.errors import ConfigError
 from trainlib.models import Net, ResNet34
-from trainlib.observers import due
-from trainlib.visuals.build import build_visuals
+from trainlib.observers import Observer, due
+from trainlib.visuals import VISUALS, build_visuals
+from trainlib.visuals.catalog import DESTINATIONS, MLFLOW
+from trainlib.visuals.items import Toggle
 
 SAMPLE = torch.zeros(1, 3, 32, 32)
 ITEMS = list(VisualsConfig.model_fields)[1:]  # all but the master switch
 
 
 def built(*layers, model=None) -> set[str]:
-    return {type(o).__name__ for o in build_visuals(resolve(list(layers)), model or Net(10), SAMPLE)}
+    return set(build_visuals(resolve(list(layers)), model or Net(10), SAMPLE))
+
+
+def test_the_visuals_config_is_the_registry():
+    assert ITEMS == VISUALS.names()
+    for entry in VISUALS.entries():
+        assert VisualsConfig.model_fields[entry.name].annotation is entry.meta["config"]
+        assert VisualsConfig.model_fields[entry.name].description == entry.summary
+        assert entry.meta["writes"] and set(entry.meta["writes"]) <= set(DESTINATIONS)
 
 
 def test_defaults_build_every_visual():
-    assert built() == {"InputsGrid", "ConvKernels", "FeatureMaps", "GradCam", "ConfusionFigure", "Histograms",
-                       "PrCurves", "Embedding", "Graph", "HParams"}
+    observers = build_visuals(resolve([]), Net(10), SAMPLE)
+    assert set(observers) == set(VISUALS.names())
+    assert all(isinstance(o, Observer) for o in observers.values())
 
 
 @pytest.mark.parametrize("item", ITEMS)
@@ -35,16 +46,17 @@ def test_each_item_switches_off_alone(item):
 def test_master_switch_and_tensorboard_off():
     assert built({"visuals": {"enabled": False}}) == set()
     # without TensorBoard only the visuals that are also MLflow artifacts remain; without both, none
-    assert built({"tracking": {"tensorboard": False}}) == {"InputsGrid", "GradCam", "ConfusionFigure"}
+    artifacts = {entry.name for entry in VISUALS.entries() if MLFLOW in entry.meta["writes"]}
+    assert artifacts and built({"tracking": {"tensorboard": False}}) == artifacts
     assert built({"tracking": {"tensorboard": False, "mlflow": False}}) == set()
 
 
 def test_layers_default_to_first_and_last_conv_and_can_be_chosen():
-    observers = {type(o).__name__: o for o in build_visuals(resolve([]), Net(10), SAMPLE)}
-    assert observers["FeatureMaps"].layer == "conv1" and observers["GradCam"].layer == "conv2"
+    observers = build_visuals(resolve([]), Net(10), SAMPLE)
+    assert observers["feature_maps"].layer == "conv1" and observers["gradcam"].layer == "conv2"
     cfg = resolve([{"visuals": {"gradcam": {"layer": "layer3"}, "feature_maps": {"layer": "layer1.0.left.2"}}}])
-    observers = {type(o).__name__: o for o in build_visuals(cfg, ResNet34(10), SAMPLE)}
-    assert observers["GradCam"].layer == "layer3" and observers["FeatureMaps"].layer == "layer1.0.left.2"
+    observers = build_visuals(cfg, ResNet34(10), SAMPLE)
+    assert observers["gradcam"].layer == "layer3" and observers["feature_maps"].layer == "layer1.0.left.2"
 
 
 @pytest.mark.parametrize("override, culprit", [
@@ -67,3 +79,9 @@ def test_due_logs_every_nth_and_the_last_epoch():
     assert [e for e in range(1, 4) if due(e, 1, 3)] == [1, 2, 3]
     with pytest.raises(ConfigError):
         resolve([{"visuals": {"inputs": {"count": 0}}}])
+
+
+def test_a_visual_must_write_to_a_known_place():
+    with pytest.raises(ValueError, match="visual 'nowhere' writes to 'stdout'; valid: tensorboard, mlflow"):
+        VISUALS.register("nowhere", Toggle, writes="stdout", summary="writes nowhere")
+    assert "nowhere" not in VISUALS

@@ -1,11 +1,13 @@
-"""Batch versions of the per-sample transforms, for in-memory data augmented on its device.
+"""Device versions of per-sample transforms, for in-memory data augmented on its device
+(`loader.mode=memory`). Not to be confused with batch transforms (`transforms.batch`: mixup,
+cutmix), which mix the samples of a batch.
 
-Each op takes a uint8 or float (N, C, H, W) batch on the training device and a CPU
-`torch.Generator`; every sample gets its own random draw, made with tensor ops (no PIL,
-no per-sample Python). Random numbers come from the generator on the CPU (a few values
-per sample) so the loader's state is one CPU generator that checkpoints save and restore.
-A transform spec has a batch version when its name is here and it sets no parameter the
-batch version does not know.
+A builder here takes a DeviceContext and the transform's parameters (a subset of its
+TRANSFORMS entry's) and returns an op. Each op takes a uint8 or float (N, C, H, W) batch on the
+training device and a CPU `torch.Generator`; every sample gets its own random draw, made with
+tensor ops (no PIL, no per-sample Python). Random numbers come from the generator on the CPU
+(a few values per sample) so the loader's state is one CPU generator that checkpoints save and
+restore. Each is attached to its transform's entry (`TRANSFORMS.register(..., device=...)`).
 """
 from __future__ import annotations
 
@@ -17,63 +19,17 @@ import torch.nn.functional as F
 
 from trainlib.errors import ConfigError
 
-BatchOp = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+DeviceOp = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class BatchContext:
+class DeviceContext:
+    """What the device versions need from the data (TransformContext's counterpart) and where they run."""
+
     mean: tuple[float, ...]
     std: tuple[float, ...]
     image_size: int
     device: torch.device
-
-
-@dataclass(frozen=True)
-class BatchEntry:
-    builder: Callable[..., BatchOp]
-    params: frozenset[str]
-
-
-BATCH_OPS: dict[str, BatchEntry] = {}
-
-
-def batch_op(name: str, *params: str):
-    def add(builder: Callable[..., BatchOp]) -> Callable[..., BatchOp]:
-        BATCH_OPS[name] = BatchEntry(builder, frozenset(params))
-        return builder
-    return add
-
-
-def has_batch_version(spec: dict) -> bool:
-    entry = BATCH_OPS.get(spec["name"])
-    return entry is not None and set(spec) - {"name"} <= entry.params
-
-
-def without_batch_version(specs: list[dict]) -> list[str]:
-    return [spec["name"] for spec in specs if not has_batch_version(spec)]
-
-
-def require_batch_versions(specs: list[dict]) -> None:
-    missing = without_batch_version(specs)
-    if missing:
-        raise ConfigError(f"transform '{missing[0]}' (with these parameters) has no batch version for "
-                          f"loader.mode=memory; those with one: {', '.join(sorted(BATCH_OPS))}")
-
-
-def build_batch_pipeline(specs: list[dict], ctx: BatchContext) -> BatchOp:
-    """Compose the batch ops; the output is float (scaled to [0, 1] when nothing normalized it)."""
-    require_batch_versions(specs)
-    ops = [BATCH_OPS[s["name"]].builder(ctx, **{k: v for k, v in s.items() if k != "name"}) for s in specs]
-
-    def apply(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        for op in ops:
-            x = op(x, generator)
-        return to_float(x)
-    return apply
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(255) if x.dtype == torch.uint8 else x
 
 
 def source_index(pos: torch.Tensor, length: int, mode: str) -> torch.Tensor:
@@ -91,9 +47,8 @@ def source_index(pos: torch.Tensor, length: int, mode: str) -> torch.Tensor:
     raise ConfigError(f"unknown padding_mode '{mode}'; valid: constant, edge, reflect, symmetric")
 
 
-@batch_op("random_crop", "size", "padding", "padding_mode", "fill")
-def random_crop(ctx: BatchContext, *, size: int = 0, padding: int = 4, padding_mode: str = "constant",
-                fill: int = 0) -> BatchOp:
+def random_crop(ctx: DeviceContext, *, size: int = 0, padding: int = 4, padding_mode: str = "constant",
+                fill: int = 0) -> DeviceOp:
     size = size or ctx.image_size
     if ctx.image_size + 2 * padding < size:
         raise ConfigError(f"random_crop size {size} is larger than the padded image ({ctx.image_size} + 2 x {padding})")
@@ -116,25 +71,22 @@ def random_crop(ctx: BatchContext, *, size: int = 0, padding: int = 4, padding_m
     return crop
 
 
-def _random_flip(dim: int, p: float) -> BatchOp:
+def _random_flip(dim: int, p: float) -> DeviceOp:
     def flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         chosen = (torch.rand(x.shape[0], generator=generator) < p).to(x.device, non_blocking=True)
         return torch.where(chosen[:, None, None, None], x.flip(dim), x)
     return flip
 
 
-@batch_op("random_horizontal_flip", "p")
-def random_horizontal_flip(ctx: BatchContext, *, p: float = 0.5) -> BatchOp:
+def random_horizontal_flip(ctx: DeviceContext, *, p: float = 0.5) -> DeviceOp:
     return _random_flip(3, p)
 
 
-@batch_op("random_vertical_flip", "p")
-def random_vertical_flip(ctx: BatchContext, *, p: float = 0.5) -> BatchOp:
+def random_vertical_flip(ctx: DeviceContext, *, p: float = 0.5) -> DeviceOp:
     return _random_flip(2, p)
 
 
-@batch_op("normalize", "mean", "std")
-def normalize(ctx: BatchContext, *, mean: list[float] | None = None, std: list[float] | None = None) -> BatchOp:
+def normalize(ctx: DeviceContext, *, mean: list[float] | None = None, std: list[float] | None = None) -> DeviceOp:
     mean_t = torch.tensor(list(mean or ctx.mean), dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
     std_t = torch.tensor(list(std or ctx.std), dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
     # (x / 255 - mean) / std as one multiply-add on uint8 input

@@ -1,14 +1,14 @@
-"""Batch transforms do per sample what the per-sample torchvision transforms do."""
+"""Device versions of transforms do per sample what the per-sample torchvision transforms do."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from trainlib.data.batch_transforms import (BATCH_OPS, BatchContext, build_batch_pipeline, has_batch_version,
-                                            random_crop, random_horizontal_flip, random_vertical_flip)
+from trainlib.device_transforms import DeviceContext, random_crop, random_horizontal_flip, random_vertical_flip
 from trainlib.errors import ConfigError
-from trainlib.transforms import TransformContext, build_pipeline
+from trainlib.transforms import (TRANSFORMS, TransformContext, build_device_pipeline, build_pipeline,
+                                 has_device_version, with_device_version)
 
 CPU = torch.device("cpu")
 MEAN, STD = (0.2, 0.4, 0.6), (0.5, 0.25, 0.2)
@@ -21,7 +21,7 @@ def batch(n: int = 8, size: int = 8) -> torch.Tensor:
 @pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric"])
 def test_random_crop_matches_torchvision_padding_and_crop(mode):
     x = batch()
-    ctx = BatchContext(MEAN, STD, 8, CPU)
+    ctx = DeviceContext(MEAN, STD, 8, CPU)
     out = random_crop(ctx, size=6, padding=3, padding_mode=mode, fill=7)(x, torch.Generator().manual_seed(1))
     draws = torch.Generator().manual_seed(1)  # the op draws every top, then every left
     top, left = (torch.randint(0, 8 + 6 - 6 + 1, (8,), generator=draws) for _ in range(2))
@@ -32,7 +32,7 @@ def test_random_crop_matches_torchvision_padding_and_crop(mode):
 
 def test_crops_differ_per_sample_and_stay_inside_the_padded_image():
     x = torch.full((64, 3, 8, 8), 200, dtype=torch.uint8)
-    out = random_crop(BatchContext(MEAN, STD, 8, CPU), size=8, padding=4)(x, torch.Generator().manual_seed(0))
+    out = random_crop(DeviceContext(MEAN, STD, 8, CPU), size=8, padding=4)(x, torch.Generator().manual_seed(0))
     zeros_per_sample = (out == 0).sum(dim=(1, 2, 3))
     assert out.shape == x.shape and len(set(zeros_per_sample.tolist())) > 5
 
@@ -40,7 +40,7 @@ def test_crops_differ_per_sample_and_stay_inside_the_padded_image():
 @pytest.mark.parametrize("make, dim", [(random_horizontal_flip, 3), (random_vertical_flip, 2)])
 def test_flips_flip_exactly_the_drawn_samples(make, dim):
     x = batch(n=32)
-    out = make(BatchContext(MEAN, STD, 8, CPU), p=0.5)(x, torch.Generator().manual_seed(5))
+    out = make(DeviceContext(MEAN, STD, 8, CPU), p=0.5)(x, torch.Generator().manual_seed(5))
     chosen = torch.rand(32, generator=torch.Generator().manual_seed(5)) < 0.5
     assert 0 < chosen.sum() < 32
     for i in range(32):
@@ -50,26 +50,34 @@ def test_flips_flip_exactly_the_drawn_samples(make, dim):
 def test_normalize_matches_the_per_sample_pipeline():
     x = batch()
     specs = [{"name": "normalize", "mean": None, "std": None}]
-    fast = build_batch_pipeline(specs, BatchContext(MEAN, STD, 8, CPU))(x, torch.Generator())
+    fast = build_device_pipeline(specs, DeviceContext(MEAN, STD, 8, CPU))(x, torch.Generator())
     slow = build_pipeline(specs, TransformContext(MEAN, STD, 8))
     assert fast.dtype == torch.float32
     assert torch.allclose(fast, torch.stack([slow(img) for img in x]), atol=1e-6)
 
 
 def test_a_pipeline_without_normalize_ends_as_float_in_unit_range():
-    out = build_batch_pipeline([{"name": "random_horizontal_flip", "p": 1.0}],
-                               BatchContext(MEAN, STD, 8, CPU))(batch(), torch.Generator())
+    out = build_device_pipeline([{"name": "random_horizontal_flip", "p": 1.0}],
+                               DeviceContext(MEAN, STD, 8, CPU))(batch(), torch.Generator())
     assert out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
 
 
-def test_batch_version_needs_a_known_name_and_known_params():
-    assert has_batch_version({"name": "random_crop", "size": 0, "padding": 4, "padding_mode": "constant"})
-    assert not has_batch_version({"name": "random_crop", "size": 0, "pad_if_needed": True})
-    assert not has_batch_version({"name": "color_jitter", "brightness": 0.2})
-    with pytest.raises(ConfigError, match=f"those with one: {', '.join(sorted(BATCH_OPS))}"):
-        build_batch_pipeline([{"name": "color_jitter"}], BatchContext(MEAN, STD, 8, CPU))
+def test_device_version_needs_a_known_name_and_known_params():
+    assert has_device_version({"name": "random_crop", "size": 0, "padding": 4, "padding_mode": "constant"})
+    assert not has_device_version({"name": "random_crop", "size": 0, "pad_if_needed": True})
+    assert not has_device_version({"name": "color_jitter", "brightness": 0.2})
+    with pytest.raises(ConfigError, match=f"those with one: {', '.join(with_device_version())}"):
+        build_device_pipeline([{"name": "color_jitter"}], DeviceContext(MEAN, STD, 8, CPU))
 
 
 def test_a_crop_larger_than_the_padded_image_is_a_config_error():
     with pytest.raises(ConfigError, match="larger than the padded image"):
-        random_crop(BatchContext(MEAN, STD, 8, CPU), size=20, padding=2)
+        random_crop(DeviceContext(MEAN, STD, 8, CPU), size=20, padding=2)
+
+
+def test_device_versions_are_attached_to_their_transforms_entries():
+    assert with_device_version() == ["normalize", "random_crop", "random_horizontal_flip", "random_vertical_flip"]
+    for name in with_device_version():
+        entry = TRANSFORMS.get(name)
+        assert entry.meta.get("level", "sample") == "sample"  # mixup/cutmix (batch transforms) are another thing
+        assert has_device_version({"name": name, **entry.defaults()})  # takes every parameter its transform takes
