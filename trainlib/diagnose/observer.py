@@ -16,10 +16,10 @@ from torch import nn
 
 from trainlib.config import DiagnoseConfig
 from trainlib.diagnose import curves, data_checks
-from trainlib.diagnose.step0 import Step0
 from trainlib.diagnose.activations import DeadUnits
 from trainlib.diagnose.findings import Recorder
 from trainlib.diagnose.gradients import UpdateRatios, grad_norms, layer_weights
+from trainlib.diagnose.step0 import Step0
 from trainlib.diagnose.weights import first_nonfinite, symmetric_layers
 from trainlib.engine import BatchStep, EvalResult
 from trainlib.observers import FitContext, Observer
