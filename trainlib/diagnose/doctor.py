@@ -54,8 +54,9 @@ def _probe_entry(probe: ProbeResult) -> dict[str, Any]:
 def examine(client, run_id: str, probe: bool = False, echo: Callable[[str], None] = lambda _: None) -> Examination:
     """`probe`: run the probes whatever the findings say (otherwise only when the verdict is ambiguous)."""
     report = load_report(client, run_id)
-    valid_acc = next((c.values for c in report.curves if c.name == "valid/acc"), [])
-    why = ambiguity(report.findings, valid_acc, report.diagnostics.get("step0", {}).get("num_classes"))
+    acc = {c.name: c.values for c in report.curves}
+    why = ambiguity(report.findings, acc.get("train/acc", []), acc.get("valid/acc", []),
+                    report.diagnostics.get("step0", {}).get("num_classes"))
     probes = None
     if probe or why:
         if why:

@@ -56,18 +56,20 @@ def ranked(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: CHECKS[f.check].rank)
 
 
-def at_chance(valid_acc: list[float], num_classes: int | None) -> bool:
-    return bool(valid_acc) and bool(num_classes) and max(valid_acc) <= 1 / num_classes + CHANCE_MARGIN
+def at_chance(accuracies: list[float], num_classes: int | None) -> bool:
+    return bool(accuracies) and bool(num_classes) and max(accuracies) <= 1 / num_classes + CHANCE_MARGIN
 
 
-def ambiguity(findings: list[Finding] | None, valid_acc: list[float], num_classes: int | None) -> str | None:
+def ambiguity(findings: list[Finding] | None, train_acc: list[float], valid_acc: list[float],
+              num_classes: int | None) -> str | None:
     """Why the findings cannot tell the parts apart (the probes should run), or None. A run whose first
     warning is a NaN or a divergence is not ambiguous: the step-0 checks rule out the init and inputs."""
     if findings is None:
         return None
-    if not findings:
-        if at_chance(valid_acc, num_classes):
-            return f"the run ends at chance accuracy (best valid acc {max(valid_acc):.1%}, K = {num_classes}) with no warning"
+    if not findings:  # learned nothing, not even the train split (a lagging valid acc alone is no fault)
+        if at_chance(train_acc, num_classes) and at_chance(valid_acc, num_classes):
+            return (f"the run stays at chance accuracy (best train acc {max(train_acc):.1%}, valid "
+                    f"{max(valid_acc):.1%}, K = {num_classes}) with no warning")
         return None
     top = ranked(findings)[0]
     if top.check in AMBIGUOUS:

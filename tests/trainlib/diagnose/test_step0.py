@@ -95,7 +95,7 @@ def probes(overfit="fits", shuffle="signal", zero="signal", lr="lr_ok") -> list[
     (probes(zero="no_signal"), DATA, "zero_inputs"),
 ])
 def test_probes_decide_an_ambiguous_run(results, culprit, decider):
-    why = ambiguity([finding("not_decreasing", 4)], [0.1, 0.11], K)
+    why = ambiguity([finding("not_decreasing", 4)], [0.1, 0.11], [0.1, 0.11], K)
     assert why and "loss not decreasing" in why
     verdict = decide([finding("not_decreasing", 4)], results, why)
     assert (verdict.culprit, verdict.deciding_probe) == (culprit, decider)
@@ -104,15 +104,16 @@ def test_probes_decide_an_ambiguous_run(results, culprit, decider):
 
 def test_root_causes_decide_before_the_probes_and_what_follows():
     findings = [finding("nan"), finding("divergence"), finding("initial_loss", 0)]
-    assert ambiguity(findings, [0.1], K) is None
+    assert ambiguity(findings, [0.1], [0.1], K) is None
     verdict = decide(findings, probes(overfit="optimizer_cannot_fit"), None)
     assert (verdict.culprit, verdict.deciding_check, verdict.deciding_probe) == (MODEL, "initial_loss", None)
 
 
 def test_a_run_at_chance_without_warnings_is_ambiguous_and_one_that_learned_is_not():
-    assert "chance" in ambiguity([], [0.09, 0.12], K)
-    assert ambiguity([], [0.5, 0.9], K) is None
-    assert ambiguity(None, [0.1], K) is None  # no diagnostics recorded
+    assert "chance" in ambiguity([], [0.1, 0.13], [0.09, 0.12], K)
+    assert ambiguity([], [0.5, 0.9], [0.5, 0.9], K) is None
+    assert ambiguity([], [0.7, 0.94], [0.1, 0.1], K) is None  # fits train; valid lags (e.g. BatchNorm statistics)
+    assert ambiguity(None, [0.1], [0.1], K) is None  # no diagnostics recorded
     healthy = decide([], probes(), None)
     assert healthy.culprit is None and "able to learn" in healthy.summary
     undecided = decide([finding("not_decreasing", 4)], probes(), "flat")
