@@ -59,13 +59,12 @@ def summary(epochs: list[dict]) -> dict:
 
 
 def main() -> None:
-    import ray
+    from launcher.local_ray import start_local_ray
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     args = ap.parse_args()
-    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)
+    start_local_ray(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         result = {

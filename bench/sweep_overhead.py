@@ -50,6 +50,7 @@ def sweep(workdir: Path, trials: int, batch_size: int) -> dict:
 
     import ray
 
+    from launcher.local_ray import start_local_ray
     from launcher.sweep.cmd import run_sweep
     from launcher.sweep.loading import load_sweep
     from launcher.sweep.tracking import client_for
@@ -58,7 +59,7 @@ def sweep(workdir: Path, trials: int, batch_size: int) -> dict:
     path.write_text(f"name: bench\nspace:\n  seed: {{grid: {list(range(trials))}}}\n"
                     f"tune: {{search: grid, num_samples: 1, max_concurrent_trials: 1}}\nresources: {{cpu: 1}}\n")
     start = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    start_local_ray(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - start
     swept = load_sweep(path, [base_layer(workdir, batch_size)])
     start = time.perf_counter()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import sys
+
 import click
 
 # flag name -> dotted config key it sets
@@ -17,6 +19,7 @@ FLAG_KEYS = {
     "batch_size": "batch_size",
     "seed": "seed",
     "device": "device",
+    "threads": "threads",
     "tracking_uri": "tracking.uri",
     "experiment": "tracking.experiment",
     "output_dir": "output.dir",
@@ -50,11 +53,12 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def cli_layers(config_file: str | None, overrides: tuple[str, ...], flags: dict[str, Any]) -> list[dict[str, Any]]:
-    """Layers above the defaults, lowest first: file, then -s overrides, then flags."""
+def cli_layers(config_file: str | None, overrides: tuple[str, ...], flags: dict[str, Any]) -> list:
+    """Layers above the defaults, lowest first: file (a YamlDocument, so errors name its lines),
+    then -s overrides, then flags."""
     from trainlib.config import load_yaml, merge, nest, parse_override
 
-    layers: list[dict[str, Any]] = []
+    layers: list = []
     if config_file:
         layers.append(load_yaml(config_file))
     set_layer: dict[str, Any] = {}
@@ -67,6 +71,11 @@ def cli_layers(config_file: str | None, overrides: tuple[str, ...], flags: dict[
             flag_layer = merge(flag_layer, nest(key, flags[name]))
     layers.append(flag_layer)
     return layers
+
+
+def command_line() -> str:
+    """The command as the user typed it, for the run's `launch.command` tag (the library never reads sys.argv)."""
+    return " ".join(sys.argv)
 
 
 def flag_values(kwargs: dict[str, Any]) -> dict[str, Any]:

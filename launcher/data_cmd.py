@@ -15,7 +15,7 @@ def _common(fn):
         click.option("--ratios", default="0.8,0.1,0.1", show_default=True, help=RATIOS_HELP),
         click.option("--seed", default=0, show_default=True, type=int, help="Seed of the per-class split."),
         click.option("--force", is_flag=True, help="Rebuild even when --out already holds a complete result."),
-        click.option("--progress/--no-progress", default=True, help="Show a progress bar."),
+        click.option("--progress/--no-progress", default=True, help="Show a progress bar (only when stderr is a terminal)."),
     ]):
         fn = option(fn)
     return fn

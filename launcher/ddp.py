@@ -6,15 +6,16 @@ Ray and trainlib are imported inside functions so `launch --help` stays fast.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from trainlib import tags as tag
 
 
 def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
                  cpus_per_worker: float = 1, resume: str | None = None, run_config=None,
                  tags: dict[str, str] | None = None, observers: Sequence[Any] = (),
-                 fail_on_nonfinite: bool = False):
+                 fail_on_nonfinite: bool = False, command: str | None = None):
     """A Ray Train TorchTrainer running `config` (a TrainConfig or a train-config dict).
 
     workers / gpus_per_worker: override `distributed.workers` / `.gpus_per_worker` (the run
@@ -36,7 +37,7 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     cfg = ddp_config(config, workers, gpus_per_worker)
     gpus = cfg.distributed.gpus_per_worker
     resources = {"CPU": cpus_per_worker, "GPU": gpus} if gpus else {"CPU": cpus_per_worker}
-    loop_config = {"config": cfg.to_dict(), "resume": absolute_source(resume), "argv": list(sys.argv),
+    loop_config = {"config": cfg.to_dict(), "resume": absolute_source(resume), "command": command,
                    "tags": dict(tags or {}), "observers": list(observers), "fail_on_nonfinite": fail_on_nonfinite}
     return TorchTrainer(
         ddp_train_loop,
@@ -52,7 +53,7 @@ def ddp_config(config, workers: int | None, gpus_per_worker: float | None):
     """The validated config the workers run, with paths made absolute: a Ray Train worker
     runs in its own working directory, maybe on another machine."""
     from trainlib.config import TrainConfig, resolve
-    from trainlib.run import check_writable
+    from trainlib.setup import check_writable
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
     given = {"workers": workers, "gpus_per_worker": gpus_per_worker}
@@ -102,7 +103,7 @@ def report_to_train(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
     ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def resume_point(source: str | None, tracking_uri: str):
+def locate_resume(source: str | None, tracking_uri: str):
     """The run `source` names, continued from Ray Train's restored checkpoint when there is one
     (a retried sweep trial: the run folder may hold a later, failed epoch)."""
     import ray.train
@@ -129,7 +130,7 @@ def placement_tags() -> dict[str, str]:
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
     everyone: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, mine)
-    return {"launch.placement": json.dumps(everyone)}
+    return {tag.PLACEMENT: json.dumps(everyone)}
 
 
 def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
@@ -139,16 +140,17 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     import ray.train.torch
 
     from launcher.epoch_relay import EpochRelay
+    from launcher.ray_logs import quiet_train_console
     from trainlib.run import run
 
-    sys.argv = loop_config["argv"]  # the run's launch.command tag: the command that started the job, not Ray's worker
+    quiet_train_console()
     config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
-    point = resume_point(loop_config.get("resume"), config["tracking"]["uri"])
+    point = locate_resume(loop_config.get("resume"), config["tracking"]["uri"])
     relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
     tags = {**loop_config.get("tags", {}), **placement_tags()}
-    # click.echo, not print: Ray Train's patched print would show every line twice
+    # click.echo, not print: Ray Train's patched print would show every line twice; the driver prints the summary
     metrics = run(config, resume=point, observers=[*loop_config.get("observers", ()), relay], progress=False,
-                  echo=click.echo, tags=tags)
+                  echo=click.echo, tags=tags, command=loop_config.get("command"), summary=False)
     relay.finish(metrics)
     last = relay.last
     run_id, run_dir = (last.run_id, last.checkpoint_dir.parent) if last else (point.run_id, point.run_dir)
@@ -156,16 +158,19 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     return {"metrics": metrics, "run_id": run_id, "run_dir": str(run_dir), "tracking_uri": uri}
 
 
-def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = print) -> dict[str, float]:
+def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = print,
+              command: str | None = None) -> dict[str, float]:
     """`launch train --workers N`: fit on Ray Train, then print the run's summary here."""
     from ray.train import WorkerGroupError
 
+    from launcher.local_ray import ensure_ray
     from trainlib.errors import UserError
     from trainlib.tracking import NullTracker
     from trainlib.tracking.open import RunHandle
 
+    ensure_ray()
     try:
-        result = make_trainer(cfg, resume=resume).fit()
+        result = make_trainer(cfg, resume=resume, command=command).fit()
     except WorkerGroupError as exc:
         user_errors = [e for e in exc.worker_failures.values() if isinstance(e, UserError)]
         if user_errors:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import sys
-import types
 import typing
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -83,7 +82,9 @@ def _field_rows(model: type, prefix: str, families: Mapping[str, Any], queue: li
             type_text = "{name: ..., PARAM: ...}"
             description = description or f"one of the `{key}` entries below, by name, with its params"
         else:
-            type_text = type_name(info.annotation) + _constraints(info.metadata)
+            from trainlib.validation import type_name
+
+            type_text = type_name(info.annotation, yaml=True) + _constraints(info.metadata)
         yield [f"`{key}`", f"`{type_text}`", _default(info), description]
 
 
@@ -98,27 +99,6 @@ def _is_model(obj: Any) -> bool:
     from pydantic import BaseModel
 
     return isinstance(obj, type) and issubclass(obj, BaseModel)
-
-
-def _is_union(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
-
-
-def type_name(annotation: Any) -> str:
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation is type(None):
-        return "null"
-    if annotation is Any:
-        return "any"
-    if origin is typing.Annotated:
-        return type_name(args[0])
-    if origin is typing.Literal:
-        return " | ".join(str(a) for a in args)
-    if _is_union(annotation):
-        return " | ".join(type_name(a) for a in args)
-    if origin is not None:
-        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
-    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
 
 
 _BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "min length", "max_length": "max length"}

@@ -5,7 +5,7 @@ import time
 
 import click
 
-from launcher.config_args import cli_layers, config_options, flag_values
+from launcher.config_args import cli_layers, command_line, config_options, flag_values
 from launcher.guard import guarded
 
 
@@ -33,4 +33,4 @@ def lr_find(config_file, overrides, start_lr, end_lr, num_iters, **flags):
         cfg = resolve([*cli_layers(config_file, overrides, flag_values(flags)), {"tracking": {"run_name": name}}])
     from trainlib.lr_find import find_lr
 
-    find_lr(cfg, start_lr, end_lr, num_iters, echo=click.echo)
+    find_lr(cfg, start_lr, end_lr, num_iters, echo=click.echo, command=command_line())

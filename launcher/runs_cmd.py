@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from launcher.guard import guarded
-from launcher.store import INCIDENTAL_PARAMS, PARENT_TAG, tracking_uri_option
+from launcher.store import INCIDENTAL_PARAMS, tracking_uri_option
 from launcher.table import duration, render
+from trainlib import tags as tag
 
 KEY_PARAMS = ("model.name", "optimizer.name", "optimizer.lr", "scheduler.name", "epochs")
 KEY_METRICS = ("valid/best_acc", "test/acc")
@@ -85,7 +86,7 @@ def run_record(r: Any, exp_ids: dict[str, str]) -> dict[str, Any]:
         "status": r.info.status,
         "start_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(r.info.start_time / 1000)),
         "duration_s": run_seconds(r),
-        "parent_run_id": r.data.tags.get(PARENT_TAG),
+        "parent_run_id": r.data.tags.get(tag.PARENT),
         "params": r.data.params,
         "metrics": r.data.metrics,
     }

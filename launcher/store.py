@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-SWEEP_TAG = "launch.sweep"  # on a sweep's parent run: the sweep's name
-PARENT_TAG = "mlflow.parentRunId"  # on each trial's run: the parent run id
+from trainlib import tags as tag
+
 MIN_PREFIX = 4
 # Params that differ between any two runs without saying anything about the training.
 INCIDENTAL_PARAMS = ("output.", "tracking.")
@@ -68,18 +68,18 @@ def sweep_parent(client, exp_ids: dict[str, str], sweep: str):
     from trainlib.errors import ConfigError
 
     value = _literal(sweep, "sweep")
-    for filter_string in (f"tags.`{SWEEP_TAG}` = {value}", f"attributes.run_name = {value}",
+    for filter_string in (f"tags.`{tag.SWEEP}` = {value}", f"attributes.run_name = {value}",
                           f"attributes.run_id = {value}"):
         parents = search(client, exp_ids, filter_string, limit=1)
         if parents:
             return parents[0]
-    tagged = search(client, exp_ids, f"tags.`{SWEEP_TAG}` != ''")
-    known = ", ".join(sorted({r.data.tags[SWEEP_TAG] for r in tagged})) or "(no sweeps in this store)"
+    tagged = search(client, exp_ids, f"tags.`{tag.SWEEP}` != ''")
+    known = ", ".join(sorted({r.data.tags[tag.SWEEP] for r in tagged})) or "(no sweeps in this store)"
     raise ConfigError(f"unknown sweep '{sweep}'; valid: {known}")
 
 
 def children(client, exp_ids: dict[str, str], parent_id: str) -> list[Any]:
-    return search(client, exp_ids, f"tags.`{PARENT_TAG}` = '{parent_id}'")
+    return search(client, exp_ids, f"tags.`{tag.PARENT}` = '{parent_id}'")
 
 
 def find_run(client, ref: str):

@@ -1,9 +1,11 @@
 """Plain-text tables and the value formats `launch runs` and `launch compare` share."""
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 MISSING = "-"
+LONG_DECIMAL = re.compile(r"[-+]?\d*\.\d{5,}(e[-+]?\d+)?|[-+]?\d(\.\d{4,})?e[-+]?\d+", re.IGNORECASE)
 
 
 def render(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -16,11 +18,16 @@ def render(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def cell(value: Any) -> str:
+    """A value for reading: metrics to 4 decimals, long decimal params (MLflow keeps them as
+    strings, e.g. a sampled lr) to 3 significant digits; everything else as it is."""
     if value is None:
         return MISSING
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
-    return str(value)
+    text = str(value)
+    if isinstance(value, str) and LONG_DECIMAL.fullmatch(text):
+        return f"{float(text):.3g}"
+    return text
 
 
 def duration(seconds: float | None) -> str:

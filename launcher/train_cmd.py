@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from launcher.config_args import cli_layers, config_options, flag_values
+from launcher.config_args import cli_layers, command_line, config_options, flag_values
 from launcher.guard import guarded
 
 
@@ -16,8 +16,10 @@ from launcher.guard import guarded
 @click.option("--finetune", metavar="SOURCE",
               help="Start a NEW run from these weights (finetune.source): RUN_ID[:best|last], a run folder, "
                    "a checkpoint or a state-dict file (.pt/.pth/.pkl); matching layers load, the head is new.")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="torch intra-op threads (default: the cores this process may use; a DDP worker: its CPUs).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch (only when stderr is a terminal).")
 @guarded
 def train(config_file, overrides, resume, finetune, print_config, progress, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""
@@ -44,8 +46,8 @@ def train(config_file, overrides, resume, finetune, print_config, progress, **fl
     if cfg.distributed.workers > 1 and not launched_as_worker():  # under torchrun: this process is one worker
         from launcher.ddp import train_ddp
 
-        train_ddp(cfg, resume=resume, echo=click.echo)
+        train_ddp(cfg, resume=resume, echo=click.echo, command=command_line())
         return
     from trainlib.run import run
 
-    run(cfg, resume=point, progress=progress, echo=click.echo)
+    run(cfg, resume=point, progress=progress, echo=click.echo, command=command_line())

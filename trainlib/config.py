@@ -26,6 +26,8 @@ from trainlib.registry import Registry
 from trainlib.schedulers import SCHEDULERS
 from trainlib.sections import Section as _Section, flatten  # noqa: F401 (flatten: part of this module's API)
 from trainlib.transforms import BATCH, parse_pipeline
+from trainlib.validation import refuse_non_finite, validation_error
+from trainlib.yaml_reader import YamlDocument, parse_value, read_mapping
 from trainlib.visuals import VisualsConfig
 
 FAMILIES: dict[str, Registry] = {
@@ -106,11 +108,11 @@ class DistributedConfig(_Section):
         if self.workers > 1 and not float(self.gpus_per_worker).is_integer():
             raise ConfigError(f"distributed.gpus_per_worker={self.gpus_per_worker:g} with {self.workers} workers: "
                               "DDP workers cannot share a GPU; use a whole number (0, 1, 2, ...) "
-                              "or a single worker for a fractional GPU")
+                              "or a single worker for a fractional GPU", key="distributed.gpus_per_worker")
         return self
 
 
-# --- visuals and diagnosis (issue 8) ---------------------------------------------------
+# --- visuals and diagnosis -------------------------------------------------------------
 
 CheckName = Literal[CHECK_NAMES]  # type: ignore[valid-type]
 
@@ -151,6 +153,8 @@ class TrainConfig(_Section):
     batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
     seed: int = Field(0, description="seed for weights, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: the CPUs the run was "
+                                "given (a Ray trial's or DDP worker's num_cpus, else this process's cores)")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
@@ -171,14 +175,15 @@ class TrainConfig(_Section):
     def _device(cls, value: str) -> str:
         base = value.split(":")[0]
         if base not in ("auto", "cpu", "cuda", "mps"):
-            raise ConfigError(f"unknown device '{value}'; valid: auto, cpu, cuda, cuda:N, mps")
+            raise ConfigError(f"unknown device '{value}'; valid: auto, cpu, cuda, cuda:N, mps", key="device")
         return value
 
     @model_validator(mode="after")
     def _soft_targets(self) -> TrainConfig:
         if self.transforms.batch and not accepts_soft_targets(self.loss["name"]):
             raise ConfigError(f"transforms.batch mixes labels into class probabilities, which loss "
-                              f"'{self.loss['name']}' cannot take (it needs class ids); use e.g. cross_entropy")
+                              f"'{self.loss['name']}' cannot take (it needs class ids); use e.g. cross_entropy",
+                              key="transforms.batch")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,7 +200,7 @@ def normalize_family(value: Any, family: str) -> dict[str, Any]:
     if isinstance(value, dict) and "name" in value:
         return dict(value)
     raise ConfigError(f"'{family}' must be a name or a mapping with 'name', not {value!r}; "
-                      f"valid names: {', '.join(FAMILIES[family].names())}")
+                      f"valid names: {', '.join(FAMILIES[family].names())}", key=family)
 
 
 def default_config_dict() -> dict[str, Any]:
@@ -233,21 +238,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override '{text}' must look like dotted.key=value, e.g. optimizer.lr=0.01")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    return key, _yaml11_float(value)
-
-
-def _yaml11_float(value: Any) -> Any:
-    """YAML 1.1 reads `1e-3` as text; users mean a number."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+    return key, parse_value(raw)
 
 
 def nest(key: str, value: Any) -> dict[str, Any]:
@@ -257,55 +248,52 @@ def nest(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def read_text(path: Path, what: str = "config file") -> str:
-    """A file's text, or a ConfigError naming it."""
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found: {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+def load_yaml(path: str | Path) -> YamlDocument:
+    """A `--config` file: a layer for `resolve` whose errors name its file and line."""
+    return read_mapping(path)
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    text = read_text(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of config keys, not {type(data).__name__}")
-    return data
+Layer = dict[str, Any] | YamlDocument
 
 
-def resolve(layers: list[dict[str, Any]]) -> TrainConfig:
-    """Merge layers (lowest first) over the defaults and validate once."""
+def resolve(layers: list[Layer]) -> TrainConfig:
+    """Merge layers (lowest first) over the defaults and validate once.
+
+    An error about a key that a YAML layer set names that file and line."""
     merged: dict[str, Any] = default_config_dict()
     for layer in layers:
-        merged = merge(merged, layer)
-    return validate(merged)
+        merged = merge(merged, layer.data if isinstance(layer, YamlDocument) else layer)
+    try:
+        return validate(merged)
+    except ConfigError as exc:
+        doc = _setter(layers, exc.keys)
+        if doc is None or exc.located:
+            raise
+        raise doc.error(exc.keys, str(exc)) from None
+
+
+def _setter(layers: list[Layer], keys: tuple) -> YamlDocument | None:
+    """The YAML layer whose value for `keys` (or its deepest ancestor given) won the merge, if any."""
+    for depth in range(len(keys), 0, -1):
+        for layer in reversed(layers):
+            data = layer.data if isinstance(layer, YamlDocument) else layer
+            if _holds(data, keys[:depth]):
+                return layer if isinstance(layer, YamlDocument) else None
+    return None
+
+
+def _holds(data: Any, keys: tuple) -> bool:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
 
 
 def validate(data: dict[str, Any]) -> TrainConfig:
     try:
-        return TrainConfig.model_validate(data)
+        config = TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
-
-
-def _describe(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "extra_forbidden":
-        parent = TrainConfig
-        for part in err["loc"][:-1]:
-            parent = parent.model_fields[str(part)].annotation
-        valid = ", ".join(parent.model_fields)
-        return f"unknown config key '{loc}'; valid keys here: {valid}"
-    return f"bad value for '{loc}': {err['msg']} (got {err.get('input')!r})"
+        raise validation_error(exc, TrainConfig) from None
+    refuse_non_finite(config.model_dump())
+    return config

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DistributedSampler
 
+from trainlib import tags as tag
 from trainlib.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -88,8 +89,8 @@ class DistContext:
         return cfg.model_copy(update={"distributed": cfg.distributed.model_copy(update={"workers": self.world_size})})
 
     def tags(self, cfg: TrainConfig) -> dict[str, str]:
-        return {"launch.world_size": str(self.world_size), "launch.backend": self.backend,
-                "launch.global_batch_size": str(self.world_size * cfg.batch_size)}
+        return {tag.WORLD_SIZE: str(self.world_size), tag.BACKEND: self.backend,
+                tag.GLOBAL_BATCH_SIZE: str(self.world_size * cfg.batch_size)}
 
     def prepare(self, model: nn.Module, sync_batchnorm: bool) -> nn.Module:
         """The module to train: `model` itself alone, else wrapped in DistributedDataParallel

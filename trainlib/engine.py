@@ -62,7 +62,8 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     start = time.perf_counter()
-    for index, (x, y) in enumerate(tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")):
+    bar = tqdm(loader, desc=desc, leave=False, unit="batch", disable=None if progress else True)  # None: tty only
+    for index, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if batch_transform is not None:
             x, y = batch_transform(x, y)

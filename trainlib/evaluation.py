@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from trainlib import tags as tag
 from trainlib.config import TrainConfig, resolve
 from trainlib.data.datasets import build_dataset
 from trainlib.distributed import DistContext
@@ -23,7 +24,7 @@ from trainlib.finetune import SavedWeights, match, read_weights
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
-from trainlib.run import build_loaders, check_writable, pick_device, seed_everything
+from trainlib.setup import check_writable, config_loaders, pick_device, seed_everything
 from trainlib.sources import locate_checkpoint
 
 SPLITS = ("valid", "test")
@@ -57,7 +58,7 @@ def evaluate_source(source: str, layers: list[dict[str, Any]], split: str = "tes
     data = build_dataset(cfg.data)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
     load_exactly(model, saved, found.path, cfg)
-    loader = build_loaders(cfg, data, torch.Generator().manual_seed(cfg.seed), DistContext(device=device))[split]
+    loader = config_loaders(cfg, data, torch.Generator().manual_seed(cfg.seed), DistContext(device=device))[split]
     result = evaluate(model.to(device), loader, build_loss(cfg.loss, data.num_classes).to(device), device)
     out = Path(out_dir) if out_dir else found.home / "eval" / f"{split}-{found.path.stem}"
     check_writable(out)
@@ -109,7 +110,7 @@ def log_evaluation(ev: Evaluation, cfg: TrainConfig, tracking_uri: str | None) -
     if new_run:
         exp = get_or_create_experiment(client, cfg.tracking.experiment, uri)
         run_id = client.create_run(exp, run_name=f"eval-{Path(ev.checkpoint).stem}",
-                                   tags={"launch.eval.source": ev.source}).info.run_id
+                                   tags={tag.EVAL_SOURCE: ev.source}).info.run_id
     step, now = ev.epoch or 0, int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(f"eval/{ev.split}/acc", ev.acc, now, step),
                                       Metric(f"eval/{ev.split}/loss", ev.loss, now, step)])

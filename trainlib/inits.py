@@ -15,7 +15,8 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from trainlib.registry import NonNegativeFloat, Probability, Registry
+from trainlib.registry import Registry
+from trainlib.validation import NonNegativeFloat, Probability
 
 Nonlinearity = Literal["linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu"]
 FanMode = Literal["fan_in", "fan_out"]

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainlib.errors import ConfigError
-from trainlib.registry import NonNegativeFloat, PositiveFloat, Probability, Registry
+from trainlib.registry import Registry
+from trainlib.validation import NonNegativeFloat, PositiveFloat, Probability
 
 LOSSES = Registry("loss")
 

@@ -23,7 +23,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from trainlib import tags as tag
 from trainlib.config import TrainConfig, flatten
+from trainlib.engine import optimizer_step
 from trainlib.errors import RunStopped
 
 SKIP_START = 0.1  # the first points' smoothed loss is still mostly the initial loss
@@ -68,7 +70,10 @@ def _cycle(loader) -> Iterator:
 
 def range_test(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, optimizer: torch.optim.Optimizer,
                device: torch.device, start_lr: float, end_lr: float, num_iters: int,
-               smoothing: float = 0.9, diverge: float = 4.0) -> RangeTest:
+               smoothing: float = 0.9, diverge: float = 4.0, batch_transform: Callable | None = None) -> RangeTest:
+    """Grow the lr exponentially from start_lr to end_lr, one training step per batch, stepping
+    like training does (engine.optimizer_step: LBFGS's closure, five-crop inputs; `batch_transform`
+    is training's mixup/cutmix); stop early once the smoothed loss diverges."""
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [lr / base[0] for lr in base]  # keep per-group ratios (e.g. a faster head)
     growth = (end_lr / start_lr) ** (1 / max(num_iters - 1, 1))
@@ -82,11 +87,10 @@ def range_test(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, optimiz
             group["lr"] = lr * ratio
         x, y = next(batches)
         x, y = x.to(device), y.to(device)
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        value = float(loss.detach())
+        if batch_transform is not None:
+            x, y = batch_transform(x, y)
+        _, loss = optimizer_step(model, loss_fn, optimizer, x, y)
+        value = float(loss)
         if not math.isfinite(value):
             result.stopped_early = True
             break
@@ -137,19 +141,21 @@ def write_csv(test: RangeTest, path: Path) -> Path:
 
 
 def find_lr(cfg: TrainConfig, start_lr: float, end_lr: float, num_iters: int,
-            echo: Callable[[str], None] = print) -> RangeTest:
-    """Run the range test on the config's model/data/optimizer as its own tracked run."""
-    from trainlib.run import build_parts, check_writable, run_tags
+            echo: Callable[[str], None] = print, command: str | None = None) -> RangeTest:
+    """Run the range test on the config's model/data/optimizer as its own tracked run
+    (`command`: the command line that started it, for the `launch.command` tag)."""
+    from trainlib.run import build_parts
+    from trainlib.setup import check_writable, run_tags
     from trainlib.tracking.open import closing, open_trackers
 
     parts = build_parts(cfg)
     check_writable(Path(cfg.output.dir))
-    tags = {**run_tags(cfg, parts.device), "launch.kind": "lr-find"}
+    tags = {**run_tags(cfg, parts.device, command), tag.KIND: "lr-find"}
     handle = open_trackers(cfg, tags)
     with closing(handle.tracker) as tracker:
         started = time.perf_counter()
         test = range_test(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.device,
-                          start_lr, end_lr, num_iters)
+                          start_lr, end_lr, num_iters, batch_transform=parts.batch_transform)
         if len(test.lrs) < 2:
             raise RunStopped(f"the loss was not finite from the first batches at lr {start_lr:g}; lower --start-lr")
         tracker.log_params({**flatten(cfg.to_dict()), "lr_find.start_lr": start_lr, "lr_find.end_lr": end_lr,

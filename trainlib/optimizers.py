@@ -17,7 +17,8 @@ from torch import nn
 
 from trainlib.errors import ConfigError
 from trainlib.inits import NORM
-from trainlib.registry import NonNegativeFloat, PositiveFloat, PositiveInt, Registry
+from trainlib.registry import Registry
+from trainlib.validation import NonNegativeFloat, PositiveFloat, PositiveInt
 
 ParamGroups = list[dict[str, Any]]
 
@@ -178,8 +179,8 @@ def lbfgs(params: ParamGroups, *, lr: PositiveFloat = 1.0, max_iter: PositiveInt
                              line_search_fn=line_search_fn)
 
 
-SPARSE_ONLY = ("SparseAdam only takes sparse gradients (nn.Embedding(sparse=True)); every model here "
-               "(net, resnet34) has dense gradients: use adam or adamw")
+SPARSE_ONLY = ("SparseAdam only takes sparse gradients (nn.Embedding(sparse=True)); every model "
+               "in the models registry has dense gradients: use adam or adamw")
 
 
 @OPTIMIZERS.register("sparse_adam", refused=SPARSE_ONLY)

@@ -10,20 +10,10 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field
-from types import UnionType
-from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
-
-from pydantic import Field
+from typing import Any, Callable
 
 from trainlib.errors import ConfigError
-
-# Constrained parameter types for builder signatures (validated with the config).
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-Probability = Annotated[float, Field(ge=0, le=1)]
-
+from trainlib.validation import type_name
 
 @dataclass(frozen=True)
 class Param:
@@ -33,28 +23,7 @@ class Param:
 
     @property
     def type_name(self) -> str:
-        return _type_name(self.annotation)
-
-
-_ALIAS_NAMES = {PositiveFloat: "float > 0", NonNegativeFloat: "float >= 0", PositiveInt: "int > 0",
-                NonNegativeInt: "int >= 0", Probability: "float in [0, 1]"}
-
-
-def _type_name(ann: Any) -> str:
-    """`float > 0`, `list[float]`, `Literal['a', 'b'] | None` (unions written with |)."""
-    for alias, name in _ALIAS_NAMES.items():
-        if ann == alias:
-            return name
-    if ann is type(None):
-        return "None"
-    origin, args = get_origin(ann), get_args(ann)
-    if origin in (Union, UnionType):
-        return " | ".join(_type_name(arg) for arg in args)
-    if origin is Literal:
-        return str(ann).replace("typing.", "")
-    if not args:
-        return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
-    return f"{_type_name(origin)}[{', '.join(_type_name(arg) for arg in args)}]"
+        return type_name(self.annotation)
 
 
 @dataclass(frozen=True)
@@ -137,23 +106,26 @@ class Registry:
             return self._entries[name]
         except (KeyError, TypeError):
             raise ConfigError(
-                f"unknown {self.family} '{name}'; valid: {', '.join(self.names())}"
+                f"unknown {self.family} '{name}'; valid: {', '.join(self.names())}", key=f"{self.family}.name"
             ) from None
 
     def validate(self, name: str, params: dict[str, Any], where: str | None = None) -> dict[str, Any]:
         """Return the entry's full parameter set (defaults filled in), type-checked."""
         from pydantic import TypeAdapter, ValidationError
 
-        entry = self.get(name)
         where = where or self.family
+        try:
+            entry = self.get(name)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), key=f"{where}.name") from None
         if entry.refused:
-            raise ConfigError(f"{self.family} '{name}' cannot be used here: {entry.refused}")
+            raise ConfigError(f"{self.family} '{name}' cannot be used here: {entry.refused}", key=f"{where}.name")
         unknown = sorted(set(params) - set(entry.params))
         if unknown:
             valid = ", ".join(entry.params) or "(none)"
             raise ConfigError(
-                f"unknown parameter '{where}.{unknown[0]}' for {self.family} '{name}'; valid: {valid}"
-            )
+                f"unknown parameter '{where}.{unknown[0]}' for {self.family} '{name}'; valid: {valid}",
+                key=f"{where}.{unknown[0]}")
         resolved = entry.defaults()
         for key, value in params.items():
             param = entry.params[key]
@@ -162,13 +134,13 @@ class Registry:
             except ValidationError as exc:
                 reason = exc.errors()[0]["msg"]
                 raise ConfigError(
-                    f"bad value {value!r} for '{where}.{key}' ({param.type_name}): {reason}"
+                    f"bad value {value!r} for '{where}.{key}' ({param.type_name}): {reason}", key=f"{where}.{key}"
                 ) from None
         check = entry.meta.get("check")
         if check is not None:
             problem = check(**resolved)
             if problem:
-                raise ConfigError(f"bad {where} '{name}': {problem}")
+                raise ConfigError(f"bad {where} '{name}': {problem}", key=where)
         return resolved
 
     def build(self, spec: dict[str, Any], *context: Any) -> Any:

@@ -6,26 +6,21 @@ input never leaves a run behind; a run that fails or is interrupted ends FAILED/
 """
 from __future__ import annotations
 
-import random
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from trainlib import checkpoint as ckpt
+from trainlib import tags as tag
 from trainlib.config import TrainConfig, flatten, validate
-from trainlib.data.datasets import DATASETS, ImageSplits, build_dataset
-from trainlib.data.loaders import build_loaders as make_loaders
+from trainlib.data.datasets import ImageSplits, build_dataset
 from trainlib.diagnose.observer import DiagnoseObserver
-from trainlib.distributed import DistContext, connect, launched_as_worker, local_rank
+from trainlib.distributed import DistContext, connect
 from trainlib.engine import EvalResult, evaluate, train_one_epoch
-from trainlib.errors import ConfigError
 from trainlib.finetune import Finetune, prepare as prepare_finetune
 from trainlib.inits import apply_init
 from trainlib.losses import build_loss
@@ -35,6 +30,8 @@ from trainlib.observers import FitContext, Observer, Observers
 from trainlib.optimizers import build_optimizer
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
+from trainlib.setup import check_writable, config_loaders, pick_device, run_tags, seed_everything
+from trainlib.threads import use_cpu_threads
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
 from trainlib.transforms import TransformContext, build_batch_transform
@@ -68,12 +65,15 @@ class Progress:
 
 def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observers: Sequence[Observer] = (),
         progress: bool = True, echo: Callable[[str], None] = print,
-        tags: dict[str, str] | None = None) -> dict[str, float]:
+        tags: dict[str, str] | None = None, command: str | None = None,
+        summary: bool = True) -> dict[str, float]:
     """Train, validate each epoch, test at the end; returns the final metrics.
 
     Under DDP (see trainlib.distributed) every rank calls this; rank 0 alone tracks and writes.
-    `tags` are set on the run, new or resumed (e.g. `mlflow.parentRunId` nests it under a sweep).
-    `observers` watch it after the config's visuals and diagnosis (e.g. the Ray reporter, on every rank)."""
+    `tags` are set on the run, new or resumed (e.g. `mlflow.parentRunId` nests it under a sweep);
+    `command` is the command line that started it (the `launch.command` tag), given by the launcher.
+    `observers` watch it after the config's visuals and diagnosis (e.g. the Ray reporter, on every rank).
+    `summary=False` leaves the closing lines (run id, folder, UI hints) to a caller that prints them itself."""
     cfg = config if isinstance(config, TrainConfig) else validate(config)
     dist = connect(cfg.distributed.backend, pick_device(cfg.device))
     cfg = dist.record_world(cfg)
@@ -83,122 +83,13 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observ
         state = restore(parts, resume)
     if not dist.is_main:
         echo, progress = (lambda _: None), False
-    handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}))
+    handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}, command))
     with closing(handle.tracker):
-        return fit(parts, state, handle, progress, echo)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' requested but CUDA is not available here; use --device cpu or auto")
-    if name == "cuda" and launched_as_worker():  # torchrun: one GPU per worker on each machine
-        return torch.device("cuda", local_rank())
-    return torch.device(name)
-
-
-def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights: bool = True,
-                observers: Sequence[Observer] = ()) -> Parts:
-    """Every part of a run; `load_weights=False` skips the finetune source (a resume restores them)."""
-    dist = dist or DistContext(device=pick_device(cfg.device))
-    device = dist.device
-    seed_everything(cfg.seed)
-    data = build_dataset(cfg.data)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    loaders = build_loaders(cfg, data, generator, dist)
-    model = build_model(cfg.model, data.num_classes, data.in_channels)
-    apply_init(cfg.init, model)
-    tuning = prepare_finetune(cfg, model, data.num_classes, load=load_weights)
-    model.to(device)
-    train_model = dist.prepare(model, cfg.distributed.sync_batchnorm)
-    optimizer = tuning.build_optimizer(cfg.optimizer, model) if tuning else build_optimizer(cfg.optimizer, model)
-    dist.scale_lr(optimizer, cfg.distributed.lr_scaling)
-    schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
-    loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
-    batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
-    sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
-    watching = build_observers(cfg, model, sample, dist.is_main, observers)
-    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, train_model, dist,
-                 watching, batch_transform, tuning)
-
-
-def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is_main: bool = True,
-                    extra: Sequence[Observer] = ()) -> Observers:
-    """The visuals and diagnosis a config asks for, then `extra` (diagnosis after the visuals: its
-    stop comes after they drew; the caller's last: they see an epoch only once it passed the checks).
-
-    Under DDP only rank 0 (`is_main`) draws visuals: it alone has a writer. Every rank diagnoses:
-    most checks read the all-reduced gradients and weights, so all ranks stop at the same step."""
-    observers = list(build_visuals(cfg, model, sample).values()) if is_main else []
-    if cfg.diagnose.enabled:
-        observers.append(DiagnoseObserver(cfg.diagnose))
-    return Observers([*observers, *extra])
-
-
-def build_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,
-                  dist: DistContext) -> dict[str, Any]:
-    defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
-    specs = {"train": cfg.transforms.train or defaults.get("train", []),
-             "eval": cfg.transforms.eval or defaults.get("eval", [])}
-    return make_loaders(data, specs, mode=cfg.loader.mode, batch_size=cfg.batch_size,
-                        num_workers=cfg.loader.num_workers, generator=generator, device=dist.device, seed=cfg.seed,
-                        samplers=dist.samplers(data, cfg.seed))
-
-
-def restore(parts: Parts, point: ResumePoint) -> Progress:
-    state = point.state
-    parts.model.load_state_dict(state["model"])
-    unfreeze_if_due(parts, int(state["epoch"]), echo=lambda _: None)
-    parts.optimizer.load_state_dict(state["optimizer"])
-    parts.schedule.load_state_dict(state["scheduler"])
-    ckpt.restore_rng(state["rng"], parts.loader_generator)
-    return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]))
-
-
-def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str]) -> RunHandle:
-    check_writable(Path(parts.cfg.output.dir))
-    tags = run_tags(parts.cfg, parts.device) | parts.dist.tags(parts.cfg) | extra_tags
-    handle = open_trackers(parts.cfg, tags, resume, start_epoch)
-    if resume is not None and extra_tags:  # a resumed run keeps its first tags: refresh the caller's
-        handle.tracker.set_tags(extra_tags)
-    return handle
-
-
-def check_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{time.time_ns()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"output dir '{root}' is not writable: {exc.strerror}") from None
-
-
-def run_tags(cfg: TrainConfig, device: torch.device) -> dict[str, str]:
-    tags = {"launch.seed": str(cfg.seed), "launch.torch_version": torch.__version__,
-            "launch.device": str(device), "launch.model": cfg.model["name"],
-            "launch.dataset": cfg.data["name"], "launch.command": " ".join(sys.argv)[:5000]}
-    commit = git_commit()
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
-    if cfg.finetune.source:
-        tags["launch.finetune.source"] = cfg.finetune.source
-    return tags
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
+        final = fit(parts, state, handle, progress, echo)
+    if summary:
+        for line in handle.summary():
+            echo(line)
+    return final
 
 
 def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
@@ -232,24 +123,7 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
     final = finish(parts, state, tracker, run_dir, echo)
     if cfg.tracking.log_model and handle.tracking_uri:
         log_final_model(parts, handle, echo)
-    for line in handle.summary():
-        echo(line)
     return final
-
-
-def unfreeze_if_due(parts: Parts, epoch: int, echo: Callable[[str], None]) -> None:
-    if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.schedule)):
-        # DDP all-reduces only the parameters that were trainable when it wrapped the model: wrap anew
-        parts.train_model = parts.dist.prepare(parts.model, sync_batchnorm=False)
-        echo(f"epoch {epoch}: unfroze {count} parameter tensors (optimizer.add_param_group)")
-
-
-def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """`lr` (the base lr: group 0's lr over its multiplier) and `lr/<name>` for each named group."""
-    first = optimizer.param_groups[0]
-    lrs = {"lr": first["lr"] / first.get("lr_mult", 1.0)}
-    lrs.update({f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups if "name" in g})
-    return lrs
 
 
 def train_and_validate(parts: Parts, epoch: int, progress: bool) -> tuple[dict[str, float], EvalResult]:
@@ -265,6 +139,104 @@ def train_and_validate(parts: Parts, epoch: int, progress: bool) -> tuple[dict[s
                **lrs, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
     parts.schedule.after_epoch(metrics)
     return metrics, valid
+
+
+def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
+           echo: Callable[[str], None]) -> dict[str, float]:
+    test = evaluate_split(parts, "test")
+    cm = confusion_matrix(test.preds, test.targets, parts.data.num_classes)
+    report = per_class_report(cm, parts.data.class_names)
+    final = {"test/loss": test.loss, "test/acc": test.acc, "valid/best_acc": state.best_valid_acc}
+    tracker.log_metrics(final, step=state.epoch)
+    parts.observers.on_fit_end(state.epoch, final)
+    if parts.dist.is_main:
+        (run_dir / "per_class_report.txt").write_text(report + "\n")
+        plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",
+                              f"test confusion matrix (acc {test.acc:.2%})")
+    for name in ("per_class_report.txt", "confusion_matrix.png"):
+        tracker.log_artifact(run_dir / name)
+    for name in (ckpt.BEST, ckpt.LAST):
+        tracker.log_artifact(run_dir / "checkpoints" / name, "checkpoints")
+    echo(f"test loss {test.loss:.4f}  test acc {test.acc:.2%}")
+    echo(report)
+    return final
+
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights: bool = True,
+                observers: Sequence[Observer] = ()) -> Parts:
+    """Every part of a run; `load_weights=False` skips the finetune source (a resume restores them)."""
+    dist = dist or DistContext(device=pick_device(cfg.device))
+    device = dist.device
+    use_cpu_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    data = build_dataset(cfg.data)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    loaders = config_loaders(cfg, data, generator, dist)
+    model = build_model(cfg.model, data.num_classes, data.in_channels)
+    apply_init(cfg.init, model)
+    tuning = prepare_finetune(cfg, model, data.num_classes, load=load_weights)
+    model.to(device)
+    train_model = dist.prepare(model, cfg.distributed.sync_batchnorm)
+    optimizer = tuning.build_optimizer(cfg.optimizer, model) if tuning else build_optimizer(cfg.optimizer, model)
+    dist.scale_lr(optimizer, cfg.distributed.lr_scaling)
+    schedule = build_scheduler(cfg.scheduler, optimizer, cfg.epochs, len(loaders["train"]))
+    loss_fn = build_loss(cfg.loss, data.num_classes).to(device)
+    batch_transform = build_batch_transform(cfg.transforms.batch, TransformContext.from_splits(data))
+    sample = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=device)
+    watching = build_observers(cfg, model, sample, dist.is_main, observers)
+    return Parts(cfg, device, data, loaders, generator, model, loss_fn, optimizer, schedule, train_model, dist,
+                 watching, batch_transform, tuning)
+
+
+def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is_main: bool = True,
+                    extra: Sequence[Observer] = ()) -> Observers:
+    """The visuals and diagnosis a config asks for, then `extra` (diagnosis after the visuals: its
+    stop comes after they drew; the caller's last: they see an epoch only once it passed the checks).
+
+    Under DDP only rank 0 (`is_main`) draws visuals: it alone has a writer. Every rank diagnoses:
+    most checks read the all-reduced gradients and weights, so all ranks stop at the same step."""
+    observers = list(build_visuals(cfg, model, sample).values()) if is_main else []
+    if cfg.diagnose.enabled:
+        observers.append(DiagnoseObserver(cfg.diagnose))
+    return Observers([*observers, *extra])
+
+
+def restore(parts: Parts, point: ResumePoint) -> Progress:
+    state = point.state
+    parts.model.load_state_dict(state["model"])
+    unfreeze_if_due(parts, int(state["epoch"]), echo=lambda _: None)
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.schedule.load_state_dict(state["scheduler"])
+    ckpt.restore_rng(state["rng"], parts.loader_generator)
+    return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]))
+
+
+def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str],
+             command: str | None) -> RunHandle:
+    check_writable(Path(parts.cfg.output.dir))
+    tags = run_tags(parts.cfg, parts.device, command) | parts.dist.tags(parts.cfg) | extra_tags
+    handle = open_trackers(parts.cfg, tags, resume, start_epoch)
+    if resume is not None and extra_tags:  # a resumed run keeps its first tags: refresh the caller's
+        handle.tracker.set_tags(extra_tags)
+    return handle
+
+
+def unfreeze_if_due(parts: Parts, epoch: int, echo: Callable[[str], None]) -> None:
+    if parts.finetune and (count := parts.finetune.unfreeze_if_due(epoch, parts.model, parts.schedule)):
+        # DDP all-reduces only the parameters that were trainable when it wrapped the model: wrap anew
+        parts.train_model = parts.dist.prepare(parts.model, sync_batchnorm=False)
+        echo(f"epoch {epoch}: unfroze {count} parameter tensors (optimizer.add_param_group)")
+
+
+def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """`lr` (the base lr: group 0's lr over its multiplier) and `lr/<name>` for each named group."""
+    first = optimizer.param_groups[0]
+    lrs = {"lr": first["lr"] / first.get("lr_mult", 1.0)}
+    lrs.update({f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups if "name" in g})
+    return lrs
 
 
 def evaluate_split(parts: Parts, split: str) -> EvalResult:
@@ -297,27 +269,6 @@ def epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
             f"{m['time/epoch_s']:.1f}s  {m['time/img_per_s']:,.0f} img/s")
 
 
-def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
-           echo: Callable[[str], None]) -> dict[str, float]:
-    test = evaluate_split(parts, "test")
-    cm = confusion_matrix(test.preds, test.targets, parts.data.num_classes)
-    report = per_class_report(cm, parts.data.class_names)
-    final = {"test/loss": test.loss, "test/acc": test.acc, "valid/best_acc": state.best_valid_acc}
-    tracker.log_metrics(final, step=state.epoch)
-    parts.observers.on_fit_end(state.epoch, final)
-    if parts.dist.is_main:
-        (run_dir / "per_class_report.txt").write_text(report + "\n")
-        plot_confusion_matrix(cm, parts.data.class_names, run_dir / "confusion_matrix.png",
-                              f"test confusion matrix (acc {test.acc:.2%})")
-    for name in ("per_class_report.txt", "confusion_matrix.png"):
-        tracker.log_artifact(run_dir / name)
-    for name in (ckpt.BEST, ckpt.LAST):
-        tracker.log_artifact(run_dir / "checkpoints" / name, "checkpoints")
-    echo(f"test loss {test.loss:.4f}  test acc {test.acc:.2%}")
-    echo(report)
-    return final
-
-
 def log_final_model(parts: Parts, handle: RunHandle, echo: Callable[[str], None]) -> None:
     """The final model in MLflow's PyTorch format; a model torch.export cannot trace is only a warning."""
     example = next(iter(parts.loaders["test"]))[0][:2]
@@ -325,7 +276,7 @@ def log_final_model(parts: Parts, handle: RunHandle, echo: Callable[[str], None]
     try:
         handle.tracker.log_model(parts.model, example)
     except Exception as exc:  # training succeeded; do not fail the run over its MLflow model copy
-        handle.tracker.set_tags({"launch.log_model.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        handle.tracker.set_tags({tag.LOG_MODEL_ERROR: f"{type(exc).__name__}: {exc}"[:5000]})
         echo(f"warning: model not logged to MLflow ({type(exc).__name__}: {str(exc)[:200]})")
         return
     echo(f"MLflow model:    runs:/{handle.run_id}/model  ({time.perf_counter() - start:.1f}s to log)")

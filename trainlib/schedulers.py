@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from trainlib.errors import ConfigError
-from trainlib.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Registry
+from trainlib.registry import Registry
+from trainlib.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 LR_POINTS_PER_EPOCH = 20  # at most this many `lr/step` points logged per epoch
 # torch LR-scheduler attributes holding one entry per param group (extended by add_param_group)
 PER_GROUP_ATTRS = ("base_lrs", "_last_lr", "lr_lambdas", "min_lrs", "max_lrs", "base_momentums", "max_momentums")
+# Every name under which torch's optimizers and schedulers, and LRSchedule, keep a learning rate.
+LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "base_lrs", "_last_lr", "min_lrs", "max_lrs", "own_lrs")
 
 
 def _shared(*, warmup_epochs: NonNegativeFloat = 0.0, warmup_start: Probability = 0.1) -> None:
@@ -90,14 +93,30 @@ class LRSchedule:
         scale = group.get("lr_mult", 1.0) / ref.get("lr_mult", 1.0)
         for key, value in ref.items():
             if key not in ("params", "name", "lr_mult"):
-                group.setdefault(key, _lr_scaled(key, value, scale))
+                group.setdefault(key, LRSchedule.rescaled(value, scale, key))
         self.optimizer.add_param_group(group)
         for scheduler in (self.scheduler, *getattr(self.scheduler, "_schedulers", ())):
             for attr in PER_GROUP_ATTRS:
                 values = getattr(scheduler, attr, None)
                 if isinstance(values, list) and len(values) == len(self.optimizer.param_groups) - 1:
-                    values.append(_lr_scaled(attr, values[0], scale))
+                    values.append(LRSchedule.rescaled(values[0], scale, attr))
         self._own_lrs.append(self._own_lrs[0] * scale)
+
+    @staticmethod
+    def rescaled(value: Any, ratio: float, key: Any = None) -> Any:
+        """`value` (found under `key`) with every learning rate in it times `ratio`: numbers, or lists
+        of numbers, under an LR_KEYS name, in nested dicts and lists; all else (momenta, lambdas,
+        lr_mult) as is. For a group joining mid-run (finetune's unfreeze) and for a new lr put into
+        another trial's checkpoint (PBT), so a schedule's progress and group multipliers carry over."""
+        if key in LR_KEYS:
+            if isinstance(value, list):
+                return [LRSchedule.rescaled(v, ratio, key) for v in value]
+            return value * ratio if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if isinstance(value, dict):
+            return {k: LRSchedule.rescaled(v, ratio, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [LRSchedule.rescaled(v, ratio) for v in value]
+        return value
 
     def pop_step_lrs(self) -> list[tuple[int, float]]:
         points, self.step_lrs = self.step_lrs, []
@@ -127,12 +146,6 @@ class LRSchedule:
         self.scheduler.load_state_dict(state["scheduler"])
         self.steps, self._own_lrs = state["steps"], state["own_lrs"]
         self._apply_factor()
-
-
-def _lr_scaled(key: str, value, scale: float):
-    """Scale learning-rate values (keys naming an lr); keep everything else (momenta, lambdas)."""
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return value * scale if "lr" in key and is_number else value
 
 
 def build_scheduler(spec: dict, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> LRSchedule:

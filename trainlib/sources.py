@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainlib import tags as tag
 from trainlib.checkpoint import BEST, LAST
 from trainlib.errors import CheckpointError
 
@@ -51,7 +52,6 @@ def _from_run(run_id: str, choice: str, tracking_uri: str | None) -> Located:
     from mlflow.exceptions import MlflowException
 
     from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri
-    from trainlib.tracking.open import RUN_DIR_TAG
 
     quiet_mlflow_logs()
     uri = resolve_tracking_uri(tracking_uri)
@@ -59,9 +59,9 @@ def _from_run(run_id: str, choice: str, tracking_uri: str | None) -> Located:
         run = MlflowClient(uri).get_run(run_id)
     except MlflowException:
         raise CheckpointError(f"'{run_id}' is no file, no folder, and no run in {uri}") from None
-    run_dir = run.data.tags.get(RUN_DIR_TAG)
+    run_dir = run.data.tags.get(tag.RUN_DIR)
     if not run_dir:
-        raise CheckpointError(f"run {run_id} has no run folder tag ({RUN_DIR_TAG}); pass its checkpoint file")
+        raise CheckpointError(f"run {run_id} has no run folder tag ({tag.RUN_DIR}); pass its checkpoint file")
     return Located(_existing(Path(run_dir) / "checkpoints" / CHECKPOINTS[choice], run_id), run_id, Path(run_dir))
 
 
@@ -70,7 +70,6 @@ def latest_run(tracking_uri: str | None) -> str:
     from mlflow import MlflowClient
 
     from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri, sqlite_file
-    from trainlib.tracking.open import RUN_DIR_TAG
 
     quiet_mlflow_logs()
     uri = resolve_tracking_uri(tracking_uri)
@@ -84,7 +83,7 @@ def latest_run(tracking_uri: str | None) -> str:
     runs = client.search_runs(experiments, filter_string="attributes.status = 'FINISHED'",
                               order_by=["attributes.end_time DESC"], max_results=100) if experiments else []
     for run in runs:
-        if RUN_DIR_TAG in run.data.tags:
+        if tag.RUN_DIR in run.data.tags:
             return run.info.run_id
     raise none
 

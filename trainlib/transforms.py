@@ -26,7 +26,8 @@ from torchvision.transforms import v2
 
 from trainlib import device_transforms as device
 from trainlib.errors import ConfigError
-from trainlib.registry import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Registry
+from trainlib.registry import Registry
+from trainlib.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 TRANSFORMS = Registry("transform")
 
@@ -89,7 +90,7 @@ def parse_pipeline(items: list[Any] | None, where: str, level: str = SAMPLE) -> 
     if items is None:
         return None
     if not isinstance(items, list):
-        raise ConfigError(f"'{where}' must be a list of transforms, e.g. [random_crop, normalize]")
+        raise ConfigError(f"'{where}' must be a list of transforms, e.g. [random_crop, normalize]", key=where)
     return [_parse_item(item, f"{where}[{i}]", level) for i, item in enumerate(items)]
 
 
@@ -102,17 +103,18 @@ def _parse_item(item: Any, where: str, level: str) -> dict:
         name, params = next(iter(item.items()))
         params = params or {}
     else:
-        raise ConfigError(f"'{where}' must be a name or {{name: {{params}}}}, not {item!r}")
+        raise ConfigError(f"'{where}' must be a name or {{name: {{params}}}}, not {item!r}", key=where)
     if not isinstance(params, dict):
-        raise ConfigError(f"'{where}' parameters must be a mapping, not {params!r}")
+        raise ConfigError(f"'{where}' parameters must be a mapping, not {params!r}", key=where)
     if name not in TRANSFORMS:
-        raise ConfigError(f"'{where}': unknown transform '{name}'; valid: {', '.join(TRANSFORMS.names())}")
+        raise ConfigError(f"'{where}': unknown transform '{name}'; valid: {', '.join(TRANSFORMS.names())}",
+                          key=where)
     spec = {"name": name, **TRANSFORMS.validate(name, params, where)}
     entry = TRANSFORMS.get(name)
     if entry.meta.get("nested"):
         spec["transforms"] = parse_pipeline(spec["transforms"], f"{where}.transforms", level)
     elif entry.meta.get("level", SAMPLE) != level:
-        raise ConfigError(_misplaced(name, where, level))
+        raise ConfigError(_misplaced(name, where, level), key=where)
     return spec
 
 

@@ -1,8 +1,11 @@
 """`launch sweep`: Ray Tune sweeps of trainlib runs, tracked as MLflow parent/child runs.
 
-Modules: yaml_lines (YAML with line numbers), schema (the sweep file, validated before Ray
-starts), space (distributions -> Tune / Optuna), schedulers (trial schedulers), trainable
-(one trial = one `trainlib.run`), tracking (the MLflow parent run, summaries), console,
-engine (Ray and the Tuner), cmd (the click command). Only cmd is imported by the CLI;
-ray, mlflow and torch are imported inside functions.
+Modules: schema (the sweep file's schema; read by trainlib.yaml_reader), loading (the base
+config and the space checked against the registries, before Ray starts), space
+(distributions -> Tune / Optuna), schedulers (Tune's trial schedulers and search algorithms),
+trainable (one trial = one `trainlib.run.run`, or a Ray Train job with workers > 1),
+callbacks (Tune callbacks: the live console, stop reasons), tracking (the MLflow parent run,
+summaries), console (what a sweep prints), engine (Ray and the Tuner), cmd (the click
+command). Only cmd is imported by the CLI; ray, mlflow and torch are imported inside
+functions (callbacks, which subclasses Tune's Callback, is imported only once Ray runs).
 """

@@ -98,7 +98,9 @@ def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool
     if address:
         ray.init(address=address, **options)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=dashboard, **options)
+        from launcher.local_ray import start_local_ray
+
+        start_local_ray(num_cpus=os.cpu_count(), include_dashboard=dashboard, **options)
     return True
 
 
@@ -168,10 +170,12 @@ class Outcome:
 def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Resources, *, resume: bool,
             retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
+    from launcher.ray_logs import warn_once_per_sweep
     from launcher.sweep.callbacks import LiveConsole, StopReasons
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
+    warn_once_per_sweep()
     sweep = cap_ddp_trials(sweep, resources)
     trainable = trainable_for(resources, TrialContext(sweep, record), trial_callbacks)
     if resume:
@@ -197,12 +201,12 @@ def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: l
     a trial that Tune stops must take its actor (and with it the job) down."""
     from ray import tune
 
-    from launcher.sweep.schedulers import build_scheduler, build_search
+    from launcher.sweep.schedulers import build_search, build_trial_scheduler
     from launcher.sweep.space import tune_space
 
     spec = sweep.file
     tune_config = tune.TuneConfig(
-        metric=sweep.metric, mode=sweep.mode, search_alg=build_search(sweep), scheduler=build_scheduler(sweep),
+        metric=sweep.metric, mode=sweep.mode, search_alg=build_search(sweep), scheduler=build_trial_scheduler(sweep),
         num_samples=spec.tune.num_samples, reuse_actors=reuse_actors, trial_name_creator=TrialNamer(label_of(sweep)),
         trial_dirname_creator=trial_dirname)
     run_config = tune.RunConfig(

@@ -2,16 +2,15 @@
 the registries by resolving real trial configs, all before Ray starts."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from launcher.sweep import space as sp
 from launcher.sweep.schema import Dist, SweepFile, parse
-from launcher.sweep.yaml_lines import Located, load_located
 from trainlib.config import TrainConfig, flatten, merge, nest, resolve
 from trainlib.errors import ConfigError, UserError
+from trainlib.yaml_reader import YamlDocument, read_mapping, read_yaml
 
 COMBINATION_LIMIT = 512
 
@@ -64,10 +63,10 @@ def dotted_layer(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def load_sweep(path: str | Path, layers: Iterable[dict[str, Any]] = (), smoke: bool = False) -> Sweep:
     """Parse and check a sweep file; `layers` (from -s and flags) go over its base config."""
-    doc = load_located(path)
+    doc = read_yaml(path, "sweep file")
     spec = parse(doc)
     base_doc = _base_document(doc, spec)
-    base = pin_source(_resolve_base(base_doc, [base_doc.data, *layers]), base_doc)
+    base = pin_source(_resolve_base(base_doc, list(layers)), base_doc)
     check_space(doc, spec, base)
     check_tune(doc, spec, base)
     check_resources(doc, spec)
@@ -75,31 +74,26 @@ def load_sweep(path: str | Path, layers: Iterable[dict[str, Any]] = (), smoke: b
     return shrink(sweep, doc) if smoke else sweep
 
 
-def _base_document(doc: Located, spec: SweepFile) -> Located:
+def _base_document(doc: YamlDocument, spec: SweepFile) -> YamlDocument:
     """The base config with its own line numbers: the inline section, or the file it names."""
     if isinstance(spec.base, str):
         base_path = (doc.path.parent / spec.base)
         if not base_path.is_file():
             raise doc.error(("base",), f"base config file not found: {base_path}")
-        base = load_located(base_path, "base config file")
-        if base.data is not None and not isinstance(base.data, dict):
-            raise base.error((), "a train config is a mapping of config keys")
-        return Located(base.path, base.data or {}, base.lines)
-    lines = {k[1:]: v for k, v in doc.lines.items() if k[:1] == ("base",)}
-    return Located(doc.path, spec.base, lines, prefix=("base",))
+        return read_mapping(base_path, "base config file")
+    section = doc.section("base")
+    section.data = spec.base
+    return section
 
 
-def _resolve_base(base_doc: Located, layers: list[dict[str, Any]]) -> TrainConfig:
+def _resolve_base(base_doc: YamlDocument, layers: list[dict[str, Any]]) -> TrainConfig:
     tracking = base_doc.data.get("tracking")
     if isinstance(tracking, dict) and tracking.get("mlflow") is False:
         raise base_doc.error(("tracking", "mlflow"), "a sweep records every trial in MLflow; leave tracking.mlflow on")
-    try:
-        return resolve(layers)
-    except ConfigError as exc:
-        raise base_doc.error(_mentioned_key(str(exc), base_doc), f"base config: {exc}") from None
+    return resolve([base_doc, *layers])
 
 
-def pin_source(base: TrainConfig, base_doc: Located) -> TrainConfig:
+def pin_source(base: TrainConfig, base_doc: YamlDocument) -> TrainConfig:
     """Every trial finetunes the same weights: `latest` becomes that run's id now, and a source
     that cannot be found fails here, before Ray starts."""
     from trainlib.sources import LATEST, locate_checkpoint, split_choice
@@ -117,22 +111,7 @@ def pin_source(base: TrainConfig, base_doc: Located) -> TrainConfig:
     return resolve([base.to_dict(), {"finetune": {"source": f"{found.run_id}:{choice}"}}])
 
 
-def _mentioned_key(message: str, doc: Located) -> tuple:
-    """The deepest key path of the document that the message quotes ('optimizer.lr') or whose value
-    it quotes ("unknown scheduler 'cosinee'")."""
-    quoted = re.findall(r"'([^']+)'", message)
-    values = {str(v): k for k, v in flatten(doc.data).items()}
-    best: tuple = ()
-    for text in quoted:
-        keys = tuple(values.get(text, text).split("."))
-        while keys and keys not in doc.lines:
-            keys = keys[:-1]
-        if len(keys) > len(best):
-            best = keys
-    return best
-
-
-def check_space(doc: Located, spec: SweepFile, base: TrainConfig) -> None:
+def check_space(doc: YamlDocument, spec: SweepFile, base: TrainConfig) -> None:
     base_flat = flatten(base.to_dict())
     for index, (key, dist) in enumerate(spec.space.items()):
         where = ("space", key)
@@ -148,7 +127,7 @@ def check_space(doc: Located, spec: SweepFile, base: TrainConfig) -> None:
         _check_resolves(doc, ("space",), base, active, label="the trial")
 
 
-def _check_condition(doc: Located, where: tuple, dist: Dist, earlier: Mapping[str, Dist],
+def _check_condition(doc: YamlDocument, where: tuple, dist: Dist, earlier: Mapping[str, Dist],
                      base_flat: Mapping[str, Any]) -> None:
     for key, allowed in (dist.when or {}).items():
         if key in earlier:
@@ -163,7 +142,7 @@ def _check_condition(doc: Located, where: tuple, dist: Dist, earlier: Mapping[st
             raise doc.error(where + ("when", key), f"never active: the base config has {key}={base_flat[key]!r}")
 
 
-def _check_search(doc: Located, where: tuple, dist: Dist, spec: SweepFile) -> None:
+def _check_search(doc: YamlDocument, where: tuple, dist: Dist, spec: SweepFile) -> None:
     search = spec.tune.search
     if search == "optuna" and dist.kind not in sp.OPTUNA_KINDS:
         raise doc.error(where + (dist.kind,), f"'{dist.kind}' does not work with search: optuna; "
@@ -173,7 +152,7 @@ def _check_search(doc: Located, where: tuple, dist: Dist, spec: SweepFile) -> No
                                               f"'{dist.kind}'; or use search: random / optuna")
 
 
-def _check_resolves(doc: Located, where: tuple, base: TrainConfig, values: dict[str, Any],
+def _check_resolves(doc: YamlDocument, where: tuple, base: TrainConfig, values: dict[str, Any],
                     label: str = "value") -> None:
     try:
         resolve([base.to_dict(), dotted_layer(values)])
@@ -182,7 +161,7 @@ def _check_resolves(doc: Located, where: tuple, base: TrainConfig, values: dict[
         raise doc.error(where, f"{label} {{{shown}}} gives an invalid train config: {exc}") from None
 
 
-def check_tune(doc: Located, spec: SweepFile, base: TrainConfig) -> None:
+def check_tune(doc: YamlDocument, spec: SweepFile, base: TrainConfig) -> None:
     scheduler = spec.tune.scheduler
     params = scheduler.params
     for field in ("grace_period", "perturbation_interval"):
@@ -202,7 +181,7 @@ def check_tune(doc: Located, spec: SweepFile, base: TrainConfig) -> None:
                                 f"(a checkpoint cannot change optimizer); allowed: {', '.join(valid) or '(none)'}")
 
 
-def check_resources(doc: Located, spec: SweepFile) -> None:
+def check_resources(doc: YamlDocument, spec: SweepFile) -> None:
     if spec.resources.workers > 1 and spec.tune.scheduler.name == "pbt":
         raise doc.error(("resources", "workers"), f"{spec.resources.workers}: pbt moves Tune checkpoints between "
                         f"trials, and a DDP trial's checkpoints live in its Ray Train run; use workers: 1 with pbt, "
@@ -214,7 +193,7 @@ def _mutable(key: str, dist: Dist | None, search: str) -> bool:
     return dist is not None and not dist.when and not sp.grid_kind(dist, search) and not key.endswith(".name")
 
 
-def shrink(sweep: Sweep, doc: Located) -> Sweep:
+def shrink(sweep: Sweep, doc: YamlDocument) -> Sweep:
     """--smoke: a few short trials of the same sweep (grids become choices, epochs cut)."""
     spec, smoke = sweep.file, sweep.file.smoke
     epochs = min(sweep.epochs, smoke.epochs)

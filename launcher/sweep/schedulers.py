@@ -13,7 +13,7 @@ from trainlib.config import flatten
 TIME_ATTR = "training_iteration"
 
 
-def build_scheduler(sweep: Sweep) -> Any:
+def build_trial_scheduler(sweep: Sweep) -> Any:
     from ray.tune.schedulers import (ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule,
                                      PopulationBasedTraining)
 

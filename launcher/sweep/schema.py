@@ -1,22 +1,17 @@
-"""The sweep file: its schema (pydantic) and loading, validated before Ray starts.
+"""The sweep file's schema (pydantic), validated before Ray starts.
 
-Structure errors name the file line, the key path and the allowed keys/values; the
-search space is then checked against the registries by resolving real train configs
-(see checks.py).
+Structure errors name the file line, the key path and the allowed keys/values; loading.py
+then checks the search space against the registries by resolving real train configs.
 """
 from __future__ import annotations
 
-import types
-import typing
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from launcher.sweep.yaml_lines import Located
-
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+from trainlib.errors import ConfigError
+from trainlib.validation import NonNegativeInt, PositiveFloat, PositiveInt, refuse_non_finite, validation_error
+from trainlib.yaml_reader import YamlDocument
 
 # Metrics reported after every epoch: the only ones a scheduler can act on.
 EPOCH_METRICS = ("valid/acc", "valid/best_acc", "valid/loss", "train/acc", "train/loss")
@@ -219,50 +214,15 @@ class SweepFile(_Strict):
         return space
 
 
-def parse(doc: Located) -> SweepFile:
+def parse(doc: YamlDocument) -> SweepFile:
     if not isinstance(doc.data, dict):
         raise doc.error((), f"a sweep file is a mapping with keys {', '.join(SweepFile.model_fields)}")
     try:
+        refuse_non_finite(doc.data)
+    except ConfigError as exc:
+        raise doc.error(exc.keys, str(exc)) from None
+    try:
         return SweepFile.model_validate(doc.data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        raise doc.error(loc, describe_error(err, loc)) from None
-
-
-def describe_error(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
-    if err["type"] == "extra_forbidden":
-        allowed = allowed_keys(SweepFile, loc[:-1])
-        return f"unknown key '{loc[-1]}'; allowed: {', '.join(allowed)}"
-    if err["type"] == "missing":
-        return "required key is missing"
-    message = err["msg"].removeprefix("Value error, ")
-    if "input" not in err or isinstance(err["input"], (dict, list)):
-        return message
-    return f"{message} (got {err['input']!r})"
-
-
-def allowed_keys(model: type, loc: tuple[Any, ...]) -> list[str]:
-    """Follow `loc` through the schema's annotations to the model holding the last key."""
-    node: Any = model
-    for part in loc:
-        node = _unwrap(node)
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            node = node.model_fields[str(part)].annotation if str(part) in node.model_fields else None
-        elif typing.get_origin(node) is dict:
-            node = typing.get_args(node)[1]
-    node = _unwrap(node)
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return list(node.model_fields)
-    return []
-
-
-def _unwrap(tp: Any) -> Any:
-    """Optional[X] / Annotated[X, ...] -> X."""
-    while True:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if typing.get_origin(tp) in (typing.Union, typing.Annotated, types.UnionType):
-            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-            tp = models[0] if models else args[0]
-            continue
-        return tp
+        error = validation_error(exc, SweepFile, noun="key")
+        raise doc.error(error.keys, str(error)) from None

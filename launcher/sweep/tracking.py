@@ -15,14 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.store import PARENT_TAG, SWEEP_TAG  # what `launch runs --sweep` reads: keep them one
 from launcher.sweep.loading import Sweep
+from trainlib import tags as tag
 
-TRIAL_ID_TAG = "launch.trial_id"
-SAMPLED_TAG = "launch.sampled"
-STOP_REASON_TAG = "launch.stop_reason"
-ERROR_TAG = "launch.error"
-ATTEMPT_TAG = "launch.attempt"
 
 
 @functools.lru_cache(maxsize=4)
@@ -52,21 +47,21 @@ class SweepRun:
         """This sweep's child run of a trial (an earlier attempt), or None."""
         runs = self.client.search_runs(
             [self.experiment_id], max_results=2,
-            filter_string=f"tags.`{TRIAL_ID_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{self.parent_run_id}'")
+            filter_string=f"tags.`{tag.TRIAL_ID}` = '{trial_id}' and tags.`{tag.PARENT}` = '{self.parent_run_id}'")
         return runs[0] if runs else None
 
     def discard(self, run, reason: str) -> None:
         """Soft-delete an attempt that is started over, so each trial keeps one child run."""
-        self.client.set_tag(run.info.run_id, "launch.discarded", reason)
+        self.client.set_tag(run.info.run_id, tag.DISCARDED, reason)
         self.client.delete_run(run.info.run_id)
 
     def children(self) -> list:
         return self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+            [self.experiment_id], filter_string=f"tags.`{tag.PARENT}` = '{self.parent_run_id}'",
             order_by=["attributes.start_time ASC"], max_results=10000)
 
     def stop_trial(self, run_id: str, reason: str) -> None:
-        self.client.set_tag(run_id, STOP_REASON_TAG, reason)
+        self.client.set_tag(run_id, tag.STOP_REASON, reason)
         self.client.set_terminated(run_id, status="KILLED")
 
     def set_status(self, status: str) -> None:
@@ -86,8 +81,8 @@ def open_parent(sweep: Sweep, label: str, sweep_dir: Path) -> SweepRun:
     client = client_for(uri)
     exp_id = get_or_create_experiment(client, experiment, uri)
     run = client.create_run(exp_id, run_name=label, tags={
-        "launch.kind": "sweep", SWEEP_TAG: sweep.name, "launch.sweep_dir": str(sweep_dir),
-        "launch.smoke": str(sweep.smoke).lower()})
+        tag.KIND: "sweep", tag.SWEEP: sweep.name, tag.SWEEP_DIR: str(sweep_dir),
+        tag.SMOKE: str(sweep.smoke).lower()})
     record = SweepRun(uri, exp_id, run.info.run_id)
     params = {**sweep_params(sweep), **{f"space.{k}": d.describe() for k, d in sweep.file.space.items()}}
     client.log_batch(record.parent_run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
@@ -136,10 +131,10 @@ def collect_rows(record: SweepRun, sweep: Sweep) -> list[TrialRow]:
             trial=run.info.run_name, run_id=run.info.run_id, status=run.info.status,
             epochs=len(per_epoch(record.client.get_metric_history(run.info.run_id, "train/loss"))),
             best=pick(history) if history else None, last=history[-1] if history else None,
-            test_acc=metrics.get("test/acc"), params=json.loads(tags.get(SAMPLED_TAG, "{}")),
-            run_dir=tags.get("launch.run_dir", ""), node_ip=tags.get("launch.node_ip", ""),
-            gpu_ids=tags.get("launch.gpu_ids", ""), attempt=tags.get(ATTEMPT_TAG, ""),
-            note=tags.get(STOP_REASON_TAG) or tags.get(ERROR_TAG, ""), history=history))
+            test_acc=metrics.get("test/acc"), params=json.loads(tags.get(tag.SAMPLED, "{}")),
+            run_dir=tags.get(tag.RUN_DIR, ""), node_ip=tags.get(tag.NODE_IP, ""),
+            gpu_ids=tags.get(tag.GPU_IDS, ""), attempt=tags.get(tag.ATTEMPT, ""),
+            note=tags.get(tag.STOP_REASON) or tags.get(tag.ERROR, ""), history=history))
     return rows
 
 
@@ -175,12 +170,12 @@ def write_summary(record: SweepRun, sweep: Sweep, sweep_dir: Path, rows: list[Tr
         config_path.write_text(sweep.trial_config(best.params).to_yaml())
         client.log_artifact(record.parent_run_id, str(config_path))
         client.log_metric(record.parent_run_id, f"best/{sweep.metric}", best.best)
-        client.set_tag(record.parent_run_id, "launch.best_trial", best.trial)
-        client.set_tag(record.parent_run_id, "launch.best_run_id", best.run_id)
+        client.set_tag(record.parent_run_id, tag.BEST_TRIAL, best.trial)
+        client.set_tag(record.parent_run_id, tag.BEST_RUN_ID, best.run_id)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
-    client.set_tag(record.parent_run_id, "launch.trials", json.dumps(counts, sort_keys=True))
+    client.set_tag(record.parent_run_id, tag.TRIALS, json.dumps(counts, sort_keys=True))
     record.set_status(status)
     return best
 

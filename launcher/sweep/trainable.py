@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 from launcher.sweep import tracking
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schema import Resources
+from trainlib import tags as tag
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def start_trial(sample: dict[str, Any], context: TrialContext, ddp: bool) -> Tri
     if earlier is not None and earlier.info.status == "FINISHED":
         tune.report({**earlier.data.metrics, "epoch": cfg.epochs, "run_id": earlier.info.run_id})
         return None
-    attempt = int(earlier.data.tags.get(tracking.ATTEMPT_TAG, "0")) + 1 if earlier else 1
+    attempt = int(earlier.data.tags.get(tag.ATTEMPT, "0")) + 1 if earlier else 1
     return TrialStart(cfg, earlier, trial_tags(record, sweep.active(sample), attempt, ddp))
 
 
@@ -86,7 +87,7 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     start = start_trial(sample, context, ddp=False)
     if start is None:
         return
-    point = resume_point(tune.get_checkpoint(), start.earlier, start.cfg)
+    point = trial_resume_point(tune.get_checkpoint(), start.earlier, start.cfg)
     if point is None:
         start_over(context, start)
     relay = EpochRelay(start.cfg.epochs, send, fail_on_nonfinite=True)
@@ -134,9 +135,10 @@ def ends_with_the_trial():
     go later; the job's controller and workers belong to this actor, so killing the actor at
     once takes them (and the CPUs/GPUs they hold) down with it."""
     import ray
-    from ray.train._internal.session import get_session
 
-    stop_requested = get_session().stop_event
+    from trainlib.compat import tune_stop_event
+
+    stop_requested = tune_stop_event()
     fitted = threading.Event()
 
     def watch() -> None:
@@ -165,30 +167,26 @@ def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, 
     from ray import tune
 
     trial = tune.get_context()
-    tags = {tracking.PARENT_TAG: record.parent_run_id, tracking.TRIAL_ID_TAG: trial.get_trial_id(),
-            tracking.SAMPLED_TAG: json.dumps(active), tracking.ATTEMPT_TAG: str(attempt)}
+    tags = {tag.PARENT: record.parent_run_id, tag.TRIAL_ID: trial.get_trial_id(),
+            tag.SAMPLED: json.dumps(active), tag.ATTEMPT: str(attempt)}
     if not ddp:
-        tags.update({"launch.node_ip": ray.util.get_node_ip_address(),
-                     "launch.node_id": ray.get_runtime_context().get_node_id(),
-                     "launch.gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()])})
+        tags.update({tag.NODE_IP: ray.util.get_node_ip_address(),
+                     tag.NODE_ID: ray.get_runtime_context().get_node_id(),
+                     tag.GPU_IDS: json.dumps([str(g) for g in ray.get_gpu_ids()])})
     return tags
 
 
-def resume_point(checkpoint, earlier, cfg):
+def trial_resume_point(checkpoint, earlier, cfg):
     """Where to continue: Tune's checkpoint, in this trial's own child run and run folder."""
     from trainlib.checkpoint import LAST
     from trainlib.resume import ResumePoint, locate
-    from trainlib.tracking.open import RUN_DIR_TAG
 
     if checkpoint is None or earlier is None:
         return None
     with checkpoint.as_directory() as folder:
         state = locate(str(Path(folder) / LAST), None).state
     adopt_hyperparams(state, cfg.to_dict())
-    return ResumePoint(state, earlier.info.run_id, Path(earlier.data.tags[RUN_DIR_TAG]))
-
-
-LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "base_lrs", "_last_lr", "own_lrs")
+    return ResumePoint(state, earlier.info.run_id, Path(earlier.data.tags[tag.RUN_DIR]))
 
 
 def adopt_hyperparams(state: dict[str, Any], config: dict[str, Any]) -> None:
@@ -197,26 +195,16 @@ def adopt_hyperparams(state: dict[str, Any], config: dict[str, Any]) -> None:
 
     A new lr scales every lr the optimizer and schedule hold, so the schedule's progress and
     per-group multipliers (a finetune head's) carry over; other values are set as given."""
+    from trainlib.schedulers import LRSchedule
+
     old, new = state["config"]["optimizer"], config["optimizer"]
     changed = {k: v for k, v in new.items() if k != "name" and old.get(k) != v}
     ratio = changed.pop("lr") / old["lr"] if "lr" in changed else 1.0
     for group in state["optimizer"]["param_groups"]:
         group.update({k: v for k, v in changed.items() if k in group})
     if ratio != 1.0:
-        _scale_lrs(state["optimizer"]["param_groups"], ratio)
-        _scale_lrs(state["scheduler"], ratio)
-
-
-def _scale_lrs(node: Any, ratio: float) -> None:
-    """Multiply every lr value (LR_KEYS) found in nested dicts and lists, in place."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in list(items):
-        if key in LR_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
-            node[key] = value * ratio
-        elif key in LR_KEYS and isinstance(value, list):
-            node[key] = [v * ratio for v in value]
-        else:
-            _scale_lrs(value, ratio)
+        state["optimizer"]["param_groups"] = LRSchedule.rescaled(state["optimizer"]["param_groups"], ratio)
+        state["scheduler"] = LRSchedule.rescaled(state["scheduler"], ratio)
 
 
 def send(metrics: dict[str, Any], checkpoint_dir: Path) -> None:

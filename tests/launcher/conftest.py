@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from trainlib import tags as tag
+
 EXPERIMENT = "launch"
 SWEEP = "optim"
 BATCH_SIZE = 64
@@ -48,7 +50,6 @@ def make_demo_store(root: Path, template: Path) -> DemoStore:
     from mlflow import MlflowClient
 
     from launcher.cli import main
-    from launcher.store import PARENT_TAG
     from tests.conftest import train_args
 
     shutil.copy(template, root / "mlflow.db")
@@ -61,7 +62,7 @@ def make_demo_store(root: Path, template: Path) -> DemoStore:
     (train_run,) = client.search_runs([exp_id])
     run_sweep(root, uri)
     (parent,) = client.search_runs([exp_id], filter_string="tags.`launch.kind` = 'sweep'")
-    trials = client.search_runs([exp_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+    trials = client.search_runs([exp_id], filter_string=f"tags.`{tag.PARENT}` = '{parent.info.run_id}'",
                                 order_by=["attributes.start_time ASC"])
     assert [t.info.status for t in trials] == ["FINISHED", "FINISHED"]
     return DemoStore(root, uri, exp_id, train_run.info.run_id, parent.info.run_id, [t.info.run_id for t in trials],

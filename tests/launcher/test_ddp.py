@@ -14,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from launcher.cli import main
+from launcher.local_ray import start_local_ray
 from tests.conftest import train_args
 from tests.trainlib.test_distributed import EXACT
 from trainlib.checkpoint import LAST, load_safely
@@ -54,7 +55,7 @@ def ray_address():
     """A new local Ray cluster (not one another process started): a CPU per worker, one for a Tune trial."""
     import ray
 
-    context = ray.init(address="local", num_cpus=3, include_dashboard=False, logging_level="WARNING")
+    context = start_local_ray(num_cpus=3, include_dashboard=False, logging_level="WARNING")
     yield context.address_info["address"]
     ray.shutdown()
 
@@ -92,6 +93,7 @@ def test_two_worker_run_tracks_one_set_of_metrics_over_the_whole_splits(tuned):
     assert run.info.status == "FINISHED"
     assert run.data.params["distributed.workers"] == "2" and run.data.tags["launch.world_size"] == "2"
     assert run.data.params["seed"] == "1"
+    assert run.data.tags["launch.threads"] == "1"  # each worker's one CPU from Ray, not the machine's cores
     history = {key: client.get_metric_history(run.info.run_id, key)
                for key in ("train/loss", "train/acc", "valid/loss", "valid/acc", "lr")}
     assert all([m.step for m in values] == [1, 2] for values in history.values())

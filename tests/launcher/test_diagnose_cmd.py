@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from launcher.cli import main
 from tests.conftest import train_args
 from tests.observed import healthy_run, one_thread, train_once
-from trainlib.diagnose.findings import STOP_TAG, WARNING_TAG
+from trainlib import tags as tag
 
 
 def invoke(*args: str):
@@ -40,8 +40,8 @@ def test_lr_too_high_stops_the_run_and_the_doctor_blames_the_optimizer(tmp_path:
     assert "diagnose.stop_on: divergence" in lines[0] and "Traceback" not in result.output
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     tags = run.data.tags
-    assert run.info.status == "FAILED" and "diverging" in tags[STOP_TAG] and "RunStopped" in tags["launch.error"]
-    assert WARNING_TAG + "divergence" in tags
+    assert run.info.status == "FAILED" and "diverging" in tags[tag.STOP_REASON] and "RunStopped" in tags["launch.error"]
+    assert tag.WARNING_PREFIX + "divergence" in tags
     assert "valid/acc" not in run.data.metrics  # stopped inside epoch 1
 
     report = invoke("diagnose", run.info.run_id, "--tracking-uri", store)

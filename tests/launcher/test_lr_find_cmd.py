@@ -40,6 +40,19 @@ def test_lr_find_suggests_an_lr_that_trains_well(tmp_path: Path, store: str, cli
     assert valid[-1] >= 0.7, f"lr {suggested} trained to only {valid}"
 
 
+@pytest.mark.parametrize("args, param, value", [
+    (["-s", "optimizer.name=lbfgs", "-s", "optimizer.max_iter=2"], "optimizer.name", "lbfgs"),
+    (["-s", "transforms.batch=[mixup]"], "transforms.batch", "mixup"),
+], ids=["lbfgs", "mixup"])
+def test_lr_find_steps_like_training(args, param, value, tmp_path: Path, store: str, client):
+    result = invoke("lr-find", *ARGS, *args, "--tracking-uri", store, "--output-dir", str(tmp_path / "runs"),
+                    "--num-iters", "12", "--start-lr", "1e-4", "--end-lr", "1")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"tested \d+ batches", result.output)
+    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert run.info.status == "FINISHED" and value in run.data.params[param]
+
+
 @pytest.mark.parametrize("args, culprit", [
     (["--start-lr", "1", "--end-lr", "0.1"], "--start-lr"),
     (["--model", "vgg"], "unknown model 'vgg'"),

@@ -90,3 +90,29 @@ def test_missing_store_is_an_error_and_creates_nothing(tmp_path):
 def test_empty_store_says_so(store):
     result = invoke("runs", "--tracking-uri", store)
     assert result.exit_code == 0 and "no runs yet" in result.stdout
+
+
+def test_table_rounds_for_reading_and_json_keeps_full_precision(store):
+    client = MlflowClient(tracking_uri=store)
+    run = client.create_run(client.create_experiment("rounding"))
+    client.log_param(run.info.run_id, "optimizer.lr", "0.062443213556245256")
+    client.log_param(run.info.run_id, "epochs", "15")
+    client.log_metric(run.info.run_id, "test/acc", 0.9624432135562452)
+    client.set_terminated(run.info.run_id)
+
+    table = invoke("runs", "--tracking-uri", store)
+    assert table.exit_code == 0, table.output
+    row = dict(zip(table.stdout.splitlines()[0].split(), table_rows(table.stdout)[run.info.run_id[:8]]))
+    assert (row["optimizer.lr"], row["epochs"], row["test/acc"]) == ("0.0624", "15", "0.9624")
+    (record,) = json.loads(invoke("runs", "--tracking-uri", store, "--json").stdout)
+    assert record["params"]["optimizer.lr"] == "0.062443213556245256"
+    assert record["metrics"]["test/acc"] == 0.9624432135562452
+
+
+def test_a_local_sweep_runs_its_trials_on_the_loopback_node_with_their_cpus_as_threads(demo_store):
+    """`launch sweep` without --address starts its own Ray: node IP 127.0.0.1, never the machine's
+    network address; each trial (resources.cpu 1) runs torch on 1 thread."""
+    client = MlflowClient(tracking_uri=demo_store.uri)
+    tags = [client.get_run(r).data.tags for r in demo_store.trial_run_ids]
+    assert {t["launch.node_ip"] for t in tags} == {"127.0.0.1"}
+    assert {t["launch.threads"] for t in tags} == {"1"}

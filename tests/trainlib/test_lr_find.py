@@ -42,3 +42,46 @@ def test_range_test_grows_lr_exponentially_and_stops_on_divergence():
     assert test.stopped_early and len(test.lrs) < 60
     assert opt.param_groups[1]["lr"] == pytest.approx(2 * opt.param_groups[0]["lr"])  # group ratios kept
     assert all(math.isfinite(v) for v in test.smoothed)
+
+
+def _toy(batch_shape=(16, 5)):
+    torch.manual_seed(0)
+    x = torch.randn(64, *batch_shape[1:])
+    y = (x.flatten(1)[:, 0] > 0).long()
+    return [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+
+
+def test_range_test_steps_lbfgs_through_its_closure():
+    model = nn.Linear(5, 2)
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=3)
+    test = range_test(model, _toy(), nn.CrossEntropyLoss(), opt, torch.device("cpu"), 1e-3, 1.0, 8)
+    assert len(test.lrs) == 8 and all(math.isfinite(v) for v in test.losses)
+    assert opt.state[opt._params[0]]["func_evals"] > 8  # LBFGS re-evaluated the loss inside its steps
+
+
+def _image_model(seen: list) -> nn.Module:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    model.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    return model
+
+
+def test_range_test_mixes_batches_like_training():
+    from trainlib.transforms import TransformContext, build_batch_transform
+
+    seen: list[torch.Tensor] = []
+    mixup = build_batch_transform([{"name": "mixup", "alpha": 1.0}], TransformContext((0.5,) * 3, (0.5,) * 3, 4, 2))
+    loader = [(x.view(16, 3, 4, 4), y) for x, y in _toy((16, 48))]
+    model = _image_model(seen)
+    test = range_test(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      torch.device("cpu"), 1e-3, 1e-1, 4, batch_transform=mixup)
+    assert len(test.lrs) == 4
+    assert not torch.equal(seen[0], loader[0][0])  # the model saw mixed images, not the loader's
+
+
+def test_range_test_runs_five_crop_batches_as_images():
+    seen: list[torch.Tensor] = []
+    loader = [(x.view(16, 1, 3, 4, 4).expand(16, 5, 3, 4, 4), y) for x, y in _toy((16, 48))]
+    model = _image_model(seen)
+    test = range_test(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      torch.device("cpu"), 1e-3, 1e-1, 4)
+    assert len(test.lrs) == 4 and seen[0].shape == (16 * 5, 3, 4, 4)  # crop logits averaged per sample

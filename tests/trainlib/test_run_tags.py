@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from trainlib import tags as tag
 from trainlib.observers import EpochCallback
 from trainlib.resume import locate
 from trainlib.run import run
-from trainlib.tracking.open import RUN_DIR_TAG
 
 
 def stop_at_epoch_1(report) -> None:
@@ -22,7 +22,7 @@ def test_system_exit_ends_killed_and_tags_follow_the_run_when_resumed(run_config
     (stopped,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert stopped.info.status == "KILLED" and stopped.data.tags["launch.attempt"] == "1"
 
-    point = locate(stopped.data.tags[RUN_DIR_TAG], None)
+    point = locate(stopped.data.tags[tag.RUN_DIR], None)
     run(cfg, resume=point, progress=False, echo=lambda _: None, tags={"launch.attempt": "2"})
     resumed = client.get_run(stopped.info.run_id)
     assert resumed.info.status == "FINISHED"

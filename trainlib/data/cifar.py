@@ -20,7 +20,7 @@ import torch
 from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, TensorImages, dataset_root
 from trainlib.data.splits import split_per_class
 from trainlib.errors import DataError
-from trainlib.registry import Probability
+from trainlib.validation import Probability
 
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"

@@ -9,7 +9,7 @@ from trainlib.data.imagefiles import scan_classes
 from trainlib.data.splits import SPLITS
 from trainlib.data.txtlist import read_class_names
 from trainlib.errors import DataError
-from trainlib.registry import NonNegativeInt
+from trainlib.validation import NonNegativeInt
 
 
 def read_tree(root: Path) -> tuple[dict[str, FileList], list[str]]:

@@ -101,7 +101,8 @@ def folder_stats(root: Path, *, write: bool = True) -> Prepared:
     splits = [s for s in SPLITS if (root / s).is_dir()] if (root / "train").is_dir() else [""]
     trees = {split or "train": scan_classes(root / split) for split in splits}
     moments = ChannelMoments()
-    for path in tqdm([p for paths in trees["train"].values() for p in paths], desc="stats", unit="img", leave=False):
+    images = [p for paths in trees["train"].values() for p in paths]
+    for path in tqdm(images, desc="stats", unit="img", leave=False, disable=None):  # None: a bar on a terminal only
         moments.add(decode(path))
     mean, std = moments.mean_std()
     if write:
@@ -141,7 +142,7 @@ def write_tree(root: Path, classes: list[str], items: list[Item], progress: bool
         (root.joinpath(*folder)).mkdir(parents=True, exist_ok=True)
     lists: dict[str, list[tuple[str, int]]] = {split: [] for split in SPLITS}
     moments = ChannelMoments()
-    for item in tqdm(items, desc="writing images", unit="img", disable=not progress):
+    for item in tqdm(items, desc="writing images", unit="img", disable=None if progress else True):
         relative = f"{item.split}/{classes[item.label]}/{item.name}"
         pixels = item.write(root / relative)
         if item.split == "train":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, splits_from_arrays
-from trainlib.registry import PositiveInt
+from trainlib.validation import PositiveInt
 
 
 def _check(num_samples: int, num_classes: int, **_) -> str | None:

@@ -7,7 +7,7 @@ from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, data
 from trainlib.data.filesplits import FileList, load_file_splits
 from trainlib.data.splits import SPLITS
 from trainlib.errors import DataError
-from trainlib.registry import NonNegativeInt
+from trainlib.validation import NonNegativeInt
 
 CLASSES_FILE = "classes.txt"
 

@@ -12,13 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from trainlib import tags as tag
 from trainlib.diagnose.catalog import CHECKS
 from trainlib.errors import RunStopped
 from trainlib.tracking import Tracker
 
 ARTIFACT = "diagnostics.json"
-WARNING_TAG = "launch.warning."
-STOP_TAG = "launch.stop_reason"
 
 
 @dataclass
@@ -65,7 +64,7 @@ class Recorder:
 
     def _announce(self, finding: Finding) -> None:
         self.echo(f"warning [{finding.check}] {finding.line()}")
-        self.tracker.set_tags({WARNING_TAG + finding.check: finding.line()[:5000]})
+        self.tracker.set_tags({tag.WARNING_PREFIX + finding.check: finding.line()[:5000]})
         writer = self.tracker.summary_writer()
         if writer is not None:
             advice = CHECKS[finding.check].advice
@@ -74,7 +73,7 @@ class Recorder:
 
     def _stop(self, finding: Finding) -> None:
         reason = f"{CHECKS[finding.check].title} at {finding.line()} (diagnose.stop_on: {finding.check})"
-        self.tracker.set_tags({STOP_TAG: reason[:5000]})
+        self.tracker.set_tags({tag.STOP_REASON: reason[:5000]})
         raise RunStopped(reason)
 
     def save(self) -> None:

@@ -199,7 +199,7 @@ def lr_probe(bench: Bench) -> ProbeResult:
     lr = float(bench.cfg.optimizer.get("lr", parts.optimizer.param_groups[0]["lr"]))
     start, end = lr / 10, max(10.0, lr * 100)
     test = range_test(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.device,
-                      start, end, LR_ITERS)
+                      start, end, LR_ITERS, batch_transform=parts.batch_transform)
     suggested = test.suggested_lr if len(test.lrs) >= 2 else None
     evidence = {"run_lr": lr, "suggested_lr": suggested, "min_loss_lr": test.min_loss_lr if test.lrs else None,
                 "loss_drop": test.drop if test.lrs else 0.0, "iters": len(test.lrs), "range": [start, end]}

@@ -7,8 +7,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainlib import tags as tag
 from trainlib.diagnose.catalog import CHECKS
-from trainlib.diagnose.findings import ARTIFACT, STOP_TAG, Finding, findings_of
+from trainlib.diagnose.findings import ARTIFACT, Finding, findings_of
 from trainlib.errors import UserError
 
 CURVES = ("train/loss", "valid/loss", "train/acc", "valid/acc", "lr")
@@ -84,7 +85,7 @@ def load_report(client, run_id: str) -> Report:
     final = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
     return Report(run_id, run.info.run_name, run.info.status, params.get("model.name", "?"),
                   params.get("data.name", "?"), len(curves[0].values) if curves else 0, params.get("epochs", "?"),
-                  tags.get(STOP_TAG), tags.get("launch.error"), curves, final, _diagnostics(client, run_id))
+                  tags.get(tag.STOP_REASON), tags.get(tag.ERROR), curves, final, _diagnostics(client, run_id))
 
 
 def _history(client, run_id: str, key: str) -> list[float]:

@@ -109,7 +109,8 @@ class MlflowTracker:
         import mlflow
         import torch
         from mlflow.models import infer_signature
-        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+        from trainlib.compat import mlflow_global_uri
 
         model = copy.deepcopy(model).cpu().eval()
         example = input_example.detach().cpu()
@@ -117,7 +118,7 @@ class MlflowTracker:
             output = model(example)
         logged = self.client.create_logged_model(self.experiment_id, name=MODEL_NAME, source_run_id=self.run_id)
         # mlflow.pytorch.log_model has no client argument: it reads the global tracking URI.
-        with _use_tracking_uri(self.uri):
+        with mlflow_global_uri(self.uri):
             mlflow.pytorch.log_model(model, name=MODEL_NAME, model_id=logged.model_id, run_id=self.run_id,
                                      input_example=example.numpy(),
                                      signature=infer_signature(example.numpy(), output.numpy()),

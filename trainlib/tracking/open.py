@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from trainlib import tags as tag
 from trainlib.config import TrainConfig
 from trainlib.tracking.base import MultiTracker, Tracker
 
-RUN_DIR_TAG = "launch.run_dir"
 
 
 @dataclass
@@ -58,7 +58,7 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
     if cfg.tracking.tensorboard:
         trackers.append(TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
     tracker = MultiTracker(trackers)
-    tracker.set_tags({RUN_DIR_TAG: str(run_dir)})
+    tracker.set_tags({tag.RUN_DIR: str(run_dir)})
     return RunHandle(tracker, run_id, run_dir, uri)
 
 
@@ -71,7 +71,7 @@ def closing(tracker: Tracker) -> Iterator[Tracker]:
         tracker.close("KILLED")
         raise
     except BaseException as exc:
-        tracker.set_tags({"launch.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        tracker.set_tags({tag.ERROR: f"{type(exc).__name__}: {exc}"[:5000]})
         tracker.close("FAILED")
         raise
     tracker.close("FINISHED")

@@ -54,6 +54,8 @@ def write_png_summary(writer, tag: str, png: bytes, shape: torch.Size, step: int
     """What `writer.add_image` writes, from bytes already encoded."""
     from tensorboardX.proto.summary_pb2 import Summary
 
+    from trainlib.compat import add_summary
+
     channels, height, width = shape
     picture = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png)
-    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=picture)]), step)
+    add_summary(writer, Summary(value=[Summary.Value(tag=tag, image=picture)]), step)

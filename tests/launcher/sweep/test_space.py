@@ -66,13 +66,13 @@ SCHEDULERS = {"fifo": "FIFOScheduler", "asha": "AsyncHyperBandScheduler", "hyper
 
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 def test_schedulers_count_time_in_epochs(name, tmp_path):
-    from launcher.sweep.schedulers import build_scheduler
+    from launcher.sweep.schedulers import build_trial_scheduler
 
     params = "{mutate: [optimizer.lr]}" if name == "pbt" else "{}"
     path = tmp_path / "s.yaml"
     path.write_text(f"name: t\nbase: {{epochs: 6}}\nspace:\n  optimizer.lr: {{uniform: [0.01, 0.1]}}\n"
                     f"tune:\n  scheduler: {{{name}: {params}}}\n")
-    scheduler = build_scheduler(load_sweep(path))
+    scheduler = build_trial_scheduler(load_sweep(path))
     assert type(scheduler).__name__ == SCHEDULERS[name]
     if name != "fifo":
         assert scheduler._time_attr == "training_iteration"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from launcher.local_ray import start_local_ray
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
 from tests.launcher.sweep import helpers
@@ -25,7 +26,7 @@ def local_ray():
     for module in (sys.modules[__name__], helpers):  # the hooks below run in the workers
         ray.cloudpickle.register_pickle_by_value(module)
     # the dashboard, as `launch sweep` starts it for DDP trials: Ray Train frees a stopped trial's workers through it
-    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
+    start_local_ray(num_cpus=2, include_dashboard=True, log_to_driver=False)
     yield
     ray.shutdown()
 

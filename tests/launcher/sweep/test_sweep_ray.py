@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from launcher.local_ray import loopback_node
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
 from tests.launcher.sweep import helpers
@@ -34,9 +35,10 @@ def cluster():
 
     for module in (sys.modules[__name__], helpers):  # the hooks below run in the trials
         ray.cloudpickle.register_pickle_by_value(module)
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 2})
-    nodes.add_node(num_cpus=1)
-    ray.init(address=nodes.address, log_to_driver=False)
+    with loopback_node():  # both nodes and this driver on 127.0.0.1
+        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 2})
+        nodes.add_node(num_cpus=1)
+        ray.init(address=nodes.address, log_to_driver=False)
     nodes.wait_for_nodes()
     yield nodes
     ray.shutdown()

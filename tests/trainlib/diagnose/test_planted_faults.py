@@ -8,9 +8,9 @@ import pytest
 
 from tests.observed import healthy_run, read_events, train_once
 from tests.trainlib.diagnose.planted import planted_datasets
+from trainlib import tags as tag
 from trainlib.diagnose.catalog import DATA, MODEL, OPTIM
 from trainlib.diagnose.doctor import examine
-from trainlib.diagnose.findings import WARNING_TAG
 from trainlib.diagnose.report import load_report
 
 QUIET = {"visuals": {"enabled": False}, "diagnose": {"stop_on": []}}  # visuals are tested elsewhere
@@ -54,7 +54,7 @@ def test_planted_fault_is_diagnosed_and_blamed_on_the_right_part(fault, planted)
     tags = observed.client().get_run(observed.run_id).data.tags
     texts = read_events(Path(observed.run_dir) / "tb")["text"]
     for check in must:
-        assert found[check]["message"] in tags[WARNING_TAG + check]
+        assert found[check]["message"] in tags[tag.WARNING_PREFIX + check]
         assert any(line.startswith(f"warning [{check}]") for line in observed.output)
         assert f"diagnose/{check}/text_summary" in texts
     assert load_report(observed.client(), observed.run_id).culprit == culprit
@@ -83,7 +83,7 @@ def test_healthy_default_run_raises_nothing(tmp_path_factory, empty_store_templa
     assert observed.findings() == {} and observed.stopped is None
     run = observed.client().get_run(observed.run_id)
     assert run.info.status == "FINISHED"
-    assert not [t for t in run.data.tags if t.startswith(WARNING_TAG)]
+    assert not [t for t in run.data.tags if t.startswith(tag.WARNING_PREFIX)]
     assert not [line for line in observed.output if line.startswith("warning")]
     for key in ("diag/grad_norm_max", "diag/grad_norm_min", "diag/dead_fraction_max", "diag/update_ratio_max"):
         assert len(observed.client().get_metric_history(observed.run_id, key)) == 5, key

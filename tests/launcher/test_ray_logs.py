@@ -1,0 +1,42 @@
+"""Tune's repeated snapshotting warning reaches the console once per sweep; other warnings pass."""
+from __future__ import annotations
+
+import logging
+
+from launcher.ray_logs import SNAPSHOT_LOGGER, SNAPSHOT_WARNING, warn_once_per_sweep
+
+
+def test_the_snapshot_warning_is_shown_once_and_other_warnings_always(caplog):
+    logger = logging.getLogger(SNAPSHOT_LOGGER)
+    for _ in range(2):  # two sweeps in one process: each shows it once
+        warn_once_per_sweep()
+        with caplog.at_level(logging.WARNING, logger=SNAPSHOT_LOGGER):
+            caplog.clear()
+            for _ in range(20):
+                logger.warning(f"{SNAPSHOT_WARNING} in the last 5.0 seconds and may become a bottleneck.")
+                logger.warning("Experiment state snapshotting took 9.1 seconds.")
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum(m.startswith(SNAPSHOT_WARNING) for m in messages) == 1
+        assert messages.count("Experiment state snapshotting took 9.1 seconds.") == 20
+    assert sum(1 for f in logger.filters) == 1
+
+
+def test_ray_train_console_shows_warnings_but_no_report_dumps(tmp_path, capsys):
+    from launcher.ray_logs import quiet_train_console
+
+    logger = logging.getLogger("ray.train")
+    console, file = logging.StreamHandler(), logging.FileHandler(tmp_path / "train.log")
+    logger.addHandler(console)
+    logger.addHandler(file)
+    logger.setLevel(logging.DEBUG)
+    try:
+        quiet_train_console()
+        child = logging.getLogger("ray.train.v2._internal.execution.context")
+        child.info("Reporting training result 1: TrainingReport(checkpoint=None, metrics={...})")
+        child.warning("a real warning")
+    finally:
+        logger.removeHandler(console)
+        logger.removeHandler(file)
+        file.close()
+    assert capsys.readouterr().err == "a real warning\n"
+    assert "Reporting training result 1" in (tmp_path / "train.log").read_text()

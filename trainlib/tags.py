@@ -1,0 +1,44 @@
+"""Every MLflow tag name the project writes or reads: one place to look them up.
+
+Run tags (every run), their values set by trainlib.setup.run_tags and trainlib.distributed;
+sweep tags (the parent run and its trials), set by launcher.sweep.
+"""
+# --- every run -------------------------------------------------------------------------------
+SEED = "launch.seed"
+TORCH_VERSION = "launch.torch_version"
+DEVICE = "launch.device"
+MODEL = "launch.model"
+DATASET = "launch.dataset"
+THREADS = "launch.threads"  # torch threads the run used
+COMMAND = "launch.command"  # the command line that started the run (passed in by the launcher)
+GIT_COMMIT = "mlflow.source.git.commit"
+FINETUNE_SOURCE = "launch.finetune.source"
+RUN_DIR = "launch.run_dir"  # the run folder (checkpoints, TensorBoard), for resume and eval
+KIND = "launch.kind"  # "sweep" (a sweep's parent run), "lr-find"; absent on training runs
+ERROR = "launch.error"  # why a run FAILED
+LOG_MODEL_ERROR = "launch.log_model.error"  # why the MLflow model copy was skipped
+STOP_REASON = "launch.stop_reason"  # the diagnosis check (or Tune scheduler) that stopped the run
+WARNING_PREFIX = "launch.warning."  # + a diagnosis check's name
+EVAL_SOURCE = "launch.eval.source"  # on a `launch eval` run: the weights evaluated
+
+# --- DDP -------------------------------------------------------------------------------------
+WORLD_SIZE = "launch.world_size"
+BACKEND = "launch.backend"
+GLOBAL_BATCH_SIZE = "launch.global_batch_size"
+PLACEMENT = "launch.placement"  # each rank's node and GPU ids
+
+# --- sweeps ----------------------------------------------------------------------------------
+SWEEP = "launch.sweep"  # on a sweep's parent run: the sweep's name
+PARENT = "mlflow.parentRunId"  # on each trial's run: the parent run id
+SWEEP_DIR = "launch.sweep_dir"
+SMOKE = "launch.smoke"
+TRIALS = "launch.trials"  # trial counts by state, on the parent
+BEST_TRIAL = "launch.best_trial"
+BEST_RUN_ID = "launch.best_run_id"
+TRIAL_ID = "launch.trial_id"
+SAMPLED = "launch.sampled"  # the sampled values of a trial, JSON
+ATTEMPT = "launch.attempt"  # 1, 2, ... as Tune retries a trial
+DISCARDED = "launch.discarded"  # a trial's run abandoned by a retry or a PBT exploit
+NODE_IP = "launch.node_ip"
+NODE_ID = "launch.node_id"
+GPU_IDS = "launch.gpu_ids"
