@@ -7,6 +7,7 @@ setting is put back afterwards, so joining a real cluster later in the same proc
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from contextlib import contextmanager
@@ -36,6 +37,28 @@ def start_local_ray(**options: Any):
         return ray.init(address="local", _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **options)
 
 
+def join_ray(address: str, **options: Any):
+    """`ray.init` of the cluster at `address`. A head on a loopback address has its nodes on
+    127.0.0.1, so this driver takes that node IP too: with the machine's address it would wait
+    forever for a raylet of that IP."""
+    import ray
+
+    if address.startswith("ray://") or not on_loopback(address):  # a Ray Client driver runs no raylet work here
+        return ray.init(address=address, **options)
+    with loopback_node():
+        return ray.init(address=address, _node_ip_address=LOOPBACK, **options)
+
+
+def on_loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def ensure_ray() -> None:
     """Ray for a `launch` command: the cluster at $RAY_ADDRESS if set, else a new local instance."""
     import ray
@@ -43,6 +66,6 @@ def ensure_ray() -> None:
     if ray.is_initialized():
         return
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(logging_level=logging.WARNING)
+        join_ray(os.environ["RAY_ADDRESS"], logging_level=logging.WARNING)
     else:
         start_local_ray(logging_level=logging.WARNING)

@@ -94,12 +94,12 @@ def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
+    from launcher.local_ray import join_ray, start_local_ray
+
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, **options)
+        join_ray(address, **options)
     else:
-        from launcher.local_ray import start_local_ray
-
         start_local_ray(num_cpus=os.cpu_count(), include_dashboard=dashboard, **options)
     return True
 
