@@ -124,6 +124,10 @@ CheckName = Literal[CHECK_NAMES]  # type: ignore[valid-type]
 
 class DiagnoseConfig(_Section):
     enabled: bool = Field(True, description="run the checks during training")
+    step0: bool = Field(True, description="check the initial loss, the forward pass and the inputs before the "
+                                          "first optimizer step")
+    max_activation_std: float = Field(100.0, gt=0, description="a layer's output std at step 0 above this times "
+                                                               "the input's is exploding")
     stop_on: list[CheckName] = Field(default_factory=lambda: ["nan", "labels"],
                                      description="checks that end the run (FAILED, with the reason)")
     every_batches: int = Field(50, ge=1, description="sample gradients/activations every N training batches")

@@ -1,13 +1,15 @@
 """`launch diagnose RUN_ID` on real runs, and a run stopped by a diagnosis check from the CLI."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from launcher.cli import main
 from tests.conftest import train_args
-from tests.observed import healthy_run, one_thread
+from tests.observed import healthy_run, one_thread, train_once
 from trainlib import tags as tag
 
 
@@ -57,3 +59,35 @@ def test_missing_store_is_reported_not_created(tmp_path: Path):
     result = CliRunner().invoke(main, ["diagnose", "abc"])
     assert result.exit_code == 2 and "no MLflow store" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_json_gives_the_verdict_culprit_evidence_and_deciding_probe(tmp_path_factory, empty_store_template):
+    from tests.trainlib.diagnose.planted import planted_datasets
+    from tests.trainlib.diagnose.test_verdict import FAULTS, QUIET
+
+    with planted_datasets():
+        observed = train_once(tmp_path_factory.getbasetemp(), empty_store_template, "deep-shuffled_labels", QUIET,
+                              FAULTS["shuffled_labels"][0])
+        result = invoke("diagnose", observed.run_id, "--tracking-uri", observed.store, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["run_id"] == observed.run_id and data["culprit"] == "data"
+    assert data["deciding_probe"] == "label_shuffle" and "labels carry no signal" in data["verdict"]
+    assert data["evidence"] and 0 < data["confidence"] <= 1 and "chance" in data["ambiguous"]
+    assert {p["name"]: p["outcome"] for p in data["probes"]}["label_shuffle"] == "no_signal"
+    assert all(p["seconds"] > 0 for p in data["probes"]) and data["step0"]["num_classes"] == 10
+    assert "running the probes" in result.stderr
+
+
+@pytest.mark.slow
+def test_probe_flag_on_a_healthy_run_finds_every_part_able_to_learn(tmp_path_factory, empty_store_template):
+    observed = healthy_run(tmp_path_factory, empty_store_template)
+    result = invoke("diagnose", observed.run_id, "--tracking-uri", observed.store, "--probe")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for name, outcome in (("overfit_one_batch", "fits"), ("label_shuffle", "signal"), ("zero_inputs", "signal")):
+        assert f"  {name} (" in out and f") {outcome}: " in out, name
+    assert "  lr_probe (" in out and "step 0 (first batch" in out and "initial loss 2.3" in out
+    assert "likely culprit: none" in out and "the probes found every part able to learn" in out
+    assert {"probes.png", "diagnostics.json"} <= {a.path for a in observed.client().list_artifacts(observed.run_id)}

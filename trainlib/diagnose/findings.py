@@ -47,6 +47,7 @@ class Recorder:
         self.echo = echo
         self.stop_on = set(stop_on)
         self.findings: dict[str, Finding] = {}
+        self.extra: dict[str, Any] = {}  # other sections of diagnostics.json (e.g. "step0")
 
     def report(self, check: str, epoch: int, message: str, evidence: dict[str, Any] | None = None,
                batch: int | None = None) -> None:
@@ -77,10 +78,10 @@ class Recorder:
 
     def save(self) -> None:
         """Write and log diagnostics.json (also when nothing was found: the doctor reads it)."""
-        self.path.write_text(json.dumps({"findings": [asdict(f) for f in self.findings.values()]}, indent=1))
+        data = {"findings": [asdict(f) for f in self.findings.values()], **self.extra}
+        self.path.write_text(json.dumps(data, indent=1))
         self.tracker.log_artifact(self.path)
 
 
-def load_findings(path: Path) -> list[Finding]:
-    data = json.loads(Path(path).read_text())
+def findings_of(data: dict[str, Any]) -> list[Finding]:
     return [Finding(**item) for item in data.get("findings", [])]

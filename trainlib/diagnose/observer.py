@@ -1,5 +1,7 @@
 """The diagnosis observer: runs the cheap checks during training and records what it finds.
 
+Step 0 (first batch, before the first optimizer step; see step0.py): the initial loss, each
+layer's output scale, identical inputs, label histograms.
 Per run: labels in range, class balance, symmetric units (before training). First batch:
 input normalization. Every `diagnose.every_batches` batches: loss finite / not exploding,
 per-layer gradient norms, the update/weight ratio of the next step, dead units. Every epoch:
@@ -17,6 +19,7 @@ from trainlib.diagnose import curves, data_checks
 from trainlib.diagnose.activations import DeadUnits
 from trainlib.diagnose.findings import Recorder
 from trainlib.diagnose.gradients import UpdateRatios, grad_norms, layer_weights
+from trainlib.diagnose.step0 import Step0
 from trainlib.diagnose.weights import first_nonfinite, symmetric_layers
 from trainlib.engine import BatchStep, EvalResult
 from trainlib.observers import FitContext, Observer
@@ -60,6 +63,7 @@ class DiagnoseObserver(Observer):
         self.updates = UpdateRatios(self.weights)
         self.dead = DeadUnits(ctx.model)
         self.dead.armed = True
+        self.step0 = Step0(ctx, self.cfg) if self.cfg.step0 and ctx.start_epoch == 0 else None
         self._check_data(ctx)
         self._check_symmetry(ctx.start_epoch)
 
@@ -84,6 +88,9 @@ class DiagnoseObserver(Observer):
     def after_backward(self, step: BatchStep) -> None:
         if self.first_batch:
             self.first_batch = False
+            if self.step0 is not None:
+                self.step0.check(step, self.recorder)
+                self.step0 = None
             self._report("inputs_not_normalized", data_checks.inputs_not_normalized(step.inputs), step.index)
         if self.updates.pending:
             self._check_updates(step.index)
@@ -170,4 +177,6 @@ class DiagnoseObserver(Observer):
 
     def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
         self.dead.close()
+        if self.step0 is not None:  # no batch was trained
+            self.step0.scales.close()
         self.recorder.save()

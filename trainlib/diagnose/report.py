@@ -1,6 +1,7 @@
 """The doctor: a report on a finished run from what MLflow holds (metrics, tags, diagnostics.json)."""
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from trainlib import tags as tag
 from trainlib.diagnose.catalog import CHECKS
-from trainlib.diagnose.findings import ARTIFACT, Finding, load_findings
+from trainlib.diagnose.findings import ARTIFACT, Finding, findings_of
 from trainlib.errors import UserError
 
 CURVES = ("train/loss", "valid/loss", "train/acc", "valid/acc", "lr")
@@ -60,10 +61,12 @@ class Report:
     error: str | None
     curves: list[Curve]
     final: dict[str, float]
-    findings: list[Finding] | None  # None: the run recorded no diagnostics
+    diagnostics: dict  # the run's diagnostics.json ({} when it has none)
+    findings: list[Finding] | None = field(init=False)  # None: the run recorded no diagnostics
     culprit: str | None = field(init=False)
 
     def __post_init__(self) -> None:
+        self.findings = findings_of(self.diagnostics) if self.diagnostics else None
         ranked = sorted(self.findings or [], key=lambda f: CHECKS[f.check].rank)
         self.culprit = ranked[0].culprit if ranked else None
 
@@ -82,21 +85,22 @@ def load_report(client, run_id: str) -> Report:
     final = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
     return Report(run_id, run.info.run_name, run.info.status, params.get("model.name", "?"),
                   params.get("data.name", "?"), len(curves[0].values) if curves else 0, params.get("epochs", "?"),
-                  tags.get(tag.STOP_REASON), tags.get(tag.ERROR), curves, final, _findings(client, run_id))
+                  tags.get(tag.STOP_REASON), tags.get(tag.ERROR), curves, final, _diagnostics(client, run_id))
 
 
 def _history(client, run_id: str, key: str) -> list[float]:
     return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
 
 
-def _findings(client, run_id: str) -> list[Finding] | None:
+def _diagnostics(client, run_id: str) -> dict:
     if not any(a.path == ARTIFACT for a in client.list_artifacts(run_id)):
-        return None
+        return {}
     with tempfile.TemporaryDirectory() as tmp:
-        return load_findings(Path(client.download_artifacts(run_id, ARTIFACT, tmp)))
+        return json.loads(Path(client.download_artifacts(run_id, ARTIFACT, tmp)).read_text())
 
 
-def render(report: Report) -> str:
+def render(report: Report, verdict, probes=None) -> str:
+    """`verdict`: trainlib.diagnose.verdict.Verdict; `probes`: the probes' results when they ran."""
     r = report
     lines = [f"run {r.run_id} ({r.run_name}): {r.model} on {r.dataset}, {r.status}, "
              f"{r.epochs_done}/{r.epochs_planned} epochs"]
@@ -109,26 +113,45 @@ def render(report: Report) -> str:
     if len(acc) == 2:
         lines.append(f"  train/valid accuracy gap at the end: {acc['train/acc'] - acc['valid/acc']:+.1%}")
     lines += [f"  {k:<11} {fmt(k, v)}" for k, v in sorted(r.final.items())]
-    lines += ["", *_diagnosis(r)]
+    lines += _step0(r.diagnostics.get("step0"))
+    if probes:
+        lines += ["", "probes:"] + [f"  {p.name} ({p.seconds:.1f}s) {p.outcome}: {p.message}" for p in probes]
+    lines += ["", *_diagnosis(r, verdict)]
     return "\n".join(lines)
 
 
-def _diagnosis(r: Report) -> list[str]:
-    if r.findings is None:
+def _step0(step0: dict | None) -> list[str]:
+    if not step0:
+        return []
+    expected = step0["expected_loss"]
+    against = (f"expected {expected:.4g}: {step0['expected_how']}" if expected is not None
+               else f"no expectation: {step0['expected_how']}")
+    inputs = step0["inputs"]
+    return ["", "step 0 (first batch, before the first optimizer step):",
+            f"  initial loss {step0['initial_loss']:.4g} ({against})",
+            f"  inputs {inputs['shape']}: mean {inputs['mean']}, std {inputs['std']}, "
+            f"range {inputs['min']:.3g}..{inputs['max']:.3g}",
+            f"  largest layer output std {max(step0['output_std'].values(), default=0):.3g}",
+            f"  labels of the first batch {step0['batch_labels']}; of the train split {step0['train_labels']}"]
+
+
+def _diagnosis(r: Report, verdict) -> list[str]:
+    if r.findings is None and verdict.deciding_probe is None:
         return ["diagnosis: none recorded for this run (diagnose.enabled was off or it stopped before training)"]
-    if not r.findings:
-        return ["warnings: none", "likely culprit: none - no check found a problem with the data, the model "
-                "or the loss/optimizer"]
-    ranked = sorted(r.findings, key=lambda f: CHECKS[f.check].rank)
-    lines = ["warnings (first seen; root causes first):"]
+    ranked = sorted(r.findings or [], key=lambda f: CHECKS[f.check].rank)
+    lines = ["warnings: none"] if not ranked else ["warnings (first seen; root causes first):"]
     for f in ranked:
         seen = f" (seen in {f.count} epochs, last {f.last_epoch})" if f.count > 1 else ""
         lines.append(f"  [{f.culprit}] {CHECKS[f.check].title} - {f.line()}{seen}")
-    main = ranked[0]
-    lines += ["", f"likely culprit: {r.culprit}", "evidence:"]
-    lines += [f"  - {CHECKS[f.check].title}: {f.message}" for f in ranked if f.culprit == r.culprit]
-    others = [CHECKS[f.check].title for f in ranked if f.culprit != r.culprit]
+    if verdict.culprit is None:
+        return lines + [f"likely culprit: none - {verdict.summary} (confidence {verdict.confidence:.0%})"]
+    decided = f"probe {verdict.deciding_probe}" if verdict.deciding_probe else f"check {verdict.deciding_check}"
+    lines += ["", f"likely culprit: {verdict.culprit}",
+              f"verdict: {verdict.summary} (confidence {verdict.confidence:.0%}; decided by {decided})"]
+    if verdict.ambiguous:
+        lines.append(f"  (the warnings alone were ambiguous: {verdict.ambiguous})")
+    lines += ["evidence:", *[f"  - {e}" for e in verdict.evidence]]
+    others = [CHECKS[f.check].title for f in ranked if f.culprit != verdict.culprit]
     if others:
         lines.append(f"  (the other warnings - {', '.join(others)} - may follow from it)")
-    lines.append(f"what to try: {CHECKS[main.check].advice}")
-    return lines
+    return lines + [f"what to try: {verdict.advice}"]

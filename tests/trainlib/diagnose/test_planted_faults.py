@@ -2,38 +2,19 @@
 right part), and a healthy default run must raise nothing."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.observed import healthy_run, read_events, train_once
+from tests.trainlib.diagnose.planted import planted_datasets
 from trainlib import tags as tag
-from trainlib.data.datasets import DATASETS, ImageSplits, TensorImages, digits
 from trainlib.diagnose.catalog import DATA, MODEL, OPTIM
+from trainlib.diagnose.doctor import examine
 from trainlib.diagnose.report import load_report
 
 QUIET = {"visuals": {"enabled": False}, "diagnose": {"stop_on": []}}  # visuals are tested elsewhere
 RAW_PIXELS = [{"normalize": {"mean": [0, 0, 0], "std": [1 / 255] * 3}}]  # "normalizes" to 0..255
-
-
-def imbalanced_digits() -> ImageSplits:
-    """digits with all of class 0 but only every 8th sample of the other classes in train."""
-    data = digits()
-    labels = data.train.labels
-    keep = (labels == 0) | (torch.arange(len(labels)) % 8 == 0)
-    return ImageSplits(TensorImages(data.train.images[keep], labels[keep]), data.valid, data.test, data.class_names)
-
-
-@contextmanager
-def imbalanced_dataset():
-    """Register the test's dataset on a copy of the registry (gone after the run, so the
-    registry-parametrized tests never see it)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(DATASETS, "_entries", dict(DATASETS._entries))
-        DATASETS.register("imbalanced_digits_for_test")(imbalanced_digits)
-        yield
 
 
 # fault -> (config, checks that must fire, checks that may also fire as consequences, culprit)
@@ -44,7 +25,8 @@ FAULTS = {
     "zero_init": ({"init": {"name": "constant", "value": 0.0}, "epochs": 1}, {"symmetric_units", "dead_relu", "vanishing_gradients"},
                   set(), MODEL),
     "unnormalized_inputs": ({"transforms": {"train": RAW_PIXELS, "eval": RAW_PIXELS}, "epochs": 1},
-                            {"inputs_not_normalized"}, {"dead_relu"}, DATA),  # 0..255 inputs kill units too
+                            # 0..255 inputs: large logits at step 0, dead units
+                            {"inputs_not_normalized"}, {"dead_relu", "initial_loss", "exploding_activations"}, DATA),
     "imbalanced_split": ({"data": {"name": "imbalanced_digits_for_test"}, "epochs": 1}, {"class_imbalance"},
                          set(), DATA),
     # 90 train images, no augmentation, a fast optimizer: train acc -> 100%, valid stays ~80%
@@ -57,7 +39,7 @@ FAULTS = {
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory, empty_store_template):
     def train(fault: str):
-        with imbalanced_dataset():
+        with planted_datasets():
             return train_once(tmp_path_factory.getbasetemp(), empty_store_template, fault, QUIET, FAULTS[fault][0])
     return train
 
@@ -76,6 +58,9 @@ def test_planted_fault_is_diagnosed_and_blamed_on_the_right_part(fault, planted)
         assert any(line.startswith(f"warning [{check}]") for line in observed.output)
         assert f"diagnose/{check}/text_summary" in texts
     assert load_report(observed.client(), observed.run_id).culprit == culprit
+    with planted_datasets():
+        verdict = examine(observed.client(), observed.run_id).verdict
+    assert verdict.culprit == culprit and verdict.deciding_check in must | may, verdict
 
 
 def test_first_nonfinite_layer_is_named_when_weights_blow_up(planted):
