@@ -31,7 +31,7 @@ def kernel_split_grid(weight: torch.Tensor, max_channels: int) -> torch.Tensor:
     """One row per output channel: its kernel for each input channel as a gray tile scaled on its own
     (the tutorial's per-output-channel `make_grid(kernels[o].unsqueeze(1), scale_each=True)`)."""
     w = weight.detach().float().cpu()[:max_channels, :max_channels]
-    return grid(for_display(w.reshape(-1, 1, *w.shape[2:])), nrow=w.shape[1])
+    return grid(for_display(w.reshape(-1, 1, *w.shape[2:])), nrow=w.shape[1])[:1]  # make_grid repeats gray to RGB
 
 
 class ConvKernels(Observer):

@@ -15,7 +15,7 @@ from PIL import Image
 from tests.observed import train_once
 from trainlib.config import resolve
 from trainlib.models import build_model
-from trainlib.visuals.build import build_visuals
+from trainlib.visuals import build_visuals
 from trainlib.visuals.feature_maps import FeatureMaps
 
 # 3 epochs, visuals every 20th and the last, and at epoch 1 (where a sweep's scheduler would judge)
@@ -85,4 +85,4 @@ def test_feature_maps_default_to_the_first_activation(model, layer):
     cfg = resolve([{"model": model}])
     net = build_model(cfg.model, 10, 3)
     observers = build_visuals(cfg, net, torch.zeros(1, 3, 32, 32))
-    assert [o.layer for o in observers if isinstance(o, FeatureMaps)] == [layer]
+    assert [o.layer for o in observers.values() if isinstance(o, FeatureMaps)] == [layer]
