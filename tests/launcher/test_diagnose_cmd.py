@@ -52,7 +52,8 @@ def test_lr_too_high_stops_the_run_and_the_doctor_blames_the_optimizer(tmp_path:
 
 def test_unknown_run_id_is_one_line_exit_2(store):
     result = CliRunner().invoke(main, ["diagnose", "0123456789abcdef", "--tracking-uri", store])
-    assert result.exit_code == 2 and result.stderr.strip() == f"error: no run '0123456789abcdef' in {store}"
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: unknown run '0123456789abcdef' in {store}; list runs with: launch runs"
 
 
 def test_missing_store_is_reported_not_created(tmp_path: Path):
