@@ -1,5 +1,6 @@
 """`launch ui`: a real server child that answers, stops on Ctrl-C with nothing left behind, and
-one-line errors for a missing store, a missing log root, a remote store and a taken port."""
+one-line errors for a missing store, a missing log root and a taken port; a tracking server's
+own UI is pointed to, not served again."""
 from __future__ import annotations
 
 import signal
@@ -55,10 +56,19 @@ def assert_one_line_error(args: list[str], culprit: str) -> str:
 @pytest.mark.parametrize("args, culprit", [
     (lambda t: ["--tracking-uri", f"sqlite:///{t / 'nope.db'}"], "no MLflow store"),
     (lambda t: ["--tensorboard", "--logdir", str(t / "nope")], "no run folders"),
-    (lambda t: ["--tracking-uri", "http://127.0.0.1:5000"], "open it in a browser"),
-], ids=["missing store", "missing logdir", "remote store"])
+], ids=["missing store", "missing logdir"])
 def test_bad_input_is_one_line_exit_2(args, culprit, tmp_path):
     assert_one_line_error(["ui", *args(tmp_path)], culprit)
+
+
+def test_a_tracking_server_store_prints_the_server_url(tmp_path):
+    from click.testing import CliRunner
+
+    from launcher.cli import main
+
+    result = CliRunner().invoke(main, ["ui", "--tracking-uri", "http://127.0.0.1:5000"])
+    assert result.exit_code == 0 and "MLflow UI: http://127.0.0.1:5000/" in result.output
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_a_taken_port_is_refused_before_any_server_starts(tmp_path, taken_port):
