@@ -70,8 +70,9 @@ def get_or_create_experiment(client, name: str, uri: str) -> str:
 
 class MlflowTracker:
     def __init__(self, client, uri: str, experiment: str, run_name: str | None = None,
-                 run_id: str | None = None, tags: dict[str, str] | None = None):
-        """`client`: an MlflowClient on `uri`, from trainlib.tracking.stores.open_store."""
+                 run_id: str | None = None, tags: dict[str, str] | None = None, epochs_left: bool = False):
+        """`client`: an MlflowClient on `uri`, from trainlib.tracking.stores.open_store; `epochs_left`:
+        a resume that trains further epochs, which may continue a FINISHED run."""
         self.uri = uri
         self.client = client
         self.logged: set[tuple[str, int]] = set()  # (metric, step) pairs the run holds: each is logged once
@@ -79,7 +80,7 @@ class MlflowTracker:
             exp_id = get_or_create_experiment(self.client, experiment, uri)
             run = self.client.create_run(exp_id, run_name=run_name, tags=tags or {})
         else:
-            run = self.resumable(run_id)
+            run = self.resumable(run_id, epochs_left)
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
         self.experiment_id = run.info.experiment_id
@@ -89,8 +90,8 @@ class MlflowTracker:
             self.drop_pending_models()
             self.client.update_run(run_id, status="RUNNING")
 
-    def resumable(self, run_id: str):
-        """The run to continue; a FINISHED one has nothing left to do and is refused."""
+    def resumable(self, run_id: str, epochs_left: bool):
+        """The run to continue; a FINISHED one with no epochs left has nothing to do and is refused."""
         from mlflow.exceptions import MlflowException
 
         from trainlib.errors import CheckpointError
@@ -100,7 +101,7 @@ class MlflowTracker:
         except MlflowException:
             raise CheckpointError(f"run {run_id} is not in the store {self.uri}; resume it against its own "
                                   f"store (--tracking-uri)") from None
-        if run.info.status == "FINISHED":
+        if run.info.status == "FINISHED" and not epochs_left:
             raise CheckpointError(f"run {run_id} is FINISHED: nothing to resume; start a new run from its "
                                   f"weights with --finetune {run_id}")
         return run

@@ -55,7 +55,8 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
     if client is not None:
         uri = resolve_tracking_uri(cfg.tracking.uri)
         mlf = MlflowTracker(client, uri, cfg.tracking.experiment, run_name=run_name,
-                            run_id=resume.run_id if resume else None, tags=tags)
+                            run_id=resume.run_id if resume else None, tags=tags,
+                            epochs_left=cfg.epochs > start_epoch)
         trackers.append(mlf)
         run_id = mlf.run_id
     else:
