@@ -156,15 +156,18 @@ class RayCluster:
 
     def wait_nodes(self, count: int, timeout_s: float = 240) -> None:
         """Until `count` nodes are alive (asked in a subprocess: this process stays out of Ray)."""
-        probe = ("import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
-                 "print(sum(n['Alive'] for n in ray.nodes()))")
+        probe = ("import ray, sys; from launcher.local_ray import join_ray; "
+                 "join_ray(sys.argv[1], logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for service in self.services:
                 if service.process.poll() is not None:
                     raise RuntimeError(f"{service.name} exited: {service.tail()}")
-            out = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True,
-                                 env={**os.environ, **self.env}, timeout=120)
+            try:
+                out = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True,
+                                     env={**os.environ, **self.env}, timeout=120)
+            except subprocess.TimeoutExpired:
+                continue
             if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(count)]:
                 return
             time.sleep(2)

@@ -2,6 +2,7 @@
 a tiny CIFAR-10 python release."""
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -10,6 +11,15 @@ from typing import Any
 import pytest
 
 from tests.data_files import write_cifar_release
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Processes the tests start (Ray workers among them) import `tests` as this one does: pytest
+    puts the checkout on sys.path only, and `pip install -e .` installs launcher/ and trainlib/."""
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
 @pytest.fixture(autouse=True)

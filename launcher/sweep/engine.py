@@ -194,17 +194,20 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
     else:
         callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record)]
         tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
-    tuner.fit()
-    return outcome(workspace)
+    results = tuner.fit()
+    return outcome(workspace, errored={Path(r.path).name for r in results if r.error is not None})
 
 
-def outcome(workspace: Workspace) -> Outcome:
+def outcome(workspace: Workspace, errored: set[str]) -> Outcome:
     """Count from the experiment state Tune saved last: after Ctrl-C, Tune's in-memory results call
-    the stopped trials TERMINATED, while the saved state keeps them to be resumed."""
+    the stopped trials TERMINATED, while the saved state keeps them to be resumed. A trial whose
+    process died may be saved as still RUNNING (its actor never confirmed the stop): the in-memory
+    results know it `errored` (by trial folder, which is the trial id)."""
     from ray.tune import ExperimentAnalysis
 
-    statuses = [t.status for t in ExperimentAnalysis(workspace.tune_dir).trials]
-    return Outcome(len(statuses), sum(s not in ("TERMINATED", "ERROR") for s in statuses))
+    trials = ExperimentAnalysis(workspace.tune_dir).trials
+    unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR") and t.trial_id not in errored]
+    return Outcome(len(trials), len(unfinished))
 
 
 def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: list, reuse_actors: bool = True) -> Any:

@@ -26,9 +26,10 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
 
     from launcher.ddp import make_trainer
     from launcher.job_failure import new_job_id, runs_end_failed
+    from launcher.local_ray import start_local_ray
     from trainlib.observers import EpochCallback
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    start_local_ray(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         job = new_job_id()
         config = {**EXACT, "epochs": 3, "output": {"dir": str(tmp_path / "runs")},

@@ -46,7 +46,6 @@ def test_eval_by_prefix_downloads_the_checkpoint_from_the_store(gone, store, tmp
     assert again.exit_code == 0 and "downloaded" not in again.output
 
 
-@pytest.mark.skip(reason="fails on main after this session's merges; issue 16 stays open until it passes")
 def test_resume_and_finetune_by_prefix_use_the_fetched_checkpoints(gone, store, client, tmp_path):
     prefix = gone.info.run_id[:8]
     resumed = invoke(*train_args(tmp_path, store, "--resume", prefix, "--epochs", "2", "-s", "tracking.log_model=false"))

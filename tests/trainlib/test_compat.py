@@ -30,13 +30,15 @@ def test_mlflow_global_uri_is_set_inside_and_restored_after(tmp_path):
 @pytest.mark.slow
 def test_tune_stop_event_is_the_trials_own(tmp_path):
     import ray
+
+    from launcher.local_ray import start_local_ray
     from ray import tune
 
     def trainable(config):
         event = compat.tune_stop_event()
         tune.report({"is_event": int(hasattr(event, "is_set") and not event.is_set())})
 
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    start_local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         tuner = tune.Tuner(trainable, run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
         (result,) = tuner.fit()

@@ -19,13 +19,14 @@ def die(report) -> None:
     os._exit(17)
 
 
-@pytest.mark.skip(reason="fails on main after this session's merges (first run there); issue 16 stays open until it passes")
 def test_a_trial_whose_process_dies_ends_failed_with_its_error(tmp_path, store, client):
     import ray
+
+    from launcher.local_ray import start_local_ray
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    start_local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         path = sweep_file(tmp_path, """\
 name: crash
