@@ -5,7 +5,8 @@ config and the space checked against the registries, before Ray starts), space
 (distributions -> Tune / Optuna), schedulers (Tune's trial schedulers and search algorithms),
 trainable (one trial = one `trainlib.run.run`, or a Ray Train job with workers > 1),
 callbacks (Tune callbacks: the live console, stop reasons), tracking (the MLflow parent run,
-summaries), console (what a sweep prints), engine (Ray and the Tuner), cmd (the click
-command). Only cmd is imported by the CLI; ray, mlflow and torch are imported inside
+summaries), console (what a sweep prints), workspace (the sweep folder and its saved state),
+cluster (joining or starting Ray, fitting trials to its nodes), engine (the Tuner: run or resume),
+cmd (the click command). Only cmd is imported by the CLI; ray, mlflow and torch are imported inside
 functions (callbacks, which subclasses Tune's Callback, is imported only once Ray runs).
 """

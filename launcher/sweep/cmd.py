@@ -63,28 +63,29 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     import ray
 
     from launcher import preflight
-    from launcher.sweep import engine
+    from launcher.sweep import cluster
     from launcher.sweep.console import summary
     from launcher.sweep.tracking import client_for, collect_rows, open_parent, write_summary
+    from launcher.sweep.workspace import label_of, latest_workspace, new_workspace
 
     if resume:
-        workspace = engine.latest_workspace(swept)
+        workspace = latest_workspace(swept)
         swept, record = workspace.load()
     storage = preflight_args(swept.base)
     if probe is None:
         probe = preflight.ClusterProbe.start(address)
     preflight.before_start(**storage, probe=probe, what="the sweep")
     client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
-    started = engine.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
+    started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
     try:
         preflight.after_connect(**storage, what="the sweep")
-        resources = engine.fit_resources(swept.file.resources, click.echo)  # before anything is written
+        resources = cluster.fit_resources(swept.file.resources, click.echo)  # before anything is written
         if resume:
             record.set_status("RUNNING")
             click.echo(f"resuming {workspace.dir} as it was started (later edits and options do not apply)")
         else:
-            workspace, swept = engine.new_workspace(swept)
-            record = open_parent(swept, engine.label_of(swept), workspace.dir)
+            workspace, swept = new_workspace(swept)
+            record = open_parent(swept, label_of(swept), workspace.dir)
             workspace.save(swept, record)
         click.echo(f"sweep folder: {workspace.dir}\nMLflow parent run: {record.parent_run_id}")
         outcome = run_trials(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
