@@ -65,7 +65,8 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     from launcher import preflight
     from launcher.sweep import cluster
     from launcher.sweep.console import summary
-    from launcher.sweep.tracking import client_for, collect_rows, open_parent, write_summary
+    from launcher.sweep.summary import write_summary
+    from launcher.sweep.tracking import client_for, collect_rows, open_parent
     from launcher.sweep.workspace import label_of, latest_workspace, new_workspace
 
     if resume:

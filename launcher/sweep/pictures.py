@@ -1,13 +1,15 @@
-"""The sweep's pictures on its parent run: trials labelled by what differs between them, and
-the objective against each swept hyperparameter (one scatter per space key)."""
+"""The sweep's pictures on its parent run: the objective per epoch and each trial's best
+(comparison.png), and the objective against each swept hyperparameter (parameters.png, one
+scatter per space key); trials labelled by what differs between them."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from launcher.sweep.tracking import TrialRow, ranked
+
 if TYPE_CHECKING:
     from launcher.sweep.loading import Sweep
-    from launcher.sweep.tracking import TrialRow
 
 LOG_KINDS = ("loguniform", "qloguniform", "lograndint")
 STATUS_COLORS = {"FINISHED": "tab:green", "KILLED": "tab:orange", "FAILED": "tab:red"}
@@ -38,6 +40,28 @@ def value_text(value: Any) -> str:
         return f"{value:.3g}"
     mantissa, exponent = f"{value:.1e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def plot_comparison(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = trial_labels(rows, list(sweep.file.space))
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(16, max(4.5, 1.5 + 0.22 * len(rows))), layout="constrained")
+    for r in rows:
+        curves.plot(range(1, len(r.history) + 1), r.history, marker=".", label=labels[r.trial])
+    curves.set(xlabel="epoch", ylabel=sweep.metric, title=f"{sweep.metric} per epoch")
+    if rows:
+        curves.legend(**legend_layout(len(rows)))
+    order = ranked(rows, sweep.mode)
+    bars.barh([labels[r.trial] for r in order][::-1], [r.best for r in order][::-1],
+              color=[STATUS_COLORS.get(r.status, "tab:gray") for r in order][::-1])
+    bars.tick_params(axis="y", labelsize=7)
+    bars.set(xlabel=f"best {sweep.metric}", title=f"trials ({STATUS_WORDS})")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def plot_parameters(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:

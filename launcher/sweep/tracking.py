@@ -1,24 +1,20 @@
-"""MLflow side of a sweep: the parent run, finding a trial's child run, and the summary.
+"""MLflow side of a sweep: the parent run, finding a trial's child run, and the trials read back.
 
-The parent run holds the sweep file, a table of all trials (CSV + JSON), a comparison plot
-and the best trial's config and metric; each trial is a child run (tag mlflow.parentRunId)
-written by trainlib.run itself. The summary is built from MLflow, so it is the same after
-a resumed sweep and whichever node a trial ran on.
+The parent run holds the sweep's settings and file; each trial is a child run (tag
+mlflow.parentRunId) written by trainlib.run itself. `collect_rows` reads the trials back from
+MLflow, so what is built from them is the same after a resumed sweep and whichever node a trial
+ran on.
 """
 from __future__ import annotations
 
-import csv
 import functools
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from launcher.sweep.loading import Sweep
-from launcher.sweep.pictures import STATUS_COLORS, STATUS_WORDS, legend_layout, plot_parameters, trial_labels
 from trainlib import tags as tag
-
 
 
 @functools.lru_cache(maxsize=4)
@@ -149,82 +145,3 @@ def per_epoch(history: list) -> list[float]:
 def ranked(rows: list[TrialRow], mode: str) -> list[TrialRow]:
     scored = [r for r in rows if r.best is not None]
     return sorted(scored, key=lambda r: r.best, reverse=mode == "max")
-
-
-def write_summary(record: SweepRun, sweep: Sweep, sweep_dir: Path, rows: list[TrialRow],
-                  status: str) -> TrialRow | None:
-    """Trials table, comparison plot, TensorBoard hparams and the best trial, logged on the parent."""
-    keys = list(sweep.file.space)
-    table = sweep_dir / "trials.csv"
-    with table.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0].flat(keys)) if rows else ["trial"])
-        writer.writeheader()
-        writer.writerows(r.flat(keys) for r in rows)
-    (sweep_dir / "trials.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
-    plot_comparison(rows, sweep, sweep_dir / "comparison.png")
-    plot_parameters(rows, sweep, sweep_dir / "parameters.png")
-    write_hparams(rows, sweep)
-    client = record.client
-    for name in ("trials.csv", "trials.json", "comparison.png", "parameters.png"):
-        client.log_artifact(record.parent_run_id, str(sweep_dir / name))
-    best = next(iter(ranked(rows, sweep.mode)), None)
-    if best is not None:
-        config_path = sweep_dir / "best_config.yaml"
-        config_path.write_text(sweep.trial_config(best.params).to_yaml())
-        client.log_artifact(record.parent_run_id, str(config_path))
-        client.log_metric(record.parent_run_id, f"best/{sweep.metric}", best.best)
-        client.set_tag(record.parent_run_id, tag.BEST_TRIAL, best.trial)
-        client.set_tag(record.parent_run_id, tag.BEST_RUN_ID, best.run_id)
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.status] = counts.get(r.status, 0) + 1
-    client.set_tag(record.parent_run_id, tag.TRIALS, json.dumps(counts, sort_keys=True))
-    record.set_status(status)
-    return best
-
-
-def plot_comparison(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = trial_labels(rows, list(sweep.file.space))
-    fig, (curves, bars) = plt.subplots(1, 2, figsize=(16, max(4.5, 1.5 + 0.22 * len(rows))), layout="constrained")
-    for r in rows:
-        curves.plot(range(1, len(r.history) + 1), r.history, marker=".", label=labels[r.trial])
-    curves.set(xlabel="epoch", ylabel=sweep.metric, title=f"{sweep.metric} per epoch")
-    if rows:
-        curves.legend(**legend_layout(len(rows)))
-    order = ranked(rows, sweep.mode)
-    bars.barh([labels[r.trial] for r in order][::-1], [r.best for r in order][::-1],
-              color=[STATUS_COLORS.get(r.status, "tab:gray") for r in order][::-1])
-    bars.tick_params(axis="y", labelsize=7)
-    bars.set(xlabel=f"best {sweep.metric}", title=f"trials ({STATUS_WORDS})")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def write_hparams(rows: list[TrialRow], sweep: Sweep) -> None:
-    """TensorBoard HParams: one session per trial in <run dir>/tb/hparams (rewritten on resume)."""
-    from tensorboardX import SummaryWriter
-    from tensorboardX.summary import hparams
-
-    for r in rows:
-        if not r.run_dir:
-            continue
-        metrics = {f"hparam/{sweep.metric}": r.best}
-        if r.test_acc is not None:
-            metrics["hparam/test/acc"] = r.test_acc
-        metrics = {k: float(v) for k, v in metrics.items() if v is not None}
-        if not metrics:
-            continue
-        values = {k: (v if isinstance(v, (bool, int, float, str)) else json.dumps(v)) for k, v in r.params.items()}
-        logdir = Path(r.run_dir) / "tb" / "hparams"
-        shutil.rmtree(logdir, ignore_errors=True)
-        _, session_start, session_end = hparams(values, metrics)
-        with SummaryWriter(str(logdir)) as writer:
-            writer.file_writer.add_summary(session_start)
-            writer.file_writer.add_summary(session_end)
-            for key, value in metrics.items():
-                writer.add_scalar(key, value, r.epochs)
