@@ -1,20 +1,11 @@
-"""Plain-text tables and the value formats `launch runs` and `launch compare` share."""
+"""Plain-text tables (`launch runs`, `launch compare`, `launch sweep`) and the value formats."""
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 MISSING = "-"
 LONG_DECIMAL = re.compile(r"[-+]?\d*\.\d{5,}(e[-+]?\d+)?|[-+]?\d(\.\d{4,})?e[-+]?\d+", re.IGNORECASE)
-
-
-def render(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Left-aligned columns separated by two spaces, a rule under the header."""
-    cells = [[str(c) for c in header], *[[cell(v) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def cell(value: Any) -> str:
@@ -28,6 +19,15 @@ def cell(value: Any) -> str:
     if isinstance(value, str) and LONG_DECIMAL.fullmatch(text):
         return f"{float(text):.3g}"
     return text
+
+
+def render(header: Sequence[str], rows: Sequence[Sequence[Any]], fmt: Callable[[Any], str] = cell) -> str:
+    """Left-aligned columns separated by two spaces, a rule under the header; `fmt` writes a cell."""
+    cells = [[str(c) for c in header], *[[fmt(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def duration(seconds: float | None) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Sequence
 from launcher.sweep import space as sp
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schedulers import describe_scheduler
+from launcher.table import render
 
 Echo = Callable[[str], None]
 
@@ -20,11 +21,8 @@ def short(value: Any, width: int | None = 40) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], width: int | None = 40) -> str:
-    """Aligned columns; cells longer than `width` are cut."""
-    cells = [[str(h) for h in headers]] + [[short(c, width) if c is not None else "" for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+    """launcher.table's columns; cells longer than `width` are cut."""
+    return render(headers, list(rows), fmt=lambda value: "" if value is None else short(value, width))
 
 
 def plan(sweep: Sweep, checked: int, total_combos: int) -> list[str]:
