@@ -8,8 +8,8 @@ judging (the epochs at which a scheduler judges trials), trainable (one trial = 
 console, stop reasons), tracking (the MLflow parent run, the trials read back from MLflow),
 summary (trials.csv/json, HParams and the best config, on the parent run), pictures (the
 comparison pictures), console (what a sweep prints), workspace (the sweep folder and its saved
-state), cluster (joining or starting Ray, fitting trials to its nodes), engine (the Tuner: run or
-resume), cmd (the click command). Only cmd is imported by the CLI; ray, mlflow and torch are
+state), cluster (joining or starting Ray, fitting trials to its nodes), tuner (Tune's Tuner: run
+or resume), cmd (the click command). Only cmd is imported by the CLI; ray, mlflow and torch are
 imported inside functions (callbacks, which subclasses Tune's Callback, is imported only once
 Ray runs).
 """

@@ -1,7 +1,7 @@
 """Ray Tune callbacks of a sweep, run in the driver: the live console and stop reasons.
 
 This is the one launcher module that imports ray at module level (it subclasses
-ray.tune.Callback); only engine.py imports it, once Ray is running.
+ray.tune.Callback); only tuner.py imports it, once Ray is running.
 """
 from __future__ import annotations
 

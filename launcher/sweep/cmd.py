@@ -111,11 +111,11 @@ def preflight_args(base: dict) -> dict:
 
 def run_trials(swept, workspace, record, resources, *, resume: bool, retry_errored: bool, trial_callbacks):
     """The Tune run; the parent run ends KILLED/FAILED if it does not come back."""
-    from launcher.sweep import engine
+    from launcher.sweep import tuner
 
     try:
-        return engine.execute(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
-                              echo=click.echo, trial_callbacks=trial_callbacks)
+        return tuner.execute(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
+                             echo=click.echo, trial_callbacks=trial_callbacks)
     except KeyboardInterrupt:
         record.set_status("KILLED")
         raise
