@@ -22,6 +22,7 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
+RAY_START = [sys.executable, "-m", "tests.loopback_ray", "start"]  # `ray start`, nodes kept on 127.0.0.1
 
 
 def free_port() -> int:
@@ -137,7 +138,7 @@ class RayCluster:
         args = ["--head", "--port", str(self.port), "--ray-client-server-port", str(free_port()),
                 "--dashboard-host", HOST, "--dashboard-port", str(free_port()),
                 *self.node_args("head", self.temp / "head", num_cpus)]
-        self.services.append(start("ray head", [str(BIN / "ray"), "start", *args], self.root / "head.log", self.env))
+        self.services.append(start("ray head", [*RAY_START, *args], self.root / "head.log", self.env))
 
     def start_worker(self, num_cpus: int = 1, isolate: Path | None = None, label: str = "worker",
                      env: dict[str, str] | None = None) -> None:
@@ -145,7 +146,7 @@ class RayCluster:
         folder and another over its Ray temp dir: it sees none of the head's files there."""
         temp = self.temp / label
         temp.mkdir(parents=True)
-        ray_cmd = [str(BIN / "ray"), "start", "--address", self.address, *self.node_args(label, temp, num_cpus)]
+        ray_cmd = [*RAY_START, "--address", self.address, *self.node_args(label, temp, num_cpus)]
         if isolate is None:
             command: list[str] | str = ray_cmd
         else:

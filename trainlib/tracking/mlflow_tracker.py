@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+EPOCH_METRIC = "train/loss"  # logged once per trained epoch, at step = the epoch
+
 MAX_PARAMS_PER_CALL = 100
 MAX_PARAM_LEN = 6000
 MODEL_NAME = "model"  # runs:/<run id>/model
@@ -70,9 +72,9 @@ def get_or_create_experiment(client, name: str, uri: str) -> str:
 
 class MlflowTracker:
     def __init__(self, client, uri: str, experiment: str, run_name: str | None = None,
-                 run_id: str | None = None, tags: dict[str, str] | None = None, epochs_left: bool = False):
-        """`client`: an MlflowClient on `uri`, from trainlib.tracking.stores.open_store; `epochs_left`:
-        a resume that trains further epochs, which may continue a FINISHED run."""
+                 run_id: str | None = None, tags: dict[str, str] | None = None, epochs: int = 0):
+        """`client`: an MlflowClient on `uri`, from trainlib.tracking.stores.open_store; `epochs`: the
+        configured epochs of a resume, which may continue a FINISHED run that trained fewer."""
         self.uri = uri
         self.client = client
         self.logged: set[tuple[str, int]] = set()  # (metric, step) pairs the run holds: each is logged once
@@ -80,7 +82,7 @@ class MlflowTracker:
             exp_id = get_or_create_experiment(self.client, experiment, uri)
             run = self.client.create_run(exp_id, run_name=run_name, tags=tags or {})
         else:
-            run = self.resumable(run_id, epochs_left)
+            run = self.resumable(run_id, epochs)
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
         self.experiment_id = run.info.experiment_id
@@ -90,8 +92,9 @@ class MlflowTracker:
             self.drop_pending_models()
             self.client.update_run(run_id, status="RUNNING")
 
-    def resumable(self, run_id: str, epochs_left: bool):
-        """The run to continue; a FINISHED one with no epochs left has nothing to do and is refused."""
+    def resumable(self, run_id: str, epochs: int):
+        """The run to continue; a FINISHED one that already trained `epochs` epochs has nothing left to
+        do and is refused (whichever checkpoint the resume starts from)."""
         from mlflow.exceptions import MlflowException
 
         from trainlib.errors import CheckpointError
@@ -101,10 +104,13 @@ class MlflowTracker:
         except MlflowException:
             raise CheckpointError(f"run {run_id} is not in the store {self.uri}; resume it against its own "
                                   f"store (--tracking-uri)") from None
-        if run.info.status == "FINISHED" and not epochs_left:
+        if run.info.status == "FINISHED" and epochs <= self.epochs_trained(run_id):
             raise CheckpointError(f"run {run_id} is FINISHED: nothing to resume; start a new run from its "
                                   f"weights with --finetune {run_id}")
         return run
+
+    def epochs_trained(self, run_id: str) -> int:
+        return max((m.step for m in self.client.get_metric_history(run_id, EPOCH_METRIC)), default=0)
 
     def drop_pending_models(self) -> None:
         """Delete this run's models still PENDING: an interrupted attempt's half-logged copy."""

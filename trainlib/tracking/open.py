@@ -56,7 +56,7 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
         uri = resolve_tracking_uri(cfg.tracking.uri)
         mlf = MlflowTracker(client, uri, cfg.tracking.experiment, run_name=run_name,
                             run_id=resume.run_id if resume else None, tags=tags,
-                            epochs_left=cfg.epochs > start_epoch)
+                            epochs=cfg.epochs)
         trackers.append(mlf)
         run_id = mlf.run_id
     else:
