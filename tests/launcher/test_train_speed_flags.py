@@ -27,7 +27,6 @@ def test_flags_set_the_train_keys():
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="not yet seen to pass: inductor compiling ResNet34 on this 2-core box ran past several minutes in its first run; issue 17 stays open")
 def test_resnet34_bf16_channels_last_compiled_then_eval_and_finetune(tmp_path, store, client):
     result = invoke(*train_args(tmp_path, store, "--model", "resnet34", "--precision", "bf16", "--channels-last",
                                 "--compile", *SMALL_DIGITS))
