@@ -102,7 +102,7 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observ
     if not dist.is_main:
         echo, progress = (lambda _: None), False
     handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}, command))
-    with closing(handle.tracker):
+    with closing(handle.tracker, checkpoint_files(handle.run_dir)):
         final = fit(parts, state, handle, progress, echo)
     if summary:
         for line in handle.summary():
@@ -189,8 +189,8 @@ def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
                               f"test confusion matrix (acc {test.acc:.2%})")
     for name in ("per_class_report.txt", "confusion_matrix.png"):
         tracker.log_artifact(run_dir / name)
-    for name in (ckpt.BEST, ckpt.LAST):
-        tracker.log_artifact(run_dir / "checkpoints" / name, "checkpoints")
+    for path in checkpoint_files(run_dir):
+        tracker.log_artifact(path, "checkpoints")
     echo(f"test loss {test.loss:.4f}  test acc {test.acc:.2%}")
     echo(report)
     return final
@@ -198,6 +198,11 @@ def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def checkpoint_files(run_dir: Path) -> list[Path]:
+    """The checkpoints a run keeps as MLflow artifacts (under `checkpoints/`)."""
+    return [run_dir / "checkpoints" / name for name in (ckpt.BEST, ckpt.LAST)]
 
 def build_parts(cfg: TrainConfig, dist: DistContext | None = None, load_weights: bool = True,
                 observers: Sequence[Observer] = ()) -> Parts:

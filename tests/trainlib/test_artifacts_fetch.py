@@ -93,3 +93,32 @@ def test_diagnose_takes_the_prefix_launch_runs_prints(store, client):
     assert "short-id" in result.output
     unknown = invoke("diagnose", "ffff0000", "--tracking-uri", store)
     assert unknown.exit_code == 2 and "unknown run 'ffff0000'" in unknown.output
+
+
+def test_an_interrupted_run_is_resumed_by_prefix_on_a_machine_without_its_folder(tmp_path, run_config, store, client,
+                                                                                 monkeypatch):
+    from trainlib.observers import EpochCallback
+    from trainlib.run import run
+
+    def interrupt_after_epoch_1(report) -> None:
+        if report.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(run_config(epochs=2, batch_size=256, tracking={"log_model": False}),
+            observers=[EpochCallback(interrupt_after_epoch_1)], progress=False, echo=lambda _: None)
+    (killed,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert killed.info.status == "KILLED"
+    assert {a.path for a in client.list_artifacts(killed.info.run_id, "checkpoints")} == {
+        "checkpoints/best.pt", "checkpoints/last.pt"}
+    shutil.rmtree(killed.data.tags["launch.run_dir"])
+    monkeypatch.setenv("LAUNCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path / "store")
+
+    prefix = killed.info.run_id[:8]
+    resumed = invoke(*train_args(tmp_path, store, "--resume", prefix, "-s", "tracking.log_model=false"))
+    assert resumed.exit_code == 0, resumed.output
+    assert "downloaded checkpoints/last.pt" in resumed.output
+    run_after = client.get_run(killed.info.run_id)
+    assert run_after.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(killed.info.run_id, "train/loss")] == [1, 2]

@@ -6,7 +6,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from trainlib import tags as tag
 from trainlib.config import TrainConfig
@@ -71,11 +71,16 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
 
 
 @contextmanager
-def closing(tracker: Tracker) -> Iterator[Tracker]:
-    """End the run FINISHED, KILLED on an interrupt, or FAILED with the error as the `launch.error` tag."""
+def closing(tracker: Tracker, checkpoints: Sequence[Path] = ()) -> Iterator[Tracker]:
+    """End the run FINISHED, KILLED on an interrupt, or FAILED with the error as the `launch.error` tag.
+    An interrupted run's `checkpoints` (those on disk) become its artifacts first, as a finished run's
+    are: `--resume RUN_ID` then works from a machine that never had the run folder. (Not on a
+    failure: a dead tracking server would keep the error waiting behind upload retries.)"""
     try:
         yield tracker
-    except (KeyboardInterrupt, SystemExit):  # stopped from outside: Ctrl-C, SIGTERM, Ray Tune stopping a trial
+    except (KeyboardInterrupt, SystemExit) as exc:  # stopped from outside: Ctrl-C, SIGTERM, Tune stopping a trial
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM: a run someone means to resume
+            keep_checkpoints(tracker, checkpoints)
         tracker.close("KILLED")
         raise
     except BaseException as exc:
@@ -83,3 +88,13 @@ def closing(tracker: Tracker) -> Iterator[Tracker]:
         tracker.close("FAILED")
         raise
     tracker.close("FINISHED")
+
+
+def keep_checkpoints(tracker: Tracker, checkpoints: Sequence[Path]) -> None:
+    for path in checkpoints:
+        if not path.is_file():
+            continue
+        try:
+            tracker.log_artifact(path, "checkpoints")
+        except Exception:  # the store may be what failed: the run's own error is the one that is raised
+            return
