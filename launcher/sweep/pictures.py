@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 LOG_KINDS = ("loguniform", "qloguniform", "lograndint")
 STATUS_COLORS = {"FINISHED": "tab:green", "KILLED": "tab:orange", "FAILED": "tab:red"}
 STATUS_WORDS = "green finished, orange stopped early, red failed"
+STATUS_NAMES = {"FINISHED": "finished", "KILLED": "stopped early", "FAILED": "failed"}
 
 
 def trial_labels(rows: list[TrialRow], keys: list[str]) -> dict[str, str]:
@@ -47,11 +48,13 @@ def plot_comparison(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     labels = trial_labels(rows, list(sweep.file.space))
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(16, max(4.5, 1.5 + 0.22 * len(rows))), layout="constrained")
-    for r in rows:
-        curves.plot(range(1, len(r.history) + 1), r.history, marker=".", label=labels[r.trial])
+    for i, r in enumerate(rows):  # 20 colours, then the next 20 dashed: no two curves alike in the legend
+        curves.plot(range(1, len(r.history) + 1), r.history, marker=".", label=labels[r.trial],
+                    color=plt.get_cmap("tab20")(i % 20), linestyle=("-", "--", ":")[i // 20 % 3])
     curves.set(xlabel="epoch", ylabel=sweep.metric, title=f"{sweep.metric} per epoch")
     if rows:
         curves.legend(**legend_layout(len(rows)))
@@ -59,7 +62,9 @@ def plot_comparison(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
     bars.barh([labels[r.trial] for r in order][::-1], [r.best for r in order][::-1],
               color=[STATUS_COLORS.get(r.status, "tab:gray") for r in order][::-1])
     bars.tick_params(axis="y", labelsize=7)
-    bars.set(xlabel=f"best {sweep.metric}", title=f"trials ({STATUS_WORDS})")
+    bars.set(xlabel=f"best {sweep.metric}", title="trials, best first")
+    bars.legend(handles=[Patch(color=color, label=STATUS_NAMES[status]) for status, color in STATUS_COLORS.items()],
+                loc="lower right", fontsize=8)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
