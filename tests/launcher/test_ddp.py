@@ -140,7 +140,8 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ra
     while ray.available_resources().get("CPU", 0) < 3 and time.time() < deadline:  # Ray reaps its workers
         time.sleep(0.5)
     killed = only_run(client)
-    assert killed.info.status == "RUNNING"  # nobody could close it
+    # the driver could not close it; rank 0, its peers gone, may have ended it FAILED before Ray reaped it
+    assert killed.info.status in ("RUNNING", "FAILED")
     assert "--workers 2" in killed.data.tags["launch.command"]  # the driver's command, not Ray's worker
 
     resumed = invoke("train", "--no-progress", "--tracking-uri", store, "--resume", killed.info.run_id,
