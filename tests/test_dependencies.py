@@ -21,6 +21,23 @@ LOCAL = {"launcher", "trainlib", "tests"}
 # Distributions a dependency imports only when a feature runs, so no import statement shows them.
 INDIRECT = {"tensorboard": "tensorboardX's add_graph (trainlib/visuals/graph.py's model graph)",
             "moviepy": "tensorboardX's add_video (trainlib/visuals/video.py's Grad-CAM video)"}
+
+def missing_runtime_dependencies() -> list[str]:
+    """Imports are matched to installed distributions: without them, every import looks undeclared."""
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    missing = []
+    for line in project["dependencies"]:
+        try:
+            metadata.distribution(Requirement(line).name)
+        except metadata.PackageNotFoundError:
+            missing.append(Requirement(line).name)
+    return missing
+
+
+if missing := missing_runtime_dependencies():
+    pytest.skip(f"the project's dependencies are not installed in this Python ({', '.join(missing)}; "
+                f"pip install -e '.[test]')", allow_module_level=True)
+
 DYNAMIC_IMPORTERS = {"importorskip", "import_module"}
 
 
