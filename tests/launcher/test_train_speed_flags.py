@@ -30,8 +30,7 @@ def test_flags_set_the_train_keys():
 def test_bf16_channels_last_compiled_then_eval_and_finetune(tmp_path, store, client):
     """The seed's Net: on this 2-core CPU (no native bf16) ResNet34 in bf16 takes minutes per epoch
     eager and far longer compiled; it is run on the GPU by bench/gpu_throughput.py."""
-    model = "net"
-    result = invoke(*train_args(tmp_path, store, "--model", model, "--precision", "bf16", "--channels-last",
+    result = invoke(*train_args(tmp_path, store, "--model", "net", "--precision", "bf16", "--channels-last",
                                 "--compile", *SMALL_DIGITS))
     assert result.exit_code == 0, result.output
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
@@ -49,7 +48,7 @@ def test_bf16_channels_last_compiled_then_eval_and_finetune(tmp_path, store, cli
     saved = json.loads((run_dir / "eval" / "test-last" / "eval.json").read_text())
     assert saved["acc"] == pytest.approx(run.data.metrics["test/acc"])
 
-    result = invoke(*train_args(tmp_path, store, "--model", model, "--finetune", f"{run.info.run_id}:last",
+    result = invoke(*train_args(tmp_path, store, "--model", "net", "--finetune", f"{run.info.run_id}:last",
                                 "-s", "data.classes=[3,4]", "--batch-size", "32", "--epochs", "1",
                                 "-s", "visuals.enabled=false", "-s", "tracking.log_model=false"))
     assert result.exit_code == 0, result.output
