@@ -5,7 +5,8 @@ import re
 from typing import Any, Callable, Sequence
 
 MISSING = "-"
-LONG_DECIMAL = re.compile(r"[-+]?\d*\.\d{5,}(e[-+]?\d+)?|[-+]?\d(\.\d{4,})?e[-+]?\d+", re.IGNORECASE)
+# Python writes a float's exponent with its sign ("1e-06", "1e+20"): a run id such as "9e004775" is no number.
+LONG_DECIMAL = re.compile(r"[-+]?\d*\.\d{5,}(e[-+]\d+)?|[-+]?\d(\.\d{4,})?e[-+]\d+", re.IGNORECASE)
 
 
 def cell(value: Any) -> str:

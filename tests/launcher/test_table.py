@@ -19,3 +19,8 @@ def test_the_sweep_console_keeps_the_layout_with_its_own_cells():
                                 "-----  ------  " + "-" * 40,
                                 "t-1    0.9123  " + "x" * 37 + "...",
                                 "t-2            ok"]
+
+
+def test_a_run_id_that_reads_like_an_exponent_stays_as_written():
+    out = render(["id", "lr"], [["9e004775", "1e-06"], ["3e000012", "1.2345e+20"]])
+    assert out.splitlines()[2:] == ["9e004775  1e-06", "3e000012  1.23e+20"]
