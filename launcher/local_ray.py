@@ -13,6 +13,8 @@ import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from trainlib.errors import ConfigError
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -38,15 +40,22 @@ def start_local_ray(**options: Any):
 
 
 def join_ray(address: str, **options: Any):
-    """`ray.init` of the cluster at `address`. A head on a loopback address has its nodes on
-    127.0.0.1, so this driver takes that node IP too: with the machine's address it would wait
-    forever for a raylet of that IP."""
+    """`ray.init` of the cluster at `address`. A loopback address is kept as given: on Linux Ray
+    swaps it for the machine's address, where a head bound to 127.0.0.1 never answers. The driver
+    then takes the node IP of this machine's raylet of that cluster (127.0.0.1 for a loopback
+    head; the machine's address for a `ray start --node-ip-address 127.0.0.1` head, which Ray
+    gives that address)."""
     import ray
 
-    if address.startswith("ray://") or not on_loopback(address):  # a Ray Client driver runs no raylet work here
-        return ray.init(address=address, **options)
-    with loopback_node():
-        return ray.init(address=address, _node_ip_address=LOOPBACK, **options)
+    try:
+        if address.startswith("ray://") or not on_loopback(address):  # a Ray Client driver runs no raylet work
+            return ray.init(address=address, **options)
+        with loopback_node():
+            return ray.init(address=address, **options)
+    except ConnectionError as error:  # the head answered (the preflight asked it), but no node of it runs here
+        raise ConfigError(f"cannot join the Ray cluster at {address} ({error}): run launch on one of its nodes "
+                          f"(a machine where `ray start` ran), or through Ray Client: --address ray://HEAD:10001") \
+            from None
 
 
 def on_loopback(address: str) -> bool:

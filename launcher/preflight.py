@@ -96,9 +96,13 @@ class ClusterProbe:
         except subprocess.TimeoutExpired:
             self.process.kill()
             stdout, stderr = self.process.communicate()
-        lines = stdout.split()
-        if self.process.returncode != 0 or not lines or not lines[-1].isdigit():
+        lines = stdout.strip().splitlines()
+        if self.process.returncode != 0 or len(lines) < 2 or not lines[-1].isdigit():
             raise ConfigError(refusal(self.address, stderr or "", time.monotonic() - self.started))
+        node_ips = lines[-2].split()
+        if node_ips and not any(map(is_this_machine, node_ips)):  # a driver needs a node (a raylet) here
+            raise ConfigError(f"no node of the Ray cluster at {self.address} runs on this machine (its nodes: "
+                              f"{', '.join(node_ips)}): run launch on one of them (a machine where `ray start` ran)")
         return int(lines[-1])
 
     def cancel(self) -> None:
@@ -131,8 +135,10 @@ PROBE = """
 import sys
 from ray._raylet import GcsClient
 from ray.core.generated.gcs_pb2 import GcsNodeInfo
-nodes = GcsClient(address=sys.argv[1]).get_all_node_info(timeout=10)
-print(sum(node.state == GcsNodeInfo.ALIVE for node in nodes.values()))
+alive = [n for n in GcsClient(address=sys.argv[1]).get_all_node_info(timeout=10).values()
+         if n.state == GcsNodeInfo.ALIVE]
+print(" ".join(sorted({n.node_manager_address for n in alive})))
+print(len(alive))
 """
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
-RAY_START = [sys.executable, "-m", "tests.loopback_ray", "start"]  # `ray start`, nodes kept on 127.0.0.1
+RAY_START = [sys.executable, "-m", "launcher.loopback_ray", "start"]  # `ray start`, nodes kept on 127.0.0.1
 
 
 def free_port() -> int:

@@ -95,3 +95,21 @@ def test_ui_on_a_tracking_server_prints_its_url(tmp_path):
     out, _ = launch("ui", "--tracking-uri", "http://127.0.0.1:5999", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "MLflow UI: http://127.0.0.1:5999/" in out.stdout
+
+
+@pytest.mark.parametrize("node_ips, refused", [("10.255.255.1 192.0.2.7", True), (f"{HOST} 192.0.2.7", False)])
+def test_a_cluster_without_a_node_on_this_machine_is_refused(node_ips, refused):
+    """A driver attaches to a raylet on its own machine: Ray would search for one for a minute."""
+    from launcher.preflight import ClusterProbe
+    from trainlib.errors import ConfigError
+
+    probe = ClusterProbe(f"{HOST}:6379")
+    answer = f"print('{node_ips}'); print(2)"  # what PROBE prints: the alive nodes' IPs, then their count
+    probe.process = subprocess.Popen([sys.executable, "-c", answer], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+    if refused:
+        with pytest.raises(ConfigError, match=r"no node of the Ray cluster at .* runs on this machine \(its nodes: "
+                                              r"10.255.255.1, 192.0.2.7\)"):
+            probe.answer()
+    else:
+        assert probe.answer() == 2
