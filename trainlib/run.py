@@ -315,7 +315,12 @@ def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> N
 def epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
     return (f"epoch {epoch:>3}/{epochs}  train loss {m['train/loss']:.4f} acc {m['train/acc']:.2%}  "
             f"valid loss {m['valid/loss']:.4f} acc {m['valid/acc']:.2%}  lr {m['lr']:.4g}  "
-            f"{m['time/epoch_s']:.1f}s  {m['time/img_per_s']:,.0f} img/s")
+            f"{m['time/epoch_s']:.1f}s  {rate(m['time/img_per_s'])} img/s")
+
+
+def rate(per_second: float) -> str:
+    """Whole numbers, but 3 significant digits below 100 (a big model on a CPU: 0.31, not 0)."""
+    return f"{per_second:,.0f}" if per_second >= 100 else f"{per_second:.3g}"
 
 
 def log_final_model(parts: Parts, handle: RunHandle, echo: Callable[[str], None]) -> None:

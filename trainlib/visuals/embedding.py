@@ -2,6 +2,7 @@
 images, with their class names and thumbnails, written once at the end of the run."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
@@ -29,9 +30,12 @@ class Embedding(Observer):
         x, y = fixed_samples(ctx.loaders["valid"], self.item.count)
         features = capture(ctx.model, self.head, x.to(ctx.device), side="input").flatten(1).float().cpu()
         labels = [ctx.data.class_names[int(i)] for i in y]
-        # numpy, not torch: tensorboardX writes the matrix element by element with .item()
-        ctx.writer.add_embedding(features.numpy(), metadata=labels, label_img=for_display(x), global_step=epoch,
-                                 tag="penultimate")
+        # numpy, not torch: tensorboardX writes the matrix element by element with .item(). Its sprite
+        # pads a grid that is not square with uninitialised memory (rows the projector never shows),
+        # whose garbage would print overflow warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            ctx.writer.add_embedding(features.numpy(), metadata=labels, label_img=for_display(x), global_step=epoch,
+                                     tag="penultimate")
 
 
 @VISUALS.register("embedding", EmbeddingVisual, writes=TENSORBOARD, summary="embedding projector")
