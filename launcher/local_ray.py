@@ -54,8 +54,7 @@ def join_ray(address: str, **options: Any):
             return ray.init(address=address, **options)
     except ConnectionError as error:  # the head answered (the preflight asked it), but no node of it runs here
         raise ConfigError(f"cannot join the Ray cluster at {address} ({error}): run launch on one of its nodes "
-                          f"(a machine where `ray start` ran), or through Ray Client: --address ray://HEAD:10001") \
-            from None
+                          f"(a machine where `ray start` ran)") from None
 
 
 def on_loopback(address: str) -> bool:
