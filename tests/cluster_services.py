@@ -8,6 +8,7 @@ exactly what it started: never `ray stop`, which would stop every Ray on the mac
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -25,19 +26,27 @@ BIN = Path(sys.executable).parent
 RAY_START = [sys.executable, "-m", "launcher.loopback_ray", "start"]  # `ray start`, nodes kept on 127.0.0.1
 
 
+LISTEN_PORTS = range(20_000, 32_000)  # below Linux's ephemeral range (32768-60999), above Ray's worker ports
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    """A port nobody listens on, that no outgoing connection can take meanwhile (those get ports
+    from the ephemeral range: one took a Ray head's client-server port between pick and bind)."""
+    for port in random.sample(LISTEN_PORTS, 500):
+        if port not in _handed_out and port_free(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port in {LISTEN_PORTS}")
 
 
 def free_port_range(size: int = 40) -> tuple[int, int]:
     """A run of ports nobody listens on now, for a node's workers (Ray's default range is shared)."""
     for _ in range(200):
-        start = free_port()
-        if start + size > 65000:
-            continue
-        if all(port_free(p) for p in range(start, start + size)):
+        start = random.randrange(LISTEN_PORTS.start, LISTEN_PORTS.stop - size)
+        ports = range(start, start + size)
+        if not _handed_out.intersection(ports) and all(port_free(p) for p in ports):
+            _handed_out.update(ports)
             return start, start + size - 1
     raise RuntimeError("no free port range")
 
