@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 LOG_KINDS = ("loguniform", "qloguniform", "lograndint")
 STATUS_COLORS = {"FINISHED": "tab:green", "KILLED": "tab:orange", "FAILED": "tab:red"}
-STATUS_WORDS = "green finished, orange stopped early, red failed"
 STATUS_NAMES = {"FINISHED": "finished", "KILLED": "stopped early", "FAILED": "failed"}
+STATUS_WORDS = ", ".join(f"{STATUS_COLORS[s].removeprefix('tab:')} {name}" for s, name in STATUS_NAMES.items())
 
 
 def trial_labels(rows: list[TrialRow], keys: list[str]) -> dict[str, str]:
