@@ -51,7 +51,7 @@ def param_importance(trials: Sequence[Scored], log_keys: Sequence[str] = ()) -> 
 
 
 def _varies(key: str, trials: Sequence[Scored]) -> bool:
-    return len({repr(t.params[key]) for t in trials if key in t.params}) > 1
+    return len({repr(t.params.get(key)) for t in trials}) > 1  # a parameter some trials lack varies too
 
 
 def _fanova(trials: Sequence[Scored], keys: list[str], log_keys: set[str]) -> dict[str, float]:
