@@ -9,15 +9,18 @@ from trainlib import tags as tag
 
 
 def original_config(ref: str, tracking_uri: str | None) -> tuple[str, dict[str, Any]]:
-    """The run's full id and its resolved config, writing into the store it was found in."""
+    """The run's full id and its resolved config, writing into the store it was found in, with the torch
+    threads it used where its config left them to the machine."""
     from launcher.store import existing_store, find_run, open_client
     from trainlib.diagnose.doctor import run_config
 
     uri = existing_store(tracking_uri)
-    run_id = find_run(open_client(uri), ref).info.run_id
-    config = run_config(open_client(uri), run_id).to_dict()
+    run = find_run(open_client(uri), ref)
+    config = run_config(open_client(uri), run.info.run_id).to_dict()
     config["tracking"]["uri"] = uri
-    return run_id, config
+    if config.get("threads") is None and run.data.tags.get(tag.THREADS, "").isdigit():
+        config["threads"] = int(run.data.tags[tag.THREADS])  # CPU sums depend on it: a sweep trial ran on 1
+    return run.info.run_id, config
 
 
 def check_alone(**given: Any) -> None:

@@ -15,7 +15,7 @@ from trainlib import tags as tag
 UNCOMPARED_PREFIXES = ("time/",)
 GPU_TOLERANCE = 0.02
 ENVIRONMENT_TAGS = {"torch": tag.TORCH_VERSION, **tag.PACKAGE_VERSIONS, "device": tag.DEVICE,
-                    "git commit": tag.GIT_COMMIT}  # what is compared, by its name in the report
+                    "torch threads": tag.THREADS, "git commit": tag.GIT_COMMIT}  # compared, by their name here
 
 
 def package_versions() -> dict[str, str]:

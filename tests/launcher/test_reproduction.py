@@ -59,3 +59,24 @@ def test_reproduce_takes_no_other_config(tmp_path, store):
     result = CliRunner().invoke(main, ["train", "--reproduce", "abcd1234", "-s", "epochs=1", "--tracking-uri", store])
     assert result.exit_code == 2
     assert "error: --reproduce re-runs the run's own config; drop --set" in result.output
+    unknown = CliRunner().invoke(main, ["train", "--reproduce", "abcd1234", "--tracking-uri", store])
+    assert unknown.exit_code == 2 and "error: unknown run 'abcd1234'" in unknown.output
+
+
+@pytest.mark.slow
+def test_a_sweep_trial_reproduces_bit_for_bit_outside_ray(demo_store, tmp_path):
+    """The command a sweep's report gives for its best trial: the trial ran on 1 torch thread in its Ray
+    worker; the reproduction uses the threads it recorded, so CPU sums add up in the same order."""
+    import shutil
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+
+    copy = tmp_path / "copy.db"  # the demo store is shared by the session: its runs stay as they are
+    shutil.copy(Path(demo_store.uri.removeprefix("sqlite:///")), copy)
+    trial = demo_store.trial_run_ids[0]
+    assert MlflowClient(demo_store.uri).get_run(trial).data.tags[tag.THREADS] == "1"
+    result = CliRunner().invoke(main, ["train", "--reproduce", trial, "--tracking-uri", f"sqlite:///{copy}",
+                                       "--no-progress", "--output-dir", str(tmp_path / "runs")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"metric values of run {trial} match bit for bit" in result.output
