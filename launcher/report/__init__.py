@@ -1,6 +1,7 @@
 """`launch report`: one self-contained HTML page on a sweep or a run, logged to it as `report.html`."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from trainlib import tags as tag
@@ -10,8 +11,6 @@ ARTIFACT = "report.html"
 
 def write_report(client, uri: str, run, path: Path) -> Path:
     """The report of `run` (a sweep's parent run, or any run) written to `path` and logged to that run."""
-    import tempfile
-
     from launcher.report.run_report import build_run_report
     from launcher.report.sweep_report import build_sweep_report
 

@@ -21,7 +21,8 @@ def plot_importance(ranking: dict[str, float], metric: str, method: str, out: IO
     ax.barh(keys, [ranking[k] for k in keys], color="tab:blue")
     for y, key in enumerate(keys):
         ax.text(ranking[key], y, f" {ranking[key]:.2f}", va="center", fontsize=9)
-    ax.set(xlim=(0, 1.1), xlabel=f"share of the variance of {metric} explained", title=f"parameter importance: {method}")
+    ax.set(xlim=(0, 1.1), xlabel=f"share of the variance of {metric} explained",
+           title=f"parameter importance: {method}")
     ax.title.set_fontsize(9)
     fig.savefig(out, format="png", dpi=100)
     plt.close(fig)
@@ -31,7 +32,8 @@ def plot_run_curves(curves: Sequence, title: str, out: IO[bytes]) -> None:
     """`curves`: trainlib.diagnose.report.Curve objects; losses, accuracies and the lr in one panel each."""
     plt = _pyplot()
     panels = [("loss", [c for c in curves if c.name.endswith("loss")]),
-              ("accuracy", [c for c in curves if c.name.endswith("/acc")]), ("lr", [c for c in curves if c.name == "lr"])]
+              ("accuracy", [c for c in curves if c.name.endswith("/acc")]),
+              ("lr", [c for c in curves if c.name == "lr"])]
     panels = [(name, found) for name, found in panels if found]
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.8), squeeze=False,
                              layout="constrained")
