@@ -9,6 +9,7 @@ from launcher.data_cmd import data
 from launcher.eval_cmd import eval_
 from launcher.diagnose_cmd import diagnose
 from launcher.lr_find_cmd import lr_find
+from launcher.report_cmd import report
 from launcher.runs_cmd import runs
 from launcher.sweep.cmd import sweep
 from launcher.train_cmd import train
@@ -32,3 +33,4 @@ main.add_command(eval_)
 main.add_command(diagnose)
 main.add_command(lr_find)
 main.add_command(sweep)
+main.add_command(report)

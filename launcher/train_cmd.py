@@ -16,12 +16,15 @@ from launcher.guard import guarded
 @click.option("--finetune", metavar="SOURCE",
               help="Start a NEW run from these weights (finetune.source): RUN_ID[:best|last], a run folder, "
                    "a checkpoint or a state-dict file (.pt/.pth/.pkl); matching layers load, the head is new.")
+@click.option("--reproduce", metavar="RUN_ID",
+              help="A new run from RUN_ID's resolved config and seed; at the end, whether its metrics match "
+                   "(bit for bit on a CPU; exit 1 if not) and the first difference.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="torch intra-op threads (default: the cores this process may use; a DDP worker: its CPUs).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch (only when stderr is a terminal).")
 @guarded
-def train(config_file, overrides, resume, finetune, print_config, progress, **flags):
+def train(config_file, overrides, resume, finetune, reproduce, print_config, progress, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""
     from launcher.preflight import ClusterProbe, check_named_store
 
@@ -35,7 +38,13 @@ def train(config_file, overrides, resume, finetune, print_config, progress, **fl
     layers = cli_layers(config_file, overrides, flag_values(flags))
     if finetune:
         layers.append({"finetune": {"source": finetune}})
-    point = None
+    point = original = None
+    if reproduce:
+        from launcher.reproduction import check_alone, original_config
+
+        check_alone(config=config_file, set=overrides, resume=resume, finetune=finetune)
+        original, config = original_config(reproduce, flags.get("tracking_uri"))
+        layers = [config, *layers]
     if resume:
         from trainlib.resume import locate
 
@@ -49,6 +58,9 @@ def train(config_file, overrides, resume, finetune, print_config, progress, **fl
     from trainlib.distributed import launched_as_worker
 
     ddp = cfg.distributed.workers > 1 and not launched_as_worker()
+    if original and ddp:
+        raise ConfigError(f"--reproduce: run {original} is a DDP job ({cfg.distributed.workers} workers); "
+                          "only single-process runs can be reproduced")
     if probe is not None and not ddp:  # one process here: the cluster plays no part
         probe.cancel()
     preflight.before_start(cfg.tracking.uri, cfg.tracking.mlflow, cfg.output.dir, cfg.output.shared,
@@ -59,6 +71,22 @@ def train(config_file, overrides, resume, finetune, print_config, progress, **fl
 
         train_ddp(cfg, resume=resume, echo=click.echo, command=command_line())
         return
+    if original:
+        reproduce_run(cfg, original, progress)
+        return
     from trainlib.run import run
 
     run(cfg, resume=point, progress=progress, echo=click.echo, command=command_line())
+
+
+def reproduce_run(cfg, original: str, progress: bool) -> None:
+    import sys
+
+    from launcher.reproduction import now_ms, report_match
+    from trainlib import tags as tag
+    from trainlib.run import run
+
+    started = now_ms()
+    run(cfg, progress=progress, echo=click.echo, command=command_line(), tags={tag.REPRODUCES: original})
+    if not report_match(original, cfg.tracking.uri, started, click.echo):
+        sys.exit(1)

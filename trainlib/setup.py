@@ -18,6 +18,7 @@ from trainlib.data.datasets import DATASETS, ImageSplits
 from trainlib.data.loaders import build_loaders
 from trainlib.distributed import DistContext, launched_as_worker, local_rank
 from trainlib.errors import ConfigError
+from trainlib.reproduce import package_versions
 
 
 def seed_everything(seed: int) -> None:
@@ -55,7 +56,7 @@ def run_tags(cfg: TrainConfig, device: torch.device, command: str | None = None)
     """The tags of every run; `command` is the command line that started it, as the launcher saw it."""
     tags = {tag.SEED: str(cfg.seed), tag.TORCH_VERSION: torch.__version__, tag.DEVICE: str(device),
             tag.MODEL: cfg.model["name"], tag.DATASET: cfg.data["name"],
-            tag.THREADS: str(torch.get_num_threads())}
+            tag.THREADS: str(torch.get_num_threads()), **package_versions()}
     if command:
         tags[tag.COMMAND] = command[:5000]
     commit = git_commit()

@@ -20,6 +20,15 @@ LOG_MODEL_ERROR = "launch.log_model.error"  # why the MLflow model copy was skip
 STOP_REASON = "launch.stop_reason"  # the diagnosis check, early stop, time budget or Tune scheduler that stopped it
 WARNING_PREFIX = "launch.warning."  # + a diagnosis check's name
 EVAL_SOURCE = "launch.eval.source"  # on a `launch eval` run: the weights evaluated
+REPRODUCES = "launch.reproduces"  # on a `launch train --reproduce` run: the run it reproduces
+# what reproducing a run needs besides its config: package versions (where installed), with
+# TORCH_VERSION, DEVICE and GIT_COMMIT above
+TORCHVISION_VERSION = "launch.torchvision_version"
+RAY_VERSION = "launch.ray_version"
+MLFLOW_VERSION = "launch.mlflow_version"
+LAUNCH_VERSION = "launch.launch_version"
+PACKAGE_VERSIONS = {"torchvision": TORCHVISION_VERSION, "ray": RAY_VERSION, "mlflow": MLFLOW_VERSION,
+                    "launch": LAUNCH_VERSION}  # distribution -> tag
 
 # --- DDP -------------------------------------------------------------------------------------
 WORLD_SIZE = "launch.world_size"

@@ -94,14 +94,30 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     finally:
         if started:
             ray.shutdown()
-    rows = collect_rows(record, swept)
+    rows = collect_rows(record, swept.metric, swept.mode)
     best = write_summary(record, swept, workspace.dir, rows, "KILLED" if outcome.unfinished else "FINISHED")
     for line in summary(swept, rows, best, record, workspace.dir):
         click.echo(line)
+    write_sweep_report(record, workspace.dir / "report.html")
     if outcome.unfinished:
         click.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with: "
                    f"launch sweep {swept.source} --resume{' --smoke' if swept.smoke else ''}", err=True)
         sys.exit(INTERRUPTED_EXIT)
+
+
+def write_sweep_report(record, path) -> None:
+    """The sweep's HTML report (launch report), in its folder and on its parent run; a sweep whose
+    report cannot be built has still run: that is a warning."""
+    from launcher.report import write_report
+
+    client = record.client
+    try:
+        written = write_report(client, record.uri, client.get_run(record.parent_run_id), path)
+    except Exception as exc:  # noqa: BLE001 - the trials are recorded whatever happens here
+        click.echo(f"warning: no report ({type(exc).__name__}: {exc}); try: launch report {record.parent_run_id}",
+                   err=True)
+        return
+    click.echo(f"report:          {written}  (one HTML file: trials, curves, importance, best config)")
 
 
 def preflight_args(base: dict) -> dict:

@@ -3,8 +3,9 @@
 scatter per space key); trials labelled by what differs between them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import IO, TYPE_CHECKING, Any, Mapping
 
 from launcher.sweep.tracking import TrialRow, ranked
 
@@ -17,10 +18,23 @@ STATUS_NAMES = {"FINISHED": "finished", "KILLED": "stopped early", "FAILED": "fa
 STATUS_WORDS = ", ".join(f"{STATUS_COLORS[s].removeprefix('tab:')} {name}" for s, name in STATUS_NAMES.items())
 
 
+@dataclass(frozen=True)
+class Objective:
+    """What the pictures need of a sweep: its metric, its mode and its space's keys with their distribution kinds."""
+
+    metric: str
+    mode: str
+    kinds: Mapping[str, str]  # space key -> distribution kind (loguniform, choice, ...), in space order
+
+    @classmethod
+    def of(cls, sweep: Sweep) -> Objective:
+        return cls(sweep.metric, sweep.mode, {k: d.kind for k, d in sweep.file.space.items()})
+
+
 def trial_labels(rows: list[TrialRow], keys: list[str]) -> dict[str, str]:
     """Trial name -> what sets it apart, e.g. `rmsprop lr=8e-4 momentum=0.91 plateau`: the values of the
     space keys that differ between the trials (family names bare, the rest key=value), in space order."""
-    varying = [k for k in keys if len({repr(r.params.get(k)) for r in rows}) > 1]
+    varying = varying_keys(rows, keys)
     short = {k: k.rsplit(".", 1)[-1] for k in varying}
     clashes = {s for s in short.values() if list(short.values()).count(s) > 1}
     short = {k: (k if s in clashes else s) for k, s in short.items()}
@@ -33,6 +47,11 @@ def trial_labels(rows: list[TrialRow], keys: list[str]) -> dict[str, str]:
     return {trial: f"{text} ({trial})" if text in repeated else text for trial, text in labels.items()}
 
 
+def varying_keys(rows: list[TrialRow], keys: list[str]) -> list[str]:
+    """The space keys whose values differ between the trials, in space order."""
+    return [k for k in keys if len({repr(r.params.get(k)) for r in rows}) > 1]
+
+
 def value_text(value: Any) -> str:
     """0.0008123 -> 8.1e-4, 0.05 -> 0.05, 'adam' -> adam."""
     if isinstance(value, bool) or not isinstance(value, float):
@@ -43,50 +62,53 @@ def value_text(value: Any) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-def plot_comparison(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
+def plot_comparison(rows: list[TrialRow], objective: Objective, path: Path | IO[bytes]) -> None:
+    """Each trial's objective per epoch (a stopped trial ends in an x where it stopped) and its best, as bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    labels = trial_labels(rows, list(sweep.file.space))
+    labels = trial_labels(rows, list(objective.kinds))
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(16, max(4.5, 1.5 + 0.22 * len(rows))), layout="constrained")
     for i, r in enumerate(rows):  # 20 colours, then the next 20 dashed: no two curves alike in the legend
         curves.plot(range(1, len(r.history) + 1), r.history, marker=".", label=labels[r.trial],
                     color=plt.get_cmap("tab20")(i % 20), linestyle=("-", "--", ":")[i // 20 % 3])
-    curves.set(xlabel="epoch", ylabel=sweep.metric, title=f"{sweep.metric} per epoch")
+        if r.status == "KILLED" and r.history:
+            curves.plot([len(r.history)], [r.history[-1]], marker="x", markersize=10, color="black", zorder=3)
+    curves.set(xlabel="epoch", ylabel=objective.metric, title=f"{objective.metric} per epoch (x: stopped early there)")
     if rows:
         curves.legend(**legend_layout(len(rows)))
-    order = ranked(rows, sweep.mode)
+    order = ranked(rows, objective.mode)
     bars.barh([labels[r.trial] for r in order][::-1], [r.best for r in order][::-1],
               color=[STATUS_COLORS.get(r.status, "tab:gray") for r in order][::-1])
     bars.tick_params(axis="y", labelsize=7)
-    bars.set(xlabel=f"best {sweep.metric}", title="trials, best first")
+    bars.set(xlabel=f"best {objective.metric}", title="trials, best first")
     bars.legend(handles=[Patch(color=color, label=STATUS_NAMES[status]) for status, color in STATUS_COLORS.items()],
                 loc="lower right", fontsize=8)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_parameters(rows: list[TrialRow], sweep: Sweep, path: Path) -> None:
+def plot_parameters(rows: list[TrialRow], objective: Objective, path: Path | IO[bytes]) -> None:
     """One panel per space key: each trial's best objective against its value of the key."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = list(sweep.file.space)
+    keys = list(objective.kinds)
     cols = min(3, max(1, len(keys)))
     n_rows = -(-max(1, len(keys)) // cols)
     fig, axes = plt.subplots(n_rows, cols, figsize=(4.6 * cols, 3.8 * n_rows), squeeze=False, layout="constrained")
     scored = [r for r in rows if r.best is not None]
-    best = max(scored, key=lambda r: r.best if sweep.mode == "max" else -r.best, default=None)
+    best = max(scored, key=lambda r: r.best if objective.mode == "max" else -r.best, default=None)
     for ax, key in zip(axes.flat, keys):
-        scatter_key(ax, key, sweep.file.space[key].kind, scored, best, sweep.metric)
+        scatter_key(ax, key, objective.kinds[key], scored, best, objective.metric)
     for ax in list(axes.flat)[len(keys):]:
         ax.set_visible(False)
-    fig.suptitle(f"best {sweep.metric} of each trial against each swept hyperparameter "
+    fig.suptitle(f"best {objective.metric} of each trial against each swept hyperparameter "
                  f"({STATUS_WORDS}; star: the best trial)", fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)

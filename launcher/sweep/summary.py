@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from launcher.sweep.loading import Sweep
-from launcher.sweep.pictures import plot_comparison, plot_parameters
+from launcher.sweep.pictures import Objective, plot_comparison, plot_parameters
 from launcher.sweep.tracking import SweepRun, TrialRow, ranked
 from trainlib import tags as tag
 
@@ -26,8 +26,8 @@ def write_summary(record: SweepRun, sweep: Sweep, sweep_dir: Path, rows: list[Tr
         writer.writeheader()
         writer.writerows(r.flat(keys) for r in rows)
     (sweep_dir / "trials.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
-    plot_comparison(rows, sweep, sweep_dir / "comparison.png")
-    plot_parameters(rows, sweep, sweep_dir / "parameters.png")
+    plot_comparison(rows, Objective.of(sweep), sweep_dir / "comparison.png")
+    plot_parameters(rows, Objective.of(sweep), sweep_dir / "parameters.png")
     write_hparams(rows, sweep)
     client = record.client
     for name in ("trials.csv", "trials.json", "comparison.png", "parameters.png"):

@@ -113,18 +113,20 @@ class TrialRow:
     attempt: str
     note: str = ""  # why it stopped early, or its error
     history: list[float] = field(default_factory=list)
+    seconds: float | None = None  # from the run's start to its end
 
     def flat(self, keys: list[str]) -> dict[str, Any]:
         row = {k: v for k, v in asdict(self).items() if k not in ("params", "history")}
         return {**row, **{k: self.params.get(k, "") for k in keys}}
 
 
-def collect_rows(record: SweepRun, sweep: Sweep) -> list[TrialRow]:
+def collect_rows(record: SweepRun, metric: str, mode: str) -> list[TrialRow]:
+    """The sweep's trials, judged by `metric` (`mode`: max or min)."""
     rows = []
     for run in record.children():
         tags, metrics = run.data.tags, run.data.metrics
-        history = per_epoch(record.client.get_metric_history(run.info.run_id, sweep.metric))
-        pick = max if sweep.mode == "max" else min
+        history = per_epoch(record.client.get_metric_history(run.info.run_id, metric))
+        pick = max if mode == "max" else min
         rows.append(TrialRow(
             trial=run.info.run_name, run_id=run.info.run_id, status=run.info.status,
             epochs=len(per_epoch(record.client.get_metric_history(run.info.run_id, "train/loss"))),
@@ -132,7 +134,8 @@ def collect_rows(record: SweepRun, sweep: Sweep) -> list[TrialRow]:
             test_acc=metrics.get("test/acc"), params=json.loads(tags.get(tag.SAMPLED, "{}")),
             run_dir=tags.get(tag.RUN_DIR, ""), node_ip=tags.get(tag.NODE_IP, ""),
             gpu_ids=tags.get(tag.GPU_IDS, ""), attempt=tags.get(tag.ATTEMPT, ""),
-            note=tags.get(tag.STOP_REASON) or tags.get(tag.ERROR, ""), history=history))
+            note=tags.get(tag.STOP_REASON) or tags.get(tag.ERROR, ""), history=history,
+            seconds=(run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None))
     return rows
 
 

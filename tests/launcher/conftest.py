@@ -77,6 +77,7 @@ def run_sweep(root: Path, uri: str) -> None:
                            "--experiment", EXPERIMENT, "--output-dir", str(root / "runs")],
                           cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "\nreport:  " in done.stdout  # the sweep ends with its HTML report's path
 
 
 @pytest.fixture(scope="session")

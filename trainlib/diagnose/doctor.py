@@ -54,9 +54,7 @@ def _probe_entry(probe: ProbeResult) -> dict[str, Any]:
 def examine(client, run_id: str, probe: bool = False, echo: Callable[[str], None] = lambda _: None) -> Examination:
     """`probe`: run the probes whatever the findings say (otherwise only when the verdict is ambiguous)."""
     report = load_report(client, run_id)
-    acc = {c.name: c.values for c in report.curves}
-    why = ambiguity(report.findings, acc.get("train/acc", []), acc.get("valid/acc", []),
-                    report.diagnostics.get("step0", {}).get("num_classes"))
+    why = ambiguity_of(report)
     probes = None
     if probe or why:
         if why:
@@ -66,6 +64,22 @@ def examine(client, run_id: str, probe: bool = False, echo: Callable[[str], None
     if probes is not None:
         log_probes(client, report, probes, verdict)
     return Examination(report, verdict, probes)
+
+
+def ambiguity_of(report: Report) -> str | None:
+    acc = {c.name: c.values for c in report.curves}
+    return ambiguity(report.findings, acc.get("train/acc", []), acc.get("valid/acc", []),
+                     report.diagnostics.get("step0", {}).get("num_classes"))
+
+
+def recorded_verdict(client, run_id: str) -> tuple[Report, Verdict]:
+    """The verdict without running anything: the one `launch diagnose` logged with its probes, else the
+    warnings' own reading (an ambiguous one says that the probes would decide)."""
+    report = load_report(client, run_id)
+    logged = report.diagnostics.get("verdict")
+    if logged:
+        return report, Verdict(**logged)
+    return report, decide(report.findings, None, ambiguity_of(report))
 
 
 def run_config(client, run_id: str):

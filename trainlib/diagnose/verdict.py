@@ -51,6 +51,12 @@ class Verdict:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def line(self) -> str:
+        """One line for a table of runs: `healthy`, or the culprit and what decided it."""
+        if self.culprit is None:
+            return "healthy" if self.confidence else self.summary
+        return f"{self.culprit}: {self.summary}"
+
 
 def ranked(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: CHECKS[f.check].rank)

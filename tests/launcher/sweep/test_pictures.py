@@ -9,7 +9,7 @@ from PIL import Image
 
 from launcher.sweep.judging import judging_epochs
 from launcher.sweep.loading import load_sweep
-from launcher.sweep.pictures import plot_parameters, trial_labels, value_text
+from launcher.sweep.pictures import Objective, plot_parameters, trial_labels, value_text
 from launcher.sweep.schema import SchedulerSpec
 from launcher.sweep.tracking import TrialRow
 
@@ -72,7 +72,7 @@ def test_parameter_picture_has_a_panel_per_swept_key(tmp_path):
                 **{"optimizer.name": name, "optimizer.lr": 10 ** -(1 + i % 3), "scheduler.name": "cosine",
                    **({"optimizer.momentum": 0.9} if name == "sgd" else {})})
             for i, name in enumerate(["sgd", "adam", "rmsprop", "sgd", "nadam"])]
-    plot_parameters(rows, sweep, tmp_path / "parameters.png")
+    plot_parameters(rows, Objective.of(sweep), tmp_path / "parameters.png")
     image = Image.open(tmp_path / "parameters.png")
     assert image.format == "PNG" and image.width > 3 * 400  # three panels in a row, a second row below
     assert image.height > 2 * 300

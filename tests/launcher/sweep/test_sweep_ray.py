@@ -142,6 +142,8 @@ failure: {max_failures: 1}
     assert hp["optimizer.lr"] == pytest.approx(3e-4)
     out = capsys.readouterr().out
     assert "sweep two-nodes: 4 trials in MLflow (2 finished, 2 killed)" in out
+    report = (Path(parent.data.tags["launch.sweep_dir"]) / "report.html").read_text()  # stopped trials, said so
+    assert report.count("<td>KILLED</td><td>stopped by asha after epoch 1 of 2") == 2 and "report.html" in parent_files
     assert f"parent run:      {parent.info.run_id}" in out and f"MLflow UI:       launch ui --tracking-uri {store}" in out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,5 @@ failure: {max_failures: 0}
     error = child.data.tags["launch.error"]
     assert "\n" not in error and ("died" in error or "Error" in error), error
     assert parents[0].info.status == "FINISHED"
+    report = (Path(parents[0].data.tags["launch.sweep_dir"]) / "report.html").read_text()
+    assert "<td>FAILED</td>" in report  # the report is written with a failed trial too
