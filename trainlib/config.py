@@ -186,16 +186,21 @@ class TrainOptions(_Section):
 # --- end training options --------------------------------------------------------------
 
 
+def _family_default(name: str) -> Any:
+    """A family's built-in default: an entry's name only, so every param is that entry's registry default
+    (what `launch catalog` lists); validated like a written value, so the params are filled in."""
+    return Field(default_factory=lambda: {"name": name}, validate_default=True)
+
+
 class TrainConfig(_Section):
-    model: dict[str, Any] = Field(default_factory=lambda: {"name": "net"})
-    data: dict[str, Any] = Field(default_factory=lambda: {"name": "digits"})
+    model: dict[str, Any] = _family_default("net")
+    data: dict[str, Any] = _family_default("digits")
     loader: LoaderConfig = Field(default_factory=LoaderConfig)
     transforms: TransformsConfig = Field(default_factory=TransformsConfig)
-    init: dict[str, Any] = Field(default_factory=lambda: {"name": "initialize_weights"})
-    loss: dict[str, Any] = Field(default_factory=lambda: {"name": "cross_entropy"})
-    optimizer: dict[str, Any] = Field(
-        default_factory=lambda: {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4})
-    scheduler: dict[str, Any] = Field(default_factory=lambda: {"name": "cosine"})
+    init: dict[str, Any] = _family_default("initialize_weights")
+    loss: dict[str, Any] = _family_default("cross_entropy")
+    optimizer: dict[str, Any] = _family_default("sgd")
+    scheduler: dict[str, Any] = _family_default("cosine")
     epochs: int = Field(15, ge=1, description="training epochs")
     batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
     seed: int = Field(0, description="seed for weights, shuffling and augmentation")
@@ -257,6 +262,12 @@ def normalize_family(value: Any, family: str) -> dict[str, Any]:
         return dict(value)
     raise ConfigError(f"'{family}' must be a name or a mapping with 'name', not {value!r}; "
                       f"valid names: {', '.join(FAMILIES[family].names())}", key=family)
+
+
+def family_line(family: str, spec: dict[str, Any]) -> str:
+    """``optimizer: sgd lr=0.05 momentum=0.9 ...``: a family as resolved (unset options, null, left out)."""
+    params = " ".join(f"{key}={value}" for key, value in spec.items() if key != "name" and value is not None)
+    return f"{family}: {spec['name']} {params}".rstrip()
 
 
 def default_config_dict() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from torch import nn
 
 from trainlib import checkpoint as ckpt
 from trainlib import tags as tag
-from trainlib.config import TrainConfig, flatten, validate
+from trainlib.config import TrainConfig, family_line, flatten, validate
 from trainlib.data.datasets import ImageSplits, build_dataset
 from trainlib.diagnose.observer import DiagnoseObserver
 from trainlib.distributed import DistContext, connect
@@ -121,6 +121,8 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
         tracker.log_artifact(config_path)
         if parts.finetune:
             parts.finetune.record(tracker, run_dir, echo)
+    for family in ("optimizer", "scheduler"):
+        echo(family_line(family, getattr(cfg, family)))
     parts.observers.on_fit_start(FitContext(cfg, parts.model, parts.device, parts.data, parts.loaders,
                                             parts.optimizer, tracker, run_dir, echo, state.epoch, handle.run_id))
     stops = state.stops = state.stops or Stops(cfg.train)
