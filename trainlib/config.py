@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -205,8 +205,10 @@ class TrainConfig(_Section):
     batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
     seed: int = Field(0, description="seed for weights, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: the CPUs the run was "
-                                "given (a Ray trial's or DDP worker's num_cpus, else this process's cores)")
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = Field(
+        "auto", description="torch intra-op threads; auto: a Ray trial's or DDP worker's num_cpus, else "
+                            "$OMP_NUM_THREADS, else the CPUs this process may use (its affinity, capped by its "
+                            "cgroup CPU quota)")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
@@ -223,6 +225,15 @@ class TrainConfig(_Section):
         spec = normalize_family(value, family)
         return {"name": spec["name"], **FAMILIES[family].validate(
             spec["name"], {k: v for k, v in spec.items() if k != "name"}, family)}
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> Any:
+        if value is None or value == "auto":  # null: what configs written before "auto" say
+            return "auto"
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        raise ConfigError(f"threads must be auto or a whole number >= 1, not {value!r}", key="threads")
 
     @field_validator("device")
     @classmethod
