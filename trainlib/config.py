@@ -202,6 +202,8 @@ class TrainConfig(_Section):
     optimizer: dict[str, Any] = _family_default("sgd")
     scheduler: dict[str, Any] = _family_default("cosine")
     epochs: int = Field(15, ge=1, description="training epochs")
+    valid_every: int = Field(1, ge=1, description="validate every N-th epoch, and at the last epoch (and the one "
+                                                  "a run stops at); the tutorial validates every 2nd")
     batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
     seed: int = Field(0, description="seed for weights, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")

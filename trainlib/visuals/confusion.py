@@ -76,7 +76,7 @@ class ConfusionFigure(Observer):
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
         self.epoch = epoch + 1
-        if not self.due(epoch, self.item.every):
+        if not self.due(epoch, self.item.every) or valid is None:  # valid_every: not validated this epoch
             return
         cm = confusion_matrix(valid.preds, valid.targets, len(self.class_names))
         self.draw("valid", cm, epoch)
