@@ -17,7 +17,7 @@ from torch import nn
 from trainlib import checkpoint as ckpt
 from trainlib import tags as tag
 from trainlib.config import TrainConfig, family_line, flatten, validate
-from trainlib.data.datasets import ImageSplits, build_dataset
+from trainlib.data.datasets import ImageSplits, build_dataset, transform_specs
 from trainlib.diagnose.observer import DiagnoseObserver
 from trainlib.distributed import DistContext, connect
 from trainlib.ema import ModelEma
@@ -33,7 +33,7 @@ from trainlib.precision import Execution, compiled, to_memory_format
 from trainlib.preflight import check_shapes
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
-from trainlib.setup import config_loaders, pick_device, run_tags, seed_everything, transform_specs
+from trainlib.setup import config_loaders, pick_device, run_tags, seed_everything
 from trainlib.step_setup import build_execution, build_step_options, optimizer_steps
 from trainlib.stopping import Stops
 from trainlib.storage import publish

@@ -13,7 +13,7 @@ from trainlib.errors import ConfigError
 from trainlib.models import build_model
 from trainlib.preflight import check_shapes
 from trainlib.run import run
-from trainlib.setup import transform_specs
+from trainlib.data.datasets import transform_specs
 from trainlib.tags import RUN_DIR
 
 README_FIVE_CROP = [{"resize": {"size": 36}}, {"five_crop": {"size": 32}}, "normalize"]
