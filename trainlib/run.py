@@ -326,9 +326,14 @@ def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> N
 
 
 def epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
-    valid = f"valid loss {m['valid/loss']:.4f} acc {m['valid/acc']:.2%}" if "valid/acc" in m else "(not validated)"
-    return (f"epoch {epoch:>3}/{epochs}  train loss {m['train/loss']:.4f} acc {m['train/acc']:.2%}  "
+    valid = f"valid loss {loss(m['valid/loss'])} acc {m['valid/acc']:.2%}" if "valid/acc" in m else "(not validated)"
+    return (f"epoch {epoch:>3}/{epochs}  train loss {loss(m['train/loss'])} acc {m['train/acc']:.2%}  "
             f"{valid}  lr {m['lr']:.4g}  {m['time/epoch_s']:.1f}s  {rate(m['time/img_per_s'])} img/s")
+
+
+def loss(value: float) -> str:
+    """4 decimals; a huge (diverged) loss in 4 significant digits (8.8e+31, not a 32-digit number)."""
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
 
 
 def rate(per_second: float) -> str:
