@@ -80,7 +80,8 @@ def _field_rows(model: type, prefix: str, families: Mapping[str, Any], queue: li
         description = info.description or ""
         if key in families:
             type_text = "{name: ..., PARAM: ...}"
-            description = description or f"one of the `{key}` entries below, by name, with its params"
+            description = description or (f"one of the `{key}` entries below, by name, with its params; "
+                                          "a param not written takes the default listed there")
         else:
             from trainlib.validation import type_name
 

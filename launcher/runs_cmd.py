@@ -35,8 +35,9 @@ def runs(experiment, sweep, limit, as_json, tracking_uri):
         found = store.children(client, exp_ids, parent.info.run_id)
         ran = {r.info.run_id: epochs_ran(client, r.info.run_id) for r in found}
         if not as_json:
+            smoke = " (a --smoke sweep: no other sweep has this name)" if store.is_smoke(parent) else ""
             click.echo(f"sweep {sweep}: parent run {parent.info.run_id} ({parent.info.run_name}), "
-                       f"{len(found)} trials")
+                       f"{len(found)} trials{smoke}")
     else:
         found = store.search(client, exp_ids, limit=limit + 1)
         ran = {}

@@ -57,20 +57,25 @@ def search(client, exp_ids: dict[str, str], filter_string: str = "", limit: int 
 
 
 def sweep_parent(client, exp_ids: dict[str, str], sweep: str):
-    """The newest parent run of the sweep `sweep`: its `launch.sweep` tag, run name, run id or id prefix."""
+    """The newest parent run of the sweep `sweep`: its `launch.sweep` tag, run name, run id or id prefix.
+    By name, a full sweep wins over newer `--smoke` ones; only a smoke sweep is found when there is no other."""
     from trainlib.errors import ConfigError
 
     value = _literal(sweep, "sweep")
     for filter_string in (f"tags.`{tag.SWEEP}` = {value}", f"attributes.run_name = {value}",
                           f"attributes.run_id = {value}"):
-        parents = search(client, exp_ids, filter_string, limit=1)
+        parents = search(client, exp_ids, filter_string)
         if parents:
-            return parents[0]
+            return next((p for p in parents if not is_smoke(p)), parents[0])
     if looks_like_run_id(sweep) and search(client, exp_ids, f"attributes.run_id LIKE '{sweep}%'", limit=1):
         return find_run(client, sweep)  # the parent run's id prefix, as `launch runs` prints it
     tagged = search(client, exp_ids, f"tags.`{tag.SWEEP}` != ''")
     known = ", ".join(sorted({r.data.tags[tag.SWEEP] for r in tagged})) or "(no sweeps in this store)"
     raise ConfigError(f"unknown sweep '{sweep}'; valid: {known}")
+
+
+def is_smoke(run) -> bool:
+    return run.data.tags.get(tag.SMOKE) == "true"
 
 
 def children(client, exp_ids: dict[str, str], parent_id: str) -> list[Any]:

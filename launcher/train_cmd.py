@@ -20,7 +20,8 @@ from launcher.guard import guarded
               help="A new run from RUN_ID's resolved config and seed; at the end, whether its metrics match "
                    "(bit for bit on a CPU; exit 1 if not) and the first difference.")
 @click.option("--threads", type=click.IntRange(min=1),
-              help="torch intra-op threads (default: the cores this process may use; a DDP worker: its CPUs).")
+              help="torch intra-op threads (default auto: a Ray worker's CPUs, else $OMP_NUM_THREADS, else the "
+                   "CPUs this process may use: its affinity capped by its cgroup CPU quota).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch (only when stderr is a terminal).")
 @guarded

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -186,22 +186,31 @@ class TrainOptions(_Section):
 # --- end training options --------------------------------------------------------------
 
 
+def _family_default(name: str) -> Any:
+    """A family's built-in default: an entry's name only, so every param is that entry's registry default
+    (what `launch catalog` lists); validated like a written value, so the params are filled in."""
+    return Field(default_factory=lambda: {"name": name}, validate_default=True)
+
+
 class TrainConfig(_Section):
-    model: dict[str, Any] = Field(default_factory=lambda: {"name": "net"})
-    data: dict[str, Any] = Field(default_factory=lambda: {"name": "digits"})
+    model: dict[str, Any] = _family_default("net")
+    data: dict[str, Any] = _family_default("digits")
     loader: LoaderConfig = Field(default_factory=LoaderConfig)
     transforms: TransformsConfig = Field(default_factory=TransformsConfig)
-    init: dict[str, Any] = Field(default_factory=lambda: {"name": "initialize_weights"})
-    loss: dict[str, Any] = Field(default_factory=lambda: {"name": "cross_entropy"})
-    optimizer: dict[str, Any] = Field(
-        default_factory=lambda: {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4})
-    scheduler: dict[str, Any] = Field(default_factory=lambda: {"name": "cosine"})
+    init: dict[str, Any] = _family_default("initialize_weights")
+    loss: dict[str, Any] = _family_default("cross_entropy")
+    optimizer: dict[str, Any] = _family_default("sgd")
+    scheduler: dict[str, Any] = _family_default("cosine")
     epochs: int = Field(15, ge=1, description="training epochs")
+    valid_every: int = Field(1, ge=1, description="validate every N-th epoch, and at the last epoch (and the one "
+                                                  "a run stops at); the tutorial validates every 2nd")
     batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
     seed: int = Field(0, description="seed for weights, shuffling and augmentation")
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: the CPUs the run was "
-                                "given (a Ray trial's or DDP worker's num_cpus, else this process's cores)")
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = Field(
+        "auto", description="torch intra-op threads; auto: a Ray trial's or DDP worker's num_cpus, else "
+                            "$OMP_NUM_THREADS, else the CPUs this process may use (its affinity, capped by its "
+                            "cgroup CPU quota)")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
@@ -218,6 +227,15 @@ class TrainConfig(_Section):
         spec = normalize_family(value, family)
         return {"name": spec["name"], **FAMILIES[family].validate(
             spec["name"], {k: v for k, v in spec.items() if k != "name"}, family)}
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> Any:
+        if value is None or value == "auto":  # null: what configs written before "auto" say
+            return "auto"
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        raise ConfigError(f"threads must be auto or a whole number >= 1, not {value!r}", key="threads")
 
     @field_validator("device")
     @classmethod
@@ -257,6 +275,12 @@ def normalize_family(value: Any, family: str) -> dict[str, Any]:
         return dict(value)
     raise ConfigError(f"'{family}' must be a name or a mapping with 'name', not {value!r}; "
                       f"valid names: {', '.join(FAMILIES[family].names())}", key=family)
+
+
+def family_line(family: str, spec: dict[str, Any]) -> str:
+    """``optimizer: sgd lr=0.05 momentum=0.9 ...``: a family as resolved (unset options, null, left out)."""
+    params = " ".join(f"{key}={value}" for key, value in spec.items() if key != "name" and value is not None)
+    return f"{family}: {spec['name']} {params}".rstrip()
 
 
 def default_config_dict() -> dict[str, Any]:

@@ -60,7 +60,7 @@ def evaluate_source(source: str, layers: list[dict[str, Any]], split: str = "tes
     device = pick_device(cfg.device)
     data = build_dataset(cfg.data)
     model = build_model(cfg.model, data.num_classes, data.in_channels)
-    load_exactly(model, saved, found.path, cfg)
+    load_exactly(model, saved, found.path, cfg, overridden=bool(layers))
     loader = config_loaders(cfg, data, torch.Generator().manual_seed(cfg.seed), DistContext(device=device))[split]
     execution = build_execution(cfg, device)
     model = to_memory_format(model.to(device), cfg.train.channels_last)
@@ -75,14 +75,23 @@ def evaluate_source(source: str, layers: list[dict[str, Any]], split: str = "tes
     return ev, cfg
 
 
-def load_exactly(model: torch.nn.Module, saved: SavedWeights, path: Path, cfg: TrainConfig) -> None:
+def load_exactly(model: torch.nn.Module, saved: SavedWeights, path: Path, cfg: TrainConfig,
+                 overridden: bool = False) -> None:
+    """Load every tensor or refuse in one line; its hint depends on whether -s settings built the model."""
     report = match(model, saved.tensors, str(path), path)
     problems = ([f"{k} has shape {v['source']}, the model {v['model']}" for k, v in report.skipped.items()]
                 + [f"{k} is missing" for k in report.missing] + [f"{k} is not in the model" for k in report.unexpected])
     if problems:
         raise CheckpointError(f"{path} does not fit model '{cfg.model['name']}' on data '{cfg.data['name']}' "
-                              f"({len(problems)} mismatches, e.g. {problems[0]}); set the run's model/data with -s")
+                              f"({len(problems)} mismatches, e.g. {problems[0]}); {_fit_hint(overridden)}")
     model.load_state_dict(saved.tensors)
+
+
+def _fit_hint(overridden: bool) -> str:
+    if overridden:  # e.g. -s data.classes=[6,7,8,9] on a 10-class checkpoint
+        return ("the -s settings given build another model than the checkpoint's: evaluate it on the data and "
+                "classes it was trained on, or finetune it on the new ones first (launch train --finetune SOURCE -s ...)")
+    return "give the checkpoint's model and data with -s (e.g. -s model.name=resnet34)"
 
 
 def write_outputs(ev: Evaluation, cm: torch.Tensor, class_names: list[str]) -> None:

@@ -81,16 +81,19 @@ def _signs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
 @LOSSES.register("cross_entropy")
 def cross_entropy(num_classes: int, *, label_smoothing: Probability = 0.0,
-                  class_weights: list[NonNegativeFloat] | None = None) -> nn.Module:
-    """nn.CrossEntropyLoss on logits and class ids or probabilities (label smoothing, class weights)."""
-    return nn.CrossEntropyLoss(weight=_class_weights(class_weights, num_classes), label_smoothing=label_smoothing)
+                  class_weights: list[NonNegativeFloat] | None = None, ignore_index: int = -100) -> nn.Module:
+    """nn.CrossEntropyLoss on logits and class ids or probabilities (label smoothing, class weights; samples of
+    class ignore_index add nothing)."""
+    return nn.CrossEntropyLoss(weight=_class_weights(class_weights, num_classes), label_smoothing=label_smoothing,
+                               ignore_index=ignore_index)
 
 
 @LOSSES.register("nll", soft_targets=False)
-def nll(num_classes: int, *, class_weights: list[NonNegativeFloat] | None = None) -> nn.Module:
-    """nn.NLLLoss on log_softmax(logits) and class ids (together: cross-entropy)."""
+def nll(num_classes: int, *, class_weights: list[NonNegativeFloat] | None = None,
+        ignore_index: int = -100) -> nn.Module:
+    """nn.NLLLoss on log_softmax(logits) and class ids (together: cross-entropy; class ignore_index adds nothing)."""
     weight = _class_weights(class_weights, num_classes)
-    return Adapted(nn.NLLLoss(weight=weight), lambda logits, t: (F.log_softmax(logits, 1), t))
+    return Adapted(nn.NLLLoss(weight=weight, ignore_index=ignore_index), lambda logits, t: (F.log_softmax(logits, 1), t))
 
 
 @LOSSES.register("kl_div")

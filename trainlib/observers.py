@@ -72,7 +72,8 @@ class Observer:
     def epoch_metrics(self) -> dict[str, float]:
         return {}
 
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult | None) -> None:
+        """After an epoch; `valid` is None (and metrics hold no valid/*) on an epoch `valid_every` skips."""
         pass
 
     def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
@@ -102,7 +103,7 @@ class Observers:
     def epoch_metrics(self) -> dict[str, float]:
         return {k: v for observer in self.observers for k, v in observer.epoch_metrics().items()}
 
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult | None) -> None:
         for observer in self.observers:
             observer.on_epoch_end(epoch, metrics, valid)
 

@@ -90,7 +90,7 @@ def bias_and_norm_ids(model: nn.Module) -> set[int]:
 
 
 @OPTIMIZERS.register("sgd")
-def sgd(params: ParamGroups, *, lr: PositiveFloat = 0.01, momentum: NonNegativeFloat = 0.9, dampening: float = 0.0,
+def sgd(params: ParamGroups, *, lr: PositiveFloat = 0.05, momentum: NonNegativeFloat = 0.9, dampening: float = 0.0,
         nesterov: bool = False, weight_decay: NonNegativeFloat = 0.0) -> torch.optim.Optimizer:
     """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
     return torch.optim.SGD(params, lr=lr, momentum=momentum, dampening=dampening,

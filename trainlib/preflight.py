@@ -2,7 +2,8 @@
 transform pipelines, then through the model on the CPU (a dry forward takes milliseconds).
 
 A pipeline whose output the model cannot take (`pad` making 40x40 images for `net`, which
-takes 32x32; a 28-pixel eval crop) is refused in one line naming the pipeline, the transform
+takes 32x32; a 28-pixel eval crop), or turns into another number of rows (52x52 images: `net`'s
+`reshape(-1, 400)` makes four rows of each) is refused in one line naming the pipeline, the transform
 that changed the size last and the sizes, instead of failing mid-run.
 """
 from __future__ import annotations
@@ -47,21 +48,29 @@ def _through(specs: list[dict], ctx: TransformContext, image: torch.Tensor,
 
 
 def _forward(model: nn.Module, x: torch.Tensor, pipeline: str, shapes: list, model_name: str) -> None:
-    batch = x.reshape(-1, *x.shape[-3:])  # one image, or its crops (five_crop / ten_crop) as a batch
+    """Two copies of the sample (or of its five_crop / ten_crop crops) through the model: it must take them and
+    keep the batch size (Net's `reshape(-1, 400)` turns one 52x52 image into four rows)."""
+    batch = x.reshape(-1, *x.shape[-3:]).repeat(2, 1, 1, 1)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            model(batch.to(next(model.parameters()).device))
+            out = model(batch.to(next(model.parameters()).device))
     except RuntimeError as exc:
-        changed = [name for (_, before), (name, after) in zip(shapes, shapes[1:]) if before[-3:] != after[-3:]]
-        culprit = changed[-1] if changed else None
-        where = f"after '{culprit}'" if culprit else "as the dataset gives them"
-        raise ConfigError(f"transforms.{pipeline}: {where} the images are {_size(batch.shape[1:])} "
-                          f"(dataset: {_size(shapes[0][1])}), which model '{model_name}' cannot take "
-                          f"({_first_line(exc)}); make the pipeline end at the size the model takes") from None
+        raise ConfigError(_refusal(pipeline, shapes, batch, model_name, _first_line(exc))) from None
     finally:
         model.train(was_training)
+    if isinstance(out, torch.Tensor) and out.shape[:1] != batch.shape[:1]:
+        raise ConfigError(_refusal(pipeline, shapes, batch, model_name,
+                                   f"a batch of {batch.shape[0]} comes out as {out.shape[0]} rows"))
+
+
+def _refusal(pipeline: str, shapes: list, batch: torch.Tensor, model_name: str, why: str) -> str:
+    changed = [name for (_, before), (name, after) in zip(shapes, shapes[1:]) if before[-3:] != after[-3:]]
+    where = f"after '{changed[-1]}'" if changed else "as the dataset gives them"
+    return (f"transforms.{pipeline}: {where} the images are {_size(batch.shape[1:])} (dataset: "
+            f"{_size(shapes[0][1])}), which model '{model_name}' cannot take ({why}); make the pipeline end "
+            f"at the size the model takes")
 
 
 def _size(shape: tuple[int, ...]) -> str:

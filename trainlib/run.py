@@ -16,8 +16,8 @@ from torch import nn
 
 from trainlib import checkpoint as ckpt
 from trainlib import tags as tag
-from trainlib.config import TrainConfig, flatten, validate
-from trainlib.data.datasets import ImageSplits, build_dataset
+from trainlib.config import TrainConfig, family_line, flatten, validate
+from trainlib.data.datasets import ImageSplits, build_dataset, transform_specs
 from trainlib.diagnose.observer import DiagnoseObserver
 from trainlib.distributed import DistContext, connect
 from trainlib.ema import ModelEma
@@ -27,13 +27,13 @@ from trainlib.inits import apply_init
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
 from trainlib.models import build_model
-from trainlib.observers import FitContext, Observer, Observers
+from trainlib.observers import FitContext, Observer, Observers, due
 from trainlib.optimizers import build_optimizer
 from trainlib.precision import Execution, compiled, to_memory_format
 from trainlib.preflight import check_shapes
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
-from trainlib.setup import config_loaders, pick_device, run_tags, seed_everything, transform_specs
+from trainlib.setup import config_loaders, pick_device, run_tags, seed_everything
 from trainlib.step_setup import build_execution, build_step_options, optimizer_steps
 from trainlib.stopping import Stops
 from trainlib.storage import publish
@@ -121,6 +121,8 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
         tracker.log_artifact(config_path)
         if parts.finetune:
             parts.finetune.record(tracker, run_dir, echo)
+    for family in ("optimizer", "scheduler"):
+        echo(family_line(family, getattr(cfg, family)))
     parts.observers.on_fit_start(FitContext(cfg, parts.model, parts.device, parts.data, parts.loaders,
                                             parts.optimizer, tracker, run_dir, echo, state.epoch, handle.run_id))
     stops = state.stops = state.stops or Stops(cfg.train)
@@ -133,10 +135,13 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
         metrics.update(parts.observers.epoch_metrics())
         state.epoch = epoch
         reason = stops.after_epoch(epoch, metrics)
-        if metrics["valid/acc"] > state.best_valid_acc:
+        if reason and valid is None:  # a run ends on a validated epoch: its best checkpoint exists
+            valid = validate_into(parts, metrics)
+        if valid is not None and metrics["valid/acc"] > state.best_valid_acc:
             state.best_valid_acc = metrics["valid/acc"]
             save_checkpoint(parts, state, ckpt_dir / ckpt.BEST, handle.run_id)
-        metrics["valid/best_acc"] = state.best_valid_acc
+        if valid is not None:
+            metrics["valid/best_acc"] = state.best_valid_acc
         tracker.log_metrics(metrics, step=epoch)  # before the checkpoint: a kill in between re-logs, never loses
         save_checkpoint(parts, state, ckpt_dir / ckpt.LAST, handle.run_id)
         for step, lr in parts.schedule.pop_step_lrs():
@@ -157,7 +162,8 @@ def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
 
 
 def train_and_validate(parts: Parts, epoch: int, progress: bool, deadline: float | None = None,
-                       time_first_step: bool = False) -> tuple[dict[str, float], EvalResult]:
+                       time_first_step: bool = False) -> tuple[dict[str, float], EvalResult | None]:
+    """Train one epoch, then validate when `valid_every` says so (else no valid/* metrics and no EvalResult)."""
     parts.loaders["train"].sampler.set_epoch(epoch)
     parts.dist.seed_epoch(parts.cfg.seed, epoch, parts.loader_generator)
     lrs = learning_rates(parts.optimizer)
@@ -166,13 +172,20 @@ def train_and_validate(parts: Parts, epoch: int, progress: bool, deadline: float
                             batch_transform=parts.batch_transform, on_batch=parts.observers.batch_hook,
                             options=parts.step, deadline=deadline, time_first_step=time_first_step)
     train = parts.dist.reduce_train(train)
-    valid = evaluate_split(parts, "valid")
-    metrics = {"train/loss": train.loss, "train/acc": train.acc, "valid/loss": valid.loss, "valid/acc": valid.acc,
-               **lrs, "time/epoch_s": train.seconds, "time/img_per_s": train.img_per_s}
+    metrics = {"train/loss": train.loss, "train/acc": train.acc, **lrs, "time/epoch_s": train.seconds,
+               "time/img_per_s": train.img_per_s}
+    valid = validate_into(parts, metrics) if due(epoch, parts.cfg.valid_every, parts.cfg.epochs) else None
     if time_first_step:
         metrics["time/compile_s"] = train.warmup_seconds
     parts.schedule.after_epoch(metrics)
     return metrics, valid
+
+
+def validate_into(parts: Parts, metrics: dict[str, float]) -> EvalResult:
+    """Validate, adding valid/loss and valid/acc to `metrics`."""
+    valid = evaluate_split(parts, "valid")
+    metrics.update({"valid/loss": valid.loss, "valid/acc": valid.acc})
+    return valid
 
 
 def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
@@ -313,9 +326,14 @@ def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> N
 
 
 def epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
-    return (f"epoch {epoch:>3}/{epochs}  train loss {m['train/loss']:.4f} acc {m['train/acc']:.2%}  "
-            f"valid loss {m['valid/loss']:.4f} acc {m['valid/acc']:.2%}  lr {m['lr']:.4g}  "
-            f"{m['time/epoch_s']:.1f}s  {rate(m['time/img_per_s'])} img/s")
+    valid = f"valid loss {loss(m['valid/loss'])} acc {m['valid/acc']:.2%}" if "valid/acc" in m else "(not validated)"
+    return (f"epoch {epoch:>3}/{epochs}  train loss {loss(m['train/loss'])} acc {m['train/acc']:.2%}  "
+            f"{valid}  lr {m['lr']:.4g}  {m['time/epoch_s']:.1f}s  {rate(m['time/img_per_s'])} img/s")
+
+
+def loss(value: float) -> str:
+    """4 decimals; a huge (diverged) loss in 4 significant digits (8.8e+31, not a 32-digit number)."""
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
 
 
 def rate(per_second: float) -> str:

@@ -79,7 +79,7 @@ class LRSchedule:
             return
         if self.monitor is None:
             self._step_scheduler()
-        else:
+        elif self.monitor in metrics:  # valid_every > 1: plateau counts validated epochs
             self._step_scheduler(metrics[self.monitor])
 
     def add_param_group(self, group: dict) -> None:

@@ -14,7 +14,7 @@ import torch
 
 from trainlib import tags as tag
 from trainlib.config import TrainConfig
-from trainlib.data.datasets import DATASETS, ImageSplits
+from trainlib.data.datasets import ImageSplits, transform_specs
 from trainlib.data.loaders import build_loaders
 from trainlib.distributed import DistContext, launched_as_worker, local_rank
 from trainlib.errors import ConfigError
@@ -35,13 +35,6 @@ def pick_device(name: str) -> torch.device:
     if name == "cuda" and launched_as_worker():  # torchrun: one GPU per worker on each machine
         return torch.device("cuda", local_rank())
     return torch.device(name)
-
-
-def transform_specs(cfg: TrainConfig) -> dict[str, list[dict]]:
-    """The train and eval pipelines: the config's, else the dataset's defaults."""
-    defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
-    return {"train": cfg.transforms.train or defaults.get("train", []),
-            "eval": cfg.transforms.eval or defaults.get("eval", [])}
 
 
 def config_loaders(cfg: TrainConfig, data: ImageSplits, generator: torch.Generator,

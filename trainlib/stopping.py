@@ -36,7 +36,10 @@ class EarlyStopping:
         return margin > self.config.min_delta
 
     def update(self, epoch: int, metrics: dict[str, float]) -> str | None:
-        """Record the epoch's metrics; the reason to stop, or None."""
+        """Record the epoch's metrics; the reason to stop, or None (also on an epoch that did not validate:
+        with valid_every > 1, patience counts validated epochs)."""
+        if self.config.metric not in metrics:
+            return None
         value = metrics[self.config.metric]
         if self.improved(value):
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0

@@ -62,7 +62,7 @@ def trial_table(trials: Sequence[Any], sweep: Sweep) -> str:
 
 
 def summary(sweep: Sweep, rows: list, best, record, sweep_dir: Path, top: int = 5) -> list[str]:
-    from launcher.sweep.tracking import ranked
+    from launcher.sweep.tracking import RANKING, ranked
 
     keys = list(sweep.file.space)
     counts: dict[str, int] = {}
@@ -72,13 +72,13 @@ def summary(sweep: Sweep, rows: list, best, record, sweep_dir: Path, top: int = 
              ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) + ")"]
     order = ranked(rows, sweep.mode)[:top]
     if order:
-        lines.append(f"top {len(order)} by {sweep.metric} ({sweep.mode}):")
+        lines.append(f"top {len(order)} by {sweep.metric} ({sweep.mode}; {RANKING}):")
         lines.append(table(["trial", "status", f"best {sweep.metric}", "test/acc", "epochs", *keys, "run id"],
                            [[r.trial, r.status, r.best, r.test_acc, r.epochs, *[r.params.get(k, "-") for k in keys],
                              r.run_id] for r in order]))
     if best is not None:
-        lines.append(f"best trial:      {best.trial}  {sweep.metric} {best.best:.4f}  "
-                     f"config: {sweep_dir / 'best_config.yaml'}")
+        lines.append(f"best trial:      {best.trial}  {sweep.metric} {best.best:.4f} (best epoch; last "
+                     f"{best.last:.4f})  config: {sweep_dir / 'best_config.yaml'}")
     from trainlib.tracking.mlflow_tracker import ui_hint
 
     uri = record.uri

@@ -165,6 +165,9 @@ def _check_resolves(doc: YamlDocument, where: tuple, base: TrainConfig, values: 
 
 
 def check_tune(doc: YamlDocument, spec: SweepFile, base: TrainConfig) -> None:
+    if base.valid_every > 1 and spec.tune.metric.startswith("valid/"):
+        raise doc.error(("base", "valid_every"), f"{base.valid_every}: the sweep judges each trial on "
+                        f"{spec.tune.metric} at every epoch; use valid_every: 1 in a sweep, or a train/ metric")
     scheduler = spec.tune.scheduler
     params = scheduler.params
     for field in ("grace_period", "perturbation_interval"):

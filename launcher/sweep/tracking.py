@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ class TrialRow:
     note: str = ""  # why it stopped early, or its error
     history: list[float] = field(default_factory=list)
     seconds: float | None = None  # from the run's start to its end
+    loss: float | None = None  # the trial's last valid/loss (the last tie-break, see `ranked`)
 
     def flat(self, keys: list[str]) -> dict[str, Any]:
         row = {k: v for k, v in asdict(self).items() if k not in ("params", "history")}
@@ -135,7 +137,8 @@ def collect_rows(record: SweepRun, metric: str, mode: str) -> list[TrialRow]:
             run_dir=tags.get(tag.RUN_DIR, ""), node_ip=tags.get(tag.NODE_IP, ""),
             gpu_ids=tags.get(tag.GPU_IDS, ""), attempt=tags.get(tag.ATTEMPT, ""),
             note=tags.get(tag.STOP_REASON) or tags.get(tag.ERROR, ""), history=history,
-            seconds=(run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None))
+            seconds=(run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None,
+            loss=metrics.get(TIE_LOSS)))
     return rows
 
 
@@ -145,6 +148,17 @@ def per_epoch(history: list) -> list[float]:
     return [latest[step] for step in sorted(latest)]
 
 
+TIE_LOSS = "valid/loss"
+RANKING = "best value over each trial's epochs; ties: the last epoch's value, then the lower last valid/loss"
+
+
 def ranked(rows: list[TrialRow], mode: str) -> list[TrialRow]:
-    scored = [r for r in rows if r.best is not None]
-    return sorted(scored, key=lambda r: r.best, reverse=mode == "max")
+    """Best first by the objective's best value over the trial's epochs; trials that tie there by the last
+    epoch's value (a trial that ends at the best beats one that fell back), then by the lower last valid/loss."""
+    sign = -1.0 if mode == "max" else 1.0
+
+    def key(r: TrialRow) -> tuple[float, float, float]:
+        last = sign * r.last if r.last is not None else math.inf
+        return sign * r.best, last, r.loss if r.loss is not None else math.inf
+
+    return sorted((r for r in rows if r.best is not None), key=key)

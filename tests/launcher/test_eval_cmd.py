@@ -74,6 +74,9 @@ def test_eval_log_records_on_the_source_run_and_keeps_its_status(finished):
 @pytest.mark.parametrize("args, culprit", [
     (["0123456789abcdef"], "0123456789abcdef"),
     (["RUN:last", "-s", "data.classes=[0,1]"], "does not fit model 'net'"),
+    # the README's old example: a subset of a 10-class checkpoint's classes; the hint must not ask for -s again
+    (["RUN", "-s", "data.classes=[6,7,8,9]"], "the -s settings given build another model than the checkpoint's: "
+                                            "evaluate it on the data and classes it was trained on, or finetune"),
     (["RUN", "-s", "model.name=nope"], "unknown model 'nope'"),
 ])
 def test_bad_eval_input_is_one_line_exit_2_and_writes_nothing(finished, args, culprit):

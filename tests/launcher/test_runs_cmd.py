@@ -116,3 +116,29 @@ def test_a_local_sweep_runs_its_trials_on_the_loopback_node_with_their_cpus_as_t
     tags = [client.get_run(r).data.tags for r in demo_store.trial_run_ids]
     assert {t["launch.node_ip"] for t in tags} == {"127.0.0.1"}
     assert {t["launch.threads"] for t in tags} == {"1"}
+
+
+def add_sweep(client, exp_id: str, name: str, smoke: bool, trials: int) -> str:
+    """A sweep's parent run and its trials as `launch sweep` tags them, in a real store."""
+    from trainlib import tags as tag
+
+    parent = client.create_run(exp_id, run_name=f"{name}-smoke" if smoke else name,
+                               tags={tag.KIND: "sweep", tag.SWEEP: name, tag.SMOKE: str(smoke).lower()})
+    for i in range(trials):
+        child = client.create_run(exp_id, run_name=f"{name}-{i:05d}", tags={tag.PARENT: parent.info.run_id})
+        client.set_terminated(child.info.run_id)
+    client.set_terminated(parent.info.run_id)
+    return parent.info.run_id
+
+
+def test_sweep_by_name_prefers_a_full_sweep_over_a_newer_smoke_one(store, client):
+    exp_id = client.create_experiment("sweeps")
+    only_smoke = add_sweep(client, exp_id, "tiny", smoke=True, trials=1)
+    full = add_sweep(client, exp_id, "optim", smoke=False, trials=3)
+    add_sweep(client, exp_id, "optim", smoke=True, trials=2)  # newer, a --smoke run of the same file
+    result = invoke("runs", "--tracking-uri", store, "--sweep", "optim")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"sweep optim: parent run {full} (optim), 3 trials"
+    smoke = invoke("runs", "--tracking-uri", store, "--sweep", "tiny")
+    assert smoke.stdout.splitlines()[0] == (f"sweep tiny: parent run {only_smoke} (tiny-smoke), 1 trials "
+                                            "(a --smoke sweep: no other sweep has this name)")

@@ -57,6 +57,10 @@ def test_train_prints_epochs_test_accuracy_report_and_where_to_look(trained):
     assert out.count("epoch ") >= 3 and "valid loss" in out and "img/s" in out
     assert "test acc" in out and "recall:" in out and "precision:" in out
     assert "run id:" in out and "tensorboard --logdir" in out and "launch ui" in out
+    # the resolved optimizer and schedule come first: what the run uses, catalog defaults filled in
+    assert out.splitlines()[:2] == [
+        "optimizer: sgd lr=0.05 momentum=0.9 dampening=0.0 nesterov=False weight_decay=0.0 no_decay_bias_norm=False",
+        "scheduler: cosine eta_min=0.0 warmup_epochs=0.0 warmup_start=0.1"]
 
 
 def test_mlflow_run_holds_params_metrics_artifacts_and_tags(trained):

@@ -61,6 +61,18 @@ def test_label_smoothing_and_class_weights_change_cross_entropy(batch):
     assert make("cross_entropy", class_weights=weights)(logits, target) != plain
 
 
+@pytest.mark.parametrize("name", ["cross_entropy", "nll"])
+def test_ignore_index_leaves_that_class_out_of_the_loss(name, batch):
+    logits, target = batch
+    ignored = int(target[0])
+    kept = target != ignored
+    assert make(name, ignore_index=ignored)(logits, target) == pytest.approx(float(make(name)(logits[kept], target[kept])))
+    assert make(name)(logits, target) == make(name, ignore_index=-100)(logits, target)  # torch's default: none
+    logits = logits.clone().requires_grad_(True)
+    make(name, ignore_index=ignored)(logits, target).backward()
+    assert logits.grad[~kept].abs().sum() == 0 and logits.grad[kept].abs().sum() > 0
+
+
 def test_class_weights_must_match_the_classes():
     with pytest.raises(ConfigError, match="3 values but the data has 10 classes"):
         make("cross_entropy", class_weights=[1.0, 2.0, 3.0])

@@ -103,3 +103,52 @@ def test_every_optimizer_trains_net_on_digits(name, tmp_path):
     result = train(short_run_config(tmp_path, optimizer=optimizer_spec(name)))
     assert result["train_losses"][-1] < result["train_losses"][0]
     assert result["valid/best_acc"] >= ACC_BAR, result
+
+
+# --- the tutorial's optimizer options, step by step (seed 3.2-3.3) ------------------------------
+
+def linear_steps(name: str, steps: list[float], **params) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
+    """Weights after each engine step on a loss whose gradient is `scale` x ones (one scale per step)."""
+    model = nn.Linear(4, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    optimizer = build_optimizer(spec(name, weight_decay=0.0, **params), model)
+    x = torch.ones(1, 4)
+    weights = []
+    for scale in steps:
+        optimizer_step(model, lambda logits, y, s=scale: s * logits.sum(), optimizer, x, torch.zeros(1))
+        weights.append(model.weight.detach().clone())
+    return weights, optimizer
+
+
+@pytest.mark.parametrize("dampening", [0.0, 0.1, 0.5])
+def test_sgd_dampening_scales_the_new_gradient_in_the_momentum_buffer(dampening):
+    lr, momentum = 0.1, 0.9
+    (w1, w2, w3), _ = linear_steps("sgd", [1.0, 1.0, 1.0], lr=lr, momentum=momentum, dampening=dampening)
+    buf2 = momentum * 1.0 + (1 - dampening) * 1.0  # the first step takes the gradient as the buffer, undampened
+    buf3 = momentum * buf2 + (1 - dampening) * 1.0
+    assert torch.allclose(w1, torch.full((1, 4), -lr))
+    assert torch.allclose(w2 - w1, torch.full((1, 4), -lr * buf2))
+    assert torch.allclose(w3 - w2, torch.full((1, 4), -lr * buf3))
+
+
+def test_adam_amsgrad_keeps_the_largest_second_moment():
+    """A large gradient then small ones: AMSGrad divides by the running maximum of v, so it steps less."""
+    gradients = [10.0, 0.1, 0.1, 0.1]
+    plain, _ = linear_steps("adam", gradients, lr=0.01, amsgrad=False)
+    ams, optimizer = linear_steps("adam", gradients, lr=0.01, amsgrad=True)
+    assert torch.equal(plain[0], ams[0])  # v's maximum is v itself at the first step
+    assert (ams[-1] - ams[0]).abs().sum() < (plain[-1] - plain[0]).abs().sum()
+    (state,) = optimizer.state.values()
+    assert torch.allclose(state["max_exp_avg_sq"], torch.full((1, 4), (1 - 0.999) * 100.0))  # from the first step
+
+
+def test_each_step_starts_from_zeroed_gradients():
+    """zero_grad before every backward: the gradient of a step is that batch's alone, never the sum so far."""
+    model = nn.Linear(4, 1, bias=False)
+    optimizer = build_optimizer(spec("sgd", lr=0.1, momentum=0.0), model)  # a linear loss: the same gradient each step
+    x = torch.ones(1, 4)
+    for _ in range(3):
+        optimizer_step(model, lambda logits, y: 2.0 * logits.sum(), optimizer, x, torch.zeros(1))
+        assert torch.equal(model.weight.grad, torch.full((1, 4), 2.0))
+    optimizer.zero_grad()
+    assert model.weight.grad is None  # set_to_none, torch's default

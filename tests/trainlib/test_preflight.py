@@ -13,7 +13,7 @@ from trainlib.errors import ConfigError
 from trainlib.models import build_model
 from trainlib.preflight import check_shapes
 from trainlib.run import run
-from trainlib.setup import transform_specs
+from trainlib.data.datasets import transform_specs
 from trainlib.tags import RUN_DIR
 
 README_FIVE_CROP = [{"resize": {"size": 36}}, {"five_crop": {"size": 32}}, "normalize"]
@@ -34,6 +34,10 @@ def preflight(**transforms) -> None:
     ({"eval": [{"center_crop": {"size": 28}}, "normalize"]}, r"transforms\.eval: after 'center_crop' .* 3x28x28"),
     ({"eval": [{"resize": {"size": 48}}, "normalize"]}, r"after 'resize' the images are 3x48x48"),
     ({"train": [{"random_crop": {"size": 40}}]}, r"transforms\.train: after 'random_crop' the images are 3x40x40"),
+    # Net's reshape(-1, 400) takes 52x52 images (16x10x10 features = 4 x 400): the batch must keep its size
+    ({"eval": [{"resize": {"size": 52}}, "normalize"]},
+     r"^transforms\.eval: after 'resize' the images are 3x52x52 \(dataset: 3x32x32\), which model 'net' cannot "
+     r"take \(a batch of 2 comes out as 8 rows\); make the pipeline end at the size the model takes$"),
 ])
 def test_a_size_the_model_cannot_take_is_refused_naming_the_transform(transforms, message):
     with pytest.raises(ConfigError, match=message):

@@ -154,3 +154,10 @@ def dataset_root(root: str) -> Path:
     if not path.exists():
         raise DataError(f"data.root '{root}' does not exist")
     return path
+
+
+def transform_specs(cfg: Any) -> dict[str, list[dict]]:
+    """The train and eval pipelines of a TrainConfig: the config's, else the dataset's defaults."""
+    defaults = DATASETS.get(cfg.data["name"]).meta.get("transforms", {})
+    return {"train": cfg.transforms.train or defaults.get("train", []),
+            "eval": cfg.transforms.eval or defaults.get("eval", [])}

@@ -1,11 +1,18 @@
-"""The seed's txt lists ("path label" per line, chapter 1.3) and the `txt` dataset that reads them."""
+"""The seed's txt lists ("path label" per line, chapter 1.3) and the `txt` dataset that reads them.
+
+A list is the user's own input and reading it writes nothing, so its paths may point anywhere
+the user can read: the tutorial's lists hold `../../Data/train/...`, relative to where its
+scripts run. A relative path is looked up in the list's folder first, then in the working
+folder; an absolute one as it is. Only a file that cannot be read is refused, in one line
+naming the first such line. (Archives keep their strict rules: see safe_paths.)"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, dataset_root
 from trainlib.data.filesplits import FileList, load_file_splits
-from trainlib.data.safe_paths import inside, unique_names
+from trainlib.data.safe_paths import unique_names
 from trainlib.data.splits import SPLITS
 from trainlib.errors import DataError
 from trainlib.validation import NonNegativeInt
@@ -18,7 +25,7 @@ def write_list(path: Path, entries: list[tuple[str, int]]) -> None:
 
 
 def read_list(path: Path) -> tuple[FileList, list[int]]:
-    """Parse a list; relative image paths are taken from the list's folder. Also returns line numbers."""
+    """Parse a list (image paths found as the module says). Also returns line numbers."""
     if not path.is_file():
         raise DataError(f"txt list not found: {path}")
     files, lines = FileList([], []), []
@@ -28,10 +35,23 @@ def read_list(path: Path) -> tuple[FileList, list[int]]:
         parts = line.strip().rsplit(maxsplit=1)
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
             raise DataError(f"{path}:{number}: expected 'path label', got {line.strip()!r}")
-        files.paths.append(inside(path.parent, parts[0], f"{path}:{number}"))
+        files.paths.append(find_image(path, parts[0], number))
         files.labels.append(int(parts[1]))
         lines.append(number)
     return files, lines
+
+
+def find_image(list_path: Path, image: str, number: int) -> Path:
+    """The readable file a list line names: `image` as it is when absolute, else in the list's folder, else in
+    the working folder."""
+    written = Path(image).expanduser()
+    candidates = [written] if written.is_absolute() else [list_path.parent / written, Path.cwd() / written]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.R_OK):
+            return Path(os.path.normpath(candidate))
+    where = "" if written.is_absolute() else (f" (a relative path is looked up in the list's folder "
+                                               f"{list_path.parent}, then in the working folder {Path.cwd()})")
+    raise DataError(f"{list_path}:{number}: image {image!r} not found or not readable{where}")
 
 
 def _lines(path: Path) -> list[str]:

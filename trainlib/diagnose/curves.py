@@ -31,7 +31,7 @@ def not_decreasing(train_losses: list[float], patience: int, min_drop: float) ->
 
 def overfitting(train_acc: list[float], valid_acc: list[float], max_gap: float, patience: int) -> Problem | None:
     """Train accuracy ahead of valid accuracy by more than `max_gap`, and the gap has grown."""
-    gaps = [t - v for t, v in zip(train_acc, valid_acc)]
+    gaps = [t - v for t, v in zip(train_acc, valid_acc) if not math.isnan(v)]  # NaN: an epoch not validated
     if len(gaps) <= patience or gaps[-1] <= max_gap or gaps[-1] <= gaps[-1 - patience]:
         return None
     return (f"train/valid gap is {gaps[-1]:.1%} (train acc {train_acc[-1]:.1%}, valid {valid_acc[-1]:.1%}), "

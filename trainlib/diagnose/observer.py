@@ -154,7 +154,7 @@ class DiagnoseObserver(Observer):
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
         for key, values in self.history.items():
-            values.append(metrics[key])
+            values.append(metrics.get(key, math.nan))  # valid/acc: NaN on an epoch that did not validate
         loss = metrics["train/loss"]
         if not math.isfinite(loss):
             self._report_nonfinite(f"train loss is {loss}", None)

@@ -78,7 +78,7 @@ def load_report(client, run_id: str) -> Report:
     try:
         run = client.get_run(run_id)
     except MlflowException:
-        raise UserError(f"no run '{run_id}' in {client.tracking_uri}") from None
+        raise UserError(f"unknown run '{run_id}' in {client.tracking_uri}; list runs with: launch runs") from None
     tags, params = run.data.tags, run.data.params
     curves = [Curve(name, _history(client, run_id, name)) for name in CURVES]
     curves = [c for c in curves if c.values]

@@ -165,7 +165,7 @@ class MlflowTracker:
         from trainlib.compat import mlflow_global_uri
 
         model = copy.deepcopy(model).cpu().eval()
-        example = input_example.detach().cpu()
+        example = input_example.detach().cpu().contiguous()  # torch.export guards the example's strides
         with torch.no_grad():
             output = model(example)
         logged = self.client.create_logged_model(self.experiment_id, name=MODEL_NAME, source_run_id=self.run_id)

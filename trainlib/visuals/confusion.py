@@ -1,7 +1,10 @@
-"""The confusion matrices of the valid and the train split as pictures each logged epoch (seed 4.5
-draws both). The train one counts the epoch's training batches as the model saw them (augmented,
-train mode, before each step), as the tutorial's loop does: no extra pass over the train set.
-Under DDP it is rank 0's share of the batches.
+"""The confusion matrices as pictures (seed 4.5 draws the valid and the train split's):
+- `confusion_matrix/valid` at each logged epoch, from that epoch's validation;
+- `confusion_matrix/train` once, when training ends, as the tutorial's `validate(net, train_loader)`
+  counts it: the final weights in eval mode over the train loader (its augmentation included);
+- `confusion_matrix/train_batches` at each logged epoch: the epoch's training batches as the model
+  saw them (augmented, train mode, before each step), no extra pass over the train set.
+Under DDP both train ones are rank 0's share of the batches.
 
 Drawn with PIL (a few ms) rather than matplotlib (~0.3-0.5 s a figure, most of it layout):
 at every logged epoch that alone would exceed the visuals' 5% budget. Cells are shaded by
@@ -13,10 +16,11 @@ import torch
 
 from torch import nn
 
-from trainlib.engine import BatchStep, EvalResult, class_ids
+from trainlib.engine import BatchStep, EvalResult, class_ids, forward
 from trainlib.metrics import confusion_matrix
 from trainlib.observers import FitContext, Observer
 from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
+from trainlib.visuals.images import eval_mode
 from trainlib.visuals.items import EveryEpochs
 from trainlib.visuals.sink import Sink
 
@@ -65,32 +69,48 @@ class ConfusionFigure(Observer):
         self.class_names = ctx.data.class_names
         self.due = ctx.due
         self.epoch = ctx.start_epoch + 1
+        self.model, self.train_loader, self.device = ctx.model, ctx.loaders["train"], ctx.device
 
     def after_backward(self, step: BatchStep) -> None:
         if not self.due(self.epoch, self.item.every):
             return
-        k = len(self.class_names)
-        cells = class_ids(step.targets) * k + step.logits.argmax(1)
-        counts = torch.bincount(cells, minlength=k * k)
-        self.train_counts = counts if self.train_counts is None else self.train_counts + counts
+        self.train_counts = self._count(self.train_counts, step.targets, step.logits)
 
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
+    def _count(self, counts: torch.Tensor | None, targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        k = len(self.class_names)
+        more = torch.bincount(class_ids(targets) * k + logits.argmax(1), minlength=k * k)
+        return more if counts is None else counts + more
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult | None) -> None:
         self.epoch = epoch + 1
         if not self.due(epoch, self.item.every):
             return
-        cm = confusion_matrix(valid.preds, valid.targets, len(self.class_names))
-        self.draw("valid", cm, epoch)
+        if valid is not None:  # valid_every: not validated this epoch
+            cm = confusion_matrix(valid.preds, valid.targets, len(self.class_names))
+            self.draw("valid", cm, epoch, f"valid, epoch {epoch}")
         if self.train_counts is not None:
             k = len(self.class_names)
-            self.draw("train", self.train_counts.cpu().view(k, k), epoch)
+            self.draw("train_batches", self.train_counts.cpu().view(k, k), epoch,
+                      f"train batches of epoch {epoch} (augmented, train mode, before each step)")
             self.train_counts = None
 
-    def draw(self, split: str, cm: torch.Tensor, epoch: int) -> None:
+    def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
+        counts = None
+        with eval_mode(self.model), torch.no_grad():
+            for x, y in self.train_loader:
+                counts = self._count(counts, y.to(self.device), forward(self.model, x.to(self.device)))
+        if counts is not None:
+            k = len(self.class_names)
+            self.draw("train", counts.cpu().view(k, k), epoch, "train after training (final weights, eval mode)")
+
+    def draw(self, split: str, cm: torch.Tensor, epoch: int, what: str) -> None:
         acc = float(cm.diag().sum() / cm.sum().clamp(min=1))
-        title = f"{split}, epoch {epoch}: acc {acc:.2%} (rows: true class)"
+        title = f"{what}: acc {acc:.2%} (rows: true class)"
         self.sink.image(f"confusion_matrix/{split}", confusion_image(cm, self.class_names, title), epoch, artifact=True)
 
 
-@VISUALS.register("confusion", EveryEpochs, writes=(TENSORBOARD, MLFLOW), summary="confusion matrix figures: valid, and train (its augmented batches)")
+@VISUALS.register("confusion", EveryEpochs, writes=(TENSORBOARD, MLFLOW),
+                  summary="confusion matrix figures: valid each logged epoch; train after training (final weights, "
+                          "eval mode, as the tutorial's); the epoch's augmented train batches")
 def confusion(item: EveryEpochs, model: nn.Module, sample: torch.Tensor) -> Observer:
     return ConfusionFigure(item)

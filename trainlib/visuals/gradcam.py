@@ -65,19 +65,34 @@ class GradCam(LayerVisual):
 
 
 @VISUALS.register("gradcam", LayerImages, writes=(TENSORBOARD, MLFLOW),
-                  summary="Grad-CAM heat maps of a layer (default: last conv) on fixed valid images")
+                  summary="Grad-CAM heat maps of a layer (default: the output of the block holding the last conv) "
+                          "on fixed valid images")
 def gradcam(item: LayerImages, model: nn.Module, sample: torch.Tensor) -> Observer | None:
     layer = cam_layer(model, item.layer, sample, "visuals.gradcam.layer")
     return GradCam(item, layer) if layer else None
 
 
 def cam_layer(model: nn.Module, name: str | None, sample: torch.Tensor, where: str) -> str | None:
-    """The layer Grad-CAM reads (`name`, default the last conv), checked to be spatial; None: no conv layer."""
+    """The layer Grad-CAM reads (`name`, default: see `block_output`), checked to be spatial; None: no conv layer."""
     convs = list(conv_layers(model))
-    layer = pick_layer(model, name, convs[-1] if convs else None, where)
+    layer = pick_layer(model, name, block_output(model, convs[-1], sample) if convs else None, where)
     if layer:
         check_spatial(model, layer, sample, where)
     return layer
+
+
+def block_output(model: nn.Module, conv: str, sample: torch.Tensor) -> str:
+    """The outermost module around the last conv whose output has that conv's shape: the output of the block
+    holding it (ResNet34: `layer4`, after the residual sum and its ReLU, not `layer4.2.left.3` inside the residual
+    branch); the conv itself when its parent changes the shape (Net: `conv2`)."""
+    shape = capture(model, conv, sample).shape
+    best, parts = conv, conv.split(".")
+    for depth in range(len(parts) - 1, 0, -1):
+        parent = ".".join(parts[:depth])
+        if capture(model, parent, sample).shape != shape:
+            break
+        best = parent
+    return best
 
 
 def check_spatial(model: nn.Module, layer: str, sample: torch.Tensor, where: str = "visuals.gradcam.layer") -> None:

@@ -40,7 +40,7 @@ class PrCurves(Observer):
         self.due = ctx.due
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult) -> None:
-        if not self.due(epoch, self.item.every):
+        if not self.due(epoch, self.item.every) or valid is None:  # valid_every: not validated this epoch
             return
         probs = valid.logits.float().softmax(1).nan_to_num(0.0).cpu()
         counts = {k: v.numpy() for k, v in pr_counts(probs, valid.targets.cpu()).items()}

@@ -45,7 +45,7 @@ class GradCamVideo(LayerVisual):
 
 @VISUALS.register("video", VideoVisual, writes=TENSORBOARD,
                   summary="Grad-CAM of fixed valid images at every epoch as a TensorBoard video (add_video, "
-                          "written at the end; needs moviepy); layer default: the last conv")
+                          "written at the end; needs moviepy); layer default: as gradcam's")
 def video(item: VideoVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None:
     layer = cam_layer(model, item.layer, sample, "visuals.video.layer")
     return GradCamVideo(item, layer) if layer else None

@@ -13,6 +13,7 @@ from tests.data_files import write_class_tree
 from trainlib.data import DATASETS, list_datasets
 from trainlib.data.datasets import build_dataset
 from trainlib.data.imagefiles import FileImages
+from trainlib.data.txtlist import read_list
 from trainlib.data.stats import channel_stats
 from trainlib.errors import ConfigError, DataError
 
@@ -135,7 +136,8 @@ def test_bad_folder_data_is_one_clear_data_error(breaks, max_memory_mb, image_tr
     ("train/cat/000.png 3", r"train.txt:\d+: label 3 is outside the class range 0..2"),
     ("train/cat/000.png -1", "label -1 is outside"),
     ("train/cat/000.png", r"train.txt:\d+: expected 'path label'"),
-    ("train/cat/missing.png 0", "image not found: .*missing.png"),
+    ("train/cat/missing.png 0", r"train.txt:\d+: image 'train/cat/missing.png' not found or not readable \(a relative "
+                                r"path is looked up in the list's folder .*, then in the working folder .*\)$"),
 ])
 def test_bad_txt_lines_name_the_file_and_line(line, message, image_tree):
     write_lists(image_tree)
@@ -143,6 +145,42 @@ def test_bad_txt_lines_name_the_file_and_line(line, message, image_tree):
         fh.write(line + "\n")
     with pytest.raises(DataError, match=message):
         build_dataset(spec("txt", root=str(image_tree)))
+
+
+def test_the_tutorials_lists_relative_to_the_working_folder_read_the_same_images(tmp_path, image_tree, monkeypatch):
+    """The tutorial's lists say `../../Data/train/...`: relative to its scripts' folder, not the list's."""
+    data = tmp_path / "Data"
+    shutil.copytree(image_tree, data)
+    scripts = tmp_path / "Code" / "1_data_prepare"
+    scripts.mkdir(parents=True)
+    names = sorted(CLASSES)
+    for split in ("train", "valid", "test"):
+        lines = [f"../../Data/{p.relative_to(data)} {names.index(p.parent.name)}"
+                 for p in sorted((data / split).rglob("*.png"))]
+        (data / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(scripts)
+    txt = build_dataset(spec("txt", root=str(data)))
+    folder = build_dataset(spec("folder", root=str(image_tree)))
+    for split in ("train", "valid", "test"):
+        assert torch.equal(txt.split(split).images, folder.split(split).images)
+        assert torch.equal(txt.split(split).labels, folder.split(split).labels)
+
+
+def test_a_list_path_is_looked_up_in_the_lists_folder_first_then_the_working_folder(tmp_path, monkeypatch):
+    lists, work = tmp_path / "lists", tmp_path / "work"
+    for folder in (lists, work):
+        (folder / "img").mkdir(parents=True)
+        (folder / "img" / "both.png").write_bytes(b"")
+    (work / "img" / "work_only.png").write_bytes(b"")
+    absolute = tmp_path / "elsewhere.png"
+    absolute.write_bytes(b"")
+    (lists / "l.txt").write_text(f"img/both.png 0\nimg/work_only.png 1\n{absolute} 0\nimg/a.png 0\nimg/b.png 0\n")
+    monkeypatch.chdir(work)
+    with pytest.raises(DataError) as info:
+        read_list(lists / "l.txt")
+    assert str(info.value).startswith(f"{lists / 'l.txt'}:4: image 'img/a.png' not found")  # the first missing one
+    (lists / "l.txt").write_text("\n".join((lists / "l.txt").read_text().splitlines()[:3]) + "\n")
+    assert read_list(lists / "l.txt")[0].paths == [lists / "img" / "both.png", work / "img" / "work_only.png", absolute]
 
 
 def test_a_class_without_train_images_in_txt_lists(image_tree):

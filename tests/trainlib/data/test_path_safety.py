@@ -33,12 +33,25 @@ def test_plain_names_pass_and_duplicates_do_not():
 
 
 @pytest.mark.parametrize("relative", BAD_RELATIVE)
-def test_a_list_path_leaving_its_folder_is_refused(relative, tmp_path):
+def test_an_archive_path_leaving_its_folder_is_refused(relative, tmp_path):
     with pytest.raises(DataError, match="points outside"):
         inside(tmp_path, relative, "list:1")
-    (tmp_path / "l.txt").write_text(f"{relative} 0\n")
-    with pytest.raises(DataError, match=r"l\.txt:1"):
-        read_list(tmp_path / "l.txt")
+
+
+@pytest.mark.parametrize("relative", BAD_RELATIVE)
+def test_a_txt_list_is_the_users_own_input_only_an_unreadable_path_is_refused(relative, tmp_path, monkeypatch):
+    """A list writes nothing: a path outside its folder is read when it names a readable file."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    monkeypatch.chdir(lists)
+    (lists / "l.txt").write_text(f"{relative} 0\n")
+    target = Path(relative).expanduser()
+    readable = target.is_absolute() and target.is_file()  # /etc/passwd
+    if readable:
+        assert read_list(lists / "l.txt")[0].paths == [target]
+    else:
+        with pytest.raises(DataError, match=rf"l\.txt:1: image '{relative}' not found or not readable"):
+            read_list(lists / "l.txt")
 
 
 def test_list_paths_inside_the_folder_pass(tmp_path):

@@ -1,7 +1,7 @@
 """The tutorial's chapter-4 pictures as it draws them, read back from a real run's event files
 (tensorboard's EventAccumulator) and MLflow artifacts (MlflowClient): the Grad-CAM video
 (add_video), scalars.json (export_scalars_to_json), feature maps after the ReLU, both kernel
-views, the train confusion matrix next to the valid one, and visuals at `visuals.at_epochs`."""
+views, the train confusion matrix (after training, as the tutorial's) next to the valid one, and visuals at `visuals.at_epochs`."""
 from __future__ import annotations
 
 import io
@@ -59,12 +59,21 @@ def test_scalars_json_holds_every_scalar_as_the_event_files_do(tutorial_run, eve
 
 
 def test_visuals_are_drawn_at_the_judged_epochs_too(tutorial_run, events):
-    for tag in ("confusion_matrix/valid", "confusion_matrix/train", "gradcam/conv2", "kernels/conv1",
+    for tag in ("confusion_matrix/valid", "confusion_matrix/train_batches", "gradcam/conv2", "kernels/conv1",
                 "kernels_split/conv1", "feature_maps/conv1", "inputs/train"):
         assert [e.step for e in events.Images(tag)] == [1, 3], tag
     visuals = {a.path for a in tutorial_run.client().list_artifacts(tutorial_run.run_id, "visuals")}
     for epoch in (1, 3):
-        assert {f"visuals/confusion_matrix_train_e00{epoch}.png", f"visuals/confusion_matrix_valid_e00{epoch}.png"} <= visuals
+        assert {f"visuals/confusion_matrix_train_batches_e00{epoch}.png",
+                f"visuals/confusion_matrix_valid_e00{epoch}.png"} <= visuals
+
+
+def test_the_train_confusion_matrix_is_the_tutorials_after_training(tutorial_run, events):
+    """validate(net, train_loader) after training: drawn once, at the last epoch, from the final weights in eval
+    mode over every train batch (the per-epoch one, from the batches as trained, has its own tag)."""
+    assert [e.step for e in events.Images("confusion_matrix/train")] == [3]
+    visuals = {a.path for a in tutorial_run.client().list_artifacts(tutorial_run.run_id, "visuals")}
+    assert "visuals/confusion_matrix_train_e003.png" in visuals and "visuals/confusion_matrix_train_e001.png" not in visuals
 
 
 def test_both_kernel_views_of_the_first_conv(events):
@@ -86,3 +95,28 @@ def test_feature_maps_default_to_the_first_activation(model, layer):
     net = build_model(cfg.model, 10, 3)
     observers = build_visuals(cfg, net, torch.zeros(1, 3, 32, 32))
     assert [o.layer for o in observers.values() if isinstance(o, FeatureMaps)] == [layer]
+
+
+def test_the_raw_images_are_drawn_de_normalized_beside_the_feature_maps(tutorial_run, events):
+    """The tutorial's normalize_invert: x * std + mean of the eval pipeline's normalize gives the pixels back."""
+    from trainlib.config import validate
+    from trainlib.data.datasets import build_dataset
+    from trainlib.visuals.feature_maps import denormalized
+    from trainlib.visuals.images import grid
+
+    assert [e.step for e in events.Images("feature_maps/raw")] == [e.step for e in events.Images("feature_maps/conv1")]
+    cfg = validate(yaml_config(tutorial_run))
+    data = build_dataset(cfg.data)
+    pixels = data.split("valid").images[:4].float() / 255  # the fixed images: the first valid samples
+    normalized = (pixels - torch.tensor(data.mean).view(-1, 1, 1)) / torch.tensor(data.std).view(-1, 1, 1)
+    assert torch.allclose(denormalized(normalized, [{"name": "normalize", "mean": None, "std": None}], data), pixels,
+                          atol=1e-5)
+    drawn = torch.tensor(list(decoded(events.Images("feature_maps/raw")[-1]).convert("RGB").getdata()))
+    expected = (grid(pixels) * 255).round().permute(1, 2, 0).reshape(-1, 3)
+    assert (drawn.float() - expected).abs().max() <= 1
+
+
+def yaml_config(tutorial_run) -> dict:
+    import yaml
+
+    return yaml.safe_load((Path(tutorial_run.run_dir) / "config.yaml").read_text())
