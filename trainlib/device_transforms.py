@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
 
 from trainlib.errors import ConfigError
 
@@ -84,6 +85,18 @@ def random_horizontal_flip(ctx: DeviceContext, *, p: float = 0.5) -> DeviceOp:
 
 def random_vertical_flip(ctx: DeviceContext, *, p: float = 0.5) -> DeviceOp:
     return _random_flip(2, p)
+
+
+def resize(ctx: DeviceContext, *, size: int = 0, interpolation: str = "bilinear", antialias: bool = True) -> DeviceOp:
+    """torchvision's own resize over the batch: the same kernel per image (a no-op at the same size)."""
+    shape = [size or ctx.image_size] * 2
+    return lambda x, generator: TF.resize(x, shape, interpolation=interpolation, antialias=antialias)
+
+
+def center_crop(ctx: DeviceContext, *, size: int = 0) -> DeviceOp:
+    """torchvision's own center crop over the batch (zero-padded when the crop is larger)."""
+    shape = [size or ctx.image_size] * 2
+    return lambda x, generator: TF.center_crop(x, shape)
 
 
 def to_tensor(ctx: DeviceContext) -> DeviceOp:

@@ -200,7 +200,7 @@ def random_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, padding: Non
     return v2.RandomCrop(size or ctx.image_size, padding=padding, padding_mode=padding_mode, fill=fill)
 
 
-@TRANSFORMS.register("center_crop")
+@TRANSFORMS.register("center_crop", device=device.center_crop)
 def center_crop(ctx: TransformContext, *, size: NonNegativeInt = 0) -> Callable:
     """CenterCrop of `size` (0: the image size; after pad/resize to a larger size)."""
     return v2.CenterCrop(size or ctx.image_size)
@@ -258,7 +258,7 @@ def random_affine(ctx: TransformContext, *, degrees: float = 0.0,
                            interpolation=interpolation, fill=fill)
 
 
-@TRANSFORMS.register("resize")
+@TRANSFORMS.register("resize", device=device.resize)
 def resize(ctx: TransformContext, *, size: NonNegativeInt = 0, interpolation: Interpolation = "bilinear",
            antialias: bool = True) -> Callable:
     """Resize to size x size (0: the image size)."""

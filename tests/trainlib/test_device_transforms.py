@@ -63,7 +63,31 @@ def test_a_pipeline_without_normalize_ends_as_float_in_unit_range():
 
 
 DETERMINISTIC = {"to_tensor": {}, "normalize": {"mean": None, "std": None}, "random_crop": {"padding": 0},
-                 "random_horizontal_flip": {"p": 1.0}}
+                 "random_horizontal_flip": {"p": 1.0}, "random_vertical_flip": {"p": 1.0},
+                 "resize": {"size": 11}, "center_crop": {"size": 6}}
+
+
+@pytest.mark.parametrize("name", with_device_version())
+def test_every_device_version_matches_its_per_sample_transform_exactly(name):
+    """Each device version, drawn deterministically, gives what its torchvision transform gives (bit for bit but
+    for normalize's rounding: one multiply-add on the device, a divide then a normalize per sample)."""
+    x = batch()
+    specs = [{"name": name, **DETERMINISTIC[name]}]
+    fast = build_device_pipeline(specs, DeviceContext(MEAN, STD, 8, CPU))(x, torch.Generator())
+    slow = torch.stack([build_pipeline(specs, TransformContext(MEAN, STD, 8))(img) for img in x])
+    assert torch.equal(fast, slow) if name != "normalize" else torch.allclose(fast, slow, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [8, 12])
+def test_the_tutorials_resize_and_center_crop_keep_the_fast_path(size):
+    """[Resize(size), CenterCrop(8), ToTensor(), normalize]: a device pipeline, equal to the per-sample one."""
+    x = batch()
+    specs = [{"name": "resize", "size": size}, {"name": "center_crop", "size": 8}, {"name": "to_tensor"},
+             {"name": "normalize", "mean": None, "std": None}]
+    fast = build_device_pipeline(specs, DeviceContext(MEAN, STD, 8, CPU))(x, torch.Generator())
+    slow = build_pipeline(specs, TransformContext(MEAN, STD, 8))
+    assert fast.shape == (8, 3, 8, 8)
+    assert torch.allclose(fast, torch.stack([slow(img) for img in x]), atol=1e-5)
 
 
 @pytest.mark.parametrize("names", [["to_tensor"], ["to_tensor", "normalize"], ["random_crop", "to_tensor"],
@@ -94,8 +118,8 @@ def test_a_crop_larger_than_the_padded_image_is_a_config_error():
 
 
 def test_device_versions_are_attached_to_their_transforms_entries():
-    assert with_device_version() == ["normalize", "random_crop", "random_horizontal_flip", "random_vertical_flip",
-                                     "to_tensor"]
+    assert with_device_version() == ["center_crop", "normalize", "random_crop", "random_horizontal_flip",
+                                     "random_vertical_flip", "resize", "to_tensor"]
     for name in with_device_version():
         entry = TRANSFORMS.get(name)
         assert entry.meta.get("level", "sample") == "sample"  # mixup/cutmix (batch transforms) are another thing
