@@ -21,14 +21,10 @@ LOOPBACK = "127.0.0.1"
 @contextmanager
 def loopback_node() -> Iterator[str]:
     """Ray nodes started inside (ray.init, ray.cluster_utils.Cluster) take the loopback node IP."""
-    from ray._private import ray_constants
+    from trainlib.compat import ray_single_machine_mode
 
-    before = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
+    with ray_single_machine_mode():
         yield LOOPBACK
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def start_local_ray(**options: Any):

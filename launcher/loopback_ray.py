@@ -16,20 +16,12 @@ import sys
 from launcher.local_ray import LOOPBACK
 
 
-def keep_loopback(host: str) -> str:
-    return host
-
-
-def loopback_node_ip(address: str | None = None) -> str:
-    return LOOPBACK
-
-
 def main() -> int:
-    from ray._private import services
     from ray.scripts.scripts import main as ray_cli
 
-    services.resolve_ip_for_localhost = keep_loopback
-    services.get_node_ip_address = loopback_node_ip
+    from trainlib.compat import pin_ray_node_ip
+
+    pin_ray_node_ip(LOOPBACK)
     return ray_cli()
 
 

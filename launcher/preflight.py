@@ -133,12 +133,10 @@ def split_address(hostport: str, address: str) -> tuple[str, int]:
 
 PROBE = """
 import sys
-from ray._raylet import GcsClient
-from ray.core.generated.gcs_pb2 import GcsNodeInfo
-alive = [n for n in GcsClient(address=sys.argv[1]).get_all_node_info(timeout=10).values()
-         if n.state == GcsNodeInfo.ALIVE]
-print(" ".join(sorted({n.node_manager_address for n in alive})))
-print(len(alive))
+from trainlib.compat import ray_alive_node_ips
+ips = ray_alive_node_ips(sys.argv[1])
+print(" ".join(sorted(set(ips))))
+print(len(ips))
 """
 
 

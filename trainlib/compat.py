@@ -1,13 +1,32 @@
-"""The private APIs of Ray, MLflow and tensorboardX this project relies on, one function each,
-so an upgrade that moves one breaks this file (and tests/trainlib/test_compat.py) only.
+"""The private APIs of torch, Ray, MLflow and tensorboardX this project relies on, one function each,
+so an upgrade that moves one breaks this file (and tests/trainlib/test_compat.py) only, with a
+message naming the package and its version.
 
 Each library is imported inside its function: trainlib imports no Ray or MLflow at module level.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
-from typing import Any, Iterator
+from importlib.metadata import version
+from typing import Any, Callable, Iterator
+
+# torch LR schedulers keep their last learning rates per param group under this attribute
+TORCH_LAST_LR = "_last_lr"
+
+
+class PrivateApiMoved(RuntimeError):
+    """A private API this project uses is gone from the installed package."""
+
+
+def private(package: str, module: str, attr: str) -> Any:
+    """`module.attr`, or PrivateApiMoved naming the installed version of `package`."""
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        raise PrivateApiMoved(f"{package} {version(package)} has no {module}.{attr}: trainlib/compat.py needs "
+                              f"updating for it") from None
 
 
 def tune_stop_event() -> threading.Event:
@@ -30,3 +49,51 @@ def mlflow_global_uri(uri: str) -> Iterator[None]:
 def add_summary(writer: Any, summary: Any, step: int) -> None:
     """Write a ready-made Summary proto through a tensorboardX SummaryWriter (e.g. an image already PNG-encoded)."""
     writer._get_file_writer().add_summary(summary, step)
+
+
+@contextlib.contextmanager
+def ray_single_machine_mode() -> Iterator[None]:
+    """Ray nodes started inside (ray.init) keep the node IP they are given, 127.0.0.1 included: Ray's
+    switch for a single-machine instance (ENABLE_RAY_CLUSTER off), restored after."""
+    module = "ray._private.ray_constants"
+    before = private("ray", module, "ENABLE_RAY_CLUSTER")
+    constants = importlib.import_module(module)
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
+
+
+def pin_ray_node_ip(ip: str) -> Callable[[], None]:
+    """Make this process's Ray (e.g. the `ray start` CLI) take `ip` as its node IP and keep a loopback
+    address as given (on Linux Ray swaps it for the machine's address). Returns the undo."""
+    module = "ray._private.services"
+    originals = {name: private("ray", module, name) for name in ("resolve_ip_for_localhost", "get_node_ip_address")}
+    services = importlib.import_module(module)
+    services.resolve_ip_for_localhost = lambda host: host
+    services.get_node_ip_address = lambda address=None: ip
+
+    def undo() -> None:
+        for name, function in originals.items():
+            setattr(services, name, function)
+    return undo
+
+
+def ray_alive_node_ips(gcs_address: str, timeout_s: int = 10) -> list[str]:
+    """The node IP of each alive node of the Ray cluster whose GCS is at `gcs_address` (asked without
+    joining it: no driver, no raylet needed here)."""
+    gcs_client = private("ray", "ray._raylet", "GcsClient")
+    alive = private("ray", "ray.core.generated.gcs_pb2", "GcsNodeInfo").ALIVE
+    nodes = gcs_client(address=gcs_address).get_all_node_info(timeout=timeout_s).values()
+    return [n.node_manager_address for n in nodes if n.state == alive]
+
+
+def mlflow_tracking_schemes() -> set[str]:
+    """The URI schemes MLflow has a tracking store for (plugins included)."""
+    return set(private("mlflow", "mlflow.tracking._tracking_service.utils", "_tracking_store_registry")._registry)
+
+
+def torch_scheduler_parts(scheduler: Any) -> tuple[Any, ...]:
+    """The scheduler and the schedulers it chains (SequentialLR / ChainedScheduler keep them privately)."""
+    return (scheduler, *getattr(scheduler, "_schedulers", ()))

@@ -77,7 +77,6 @@ class Parts:
 class Progress:
     epoch: int = 0
     best_valid_acc: float = float("-inf")
-    history: list[dict[str, float]] = field(default_factory=list)
     stops: Stops | None = None  # from the checkpoint on resume, else from the config when fit starts
 
 

@@ -16,15 +16,16 @@ from typing import Any, Callable, Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from trainlib.compat import TORCH_LAST_LR, torch_scheduler_parts
 from trainlib.errors import ConfigError
 from trainlib.registry import Registry
 from trainlib.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 LR_POINTS_PER_EPOCH = 20  # at most this many `lr/step` points logged per epoch
 # torch LR-scheduler attributes holding one entry per param group (extended by add_param_group)
-PER_GROUP_ATTRS = ("base_lrs", "_last_lr", "lr_lambdas", "min_lrs", "max_lrs", "base_momentums", "max_momentums")
+PER_GROUP_ATTRS = ("base_lrs", TORCH_LAST_LR, "lr_lambdas", "min_lrs", "max_lrs", "base_momentums", "max_momentums")
 # Every name under which torch's optimizers and schedulers, and LRSchedule, keep a learning rate.
-LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "base_lrs", "_last_lr", "min_lrs", "max_lrs", "own_lrs")
+LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "base_lrs", TORCH_LAST_LR, "min_lrs", "max_lrs", "own_lrs")
 
 
 def _shared(*, warmup_epochs: NonNegativeFloat = 0.0, warmup_start: Probability = 0.1) -> None:
@@ -95,7 +96,7 @@ class LRSchedule:
             if key not in ("params", "name", "lr_mult"):
                 group.setdefault(key, LRSchedule.rescaled(value, scale, key))
         self.optimizer.add_param_group(group)
-        for scheduler in (self.scheduler, *getattr(self.scheduler, "_schedulers", ())):
+        for scheduler in torch_scheduler_parts(self.scheduler):
             for attr in PER_GROUP_ATTRS:
                 values = getattr(scheduler, attr, None)
                 if isinstance(values, list) and len(values) == len(self.optimizer.param_groups) - 1:

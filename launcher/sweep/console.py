@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from launcher.sweep import space as sp
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schedulers import describe_scheduler
 from launcher.table import render
-
-Echo = Callable[[str], None]
-
 
 def short(value: Any, width: int | None = 40) -> str:
     if isinstance(value, float):

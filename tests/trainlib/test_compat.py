@@ -27,21 +27,92 @@ def test_mlflow_global_uri_is_set_inside_and_restored_after(tmp_path):
     assert mlflow.get_tracking_uri() == before
 
 
-@pytest.mark.slow
-def test_tune_stop_event_is_the_trials_own(tmp_path):
+@pytest.fixture(scope="module")
+def local_ray_address():
+    """One local Ray for this module's Ray tests; its GCS address."""
     import ray
 
     from launcher.local_ray import start_local_ray
+
+    context = start_local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_tune_stop_event_is_the_trials_own(tmp_path, local_ray_address):
     from ray import tune
 
     def trainable(config):
         event = compat.tune_stop_event()
         tune.report({"is_event": int(hasattr(event, "is_set") and not event.is_set())})
 
-    start_local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        tuner = tune.Tuner(trainable, run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
-        (result,) = tuner.fit()
-    finally:
-        ray.shutdown()
+    tuner = tune.Tuner(trainable, run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    (result,) = tuner.fit()
     assert result.error is None and result.metrics["is_event"] == 1
+
+
+@pytest.mark.slow
+def test_ray_alive_node_ips_of_a_local_ray_are_the_loopback_node(local_ray_address):
+    assert compat.ray_alive_node_ips(local_ray_address) == ["127.0.0.1"]
+
+
+def test_a_moved_private_api_is_named_with_its_package_version():
+    from importlib.metadata import version
+
+    with pytest.raises(compat.PrivateApiMoved, match=rf"ray {version('ray')} has no ray\._private\.services\.gone"):
+        compat.private("ray", "ray._private.services", "gone")
+
+
+def test_ray_single_machine_mode_is_on_inside_and_restored_after():
+    def cluster_mode() -> bool:
+        return compat.private("ray", "ray._private.ray_constants", "ENABLE_RAY_CLUSTER")
+
+    before = cluster_mode()
+    with compat.ray_single_machine_mode():
+        assert cluster_mode() is False
+    assert cluster_mode() == before
+
+
+def test_pin_ray_node_ip_keeps_loopback_addresses_until_undone():
+    def services(name: str):
+        return compat.private("ray", "ray._private.services", name)
+
+    rays_own = services("get_node_ip_address"), services("resolve_ip_for_localhost")
+    undo = compat.pin_ray_node_ip("127.0.0.1")
+    try:
+        assert services("get_node_ip_address")() == "127.0.0.1"
+        assert services("resolve_ip_for_localhost")("127.0.0.1") == "127.0.0.1"
+    finally:
+        undo()
+    assert (services("get_node_ip_address"), services("resolve_ip_for_localhost")) == rays_own
+
+
+def test_mlflow_tracking_schemes_hold_the_stores_launch_uses():
+    assert {"", "file", "sqlite", "http", "https"} <= compat.mlflow_tracking_schemes()
+
+
+def test_torch_scheduler_parts_and_last_lr_are_where_torch_keeps_them():
+    import torch
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    first = torch.optim.lr_scheduler.LinearLR(optimizer, total_iters=2)
+    second = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
+    chained = torch.optim.lr_scheduler.SequentialLR(optimizer, [first, second], milestones=[2])
+    assert compat.torch_scheduler_parts(chained) == (chained, first, second)
+    assert getattr(chained, compat.TORCH_LAST_LR) == chained.get_last_lr()
+
+
+def test_private_apis_are_reached_only_through_compat():
+    """Ray's, MLflow's and torch's private names appear in launcher/ and trainlib/ only in compat.py."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    private_names = re.compile(r"\b(_private|_raylet|_internal|_tracking_service|_tracking_store_registry|_last_lr|"
+                               r"_schedulers|_get_file_writer|_use_tracking_uri)\b")
+    found = [f"{path.relative_to(root)}:{number}: {line.strip()}"
+             for package in ("launcher", "trainlib") for path in sorted((root / package).rglob("*.py"))
+             if path.name != "compat.py"
+             for number, line in enumerate(path.read_text().splitlines(), 1) if private_names.search(line)]
+    assert not found, "private APIs outside trainlib/compat.py:\n" + "\n".join(found)

@@ -18,9 +18,6 @@ from trainlib.errors import ConfigError
 from trainlib.transforms import (TransformContext, build_device_pipeline, build_pipeline, require_device_versions,
                                  without_device_version)
 
-MODES = ("auto", "memory", "dataloader")
-
-
 class TransformedImages(Dataset):
     """A split whose samples pass through a per-sample transform pipeline."""
 

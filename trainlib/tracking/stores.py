@@ -53,11 +53,11 @@ def check_scheme(uri: str) -> None:
 
 def _known_schemes() -> set[str]:
     """The schemes MLflow has a tracking store for (plugins included); empty if MLflow moved them."""
-    try:
-        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+    from trainlib.compat import PrivateApiMoved, mlflow_tracking_schemes
 
-        return set(_tracking_store_registry._registry)
-    except (ImportError, AttributeError):  # private API: without it, MLflow's own error stands
+    try:
+        return mlflow_tracking_schemes()
+    except PrivateApiMoved:  # without it, MLflow's own error stands
         return set()
 
 
