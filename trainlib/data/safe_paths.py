@@ -1,9 +1,7 @@
-"""Names and paths read from data files (label names, classes.txt, txt lists) must stay inside
-the folder they belong to: a crafted archive or list must not write or read elsewhere."""
+"""Names read from data files (an archive's label names, classes.txt) become folder names: each
+must be one plain path component, so a crafted archive cannot write elsewhere. (A txt list is the
+user's own input and writes nothing: its paths are looked up, see trainlib.data.txtlist.)"""
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from trainlib.errors import DataError
 
@@ -24,13 +22,3 @@ def unique_names(names: list[str], where: str) -> list[str]:
             raise DataError(f"{where}: name {name!r} appears twice; class names must be unique")
         seen.add(name)
     return names
-
-
-def inside(root: Path, relative: str, where: str) -> Path:
-    """root / relative, which must not leave root (no absolute path, no '..' climbing out)."""
-    joined = Path(os.path.normpath(root / Path(relative).expanduser()))
-    base = Path(os.path.normpath(root))
-    if Path(relative).expanduser().is_absolute() or (joined != base and base not in joined.parents):
-        raise DataError(f"{where}: path {relative!r} points outside {base}; "
-                        f"paths in a list are relative to the list's folder and stay inside it")
-    return joined
