@@ -7,6 +7,7 @@ import os
 from dataclasses import replace
 from typing import Any, Callable
 
+from launcher.preflight import live_nodes, workers_hosted
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schema import Resources
 from trainlib.errors import ConfigError
@@ -51,16 +52,9 @@ def fit_resources(resources: Resources, echo: Callable[[str], None]) -> Resource
     return resources
 
 
-def live_nodes() -> list[dict[str, float]]:
-    import ray
-
-    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-
-
 def units_in(nodes: list[dict[str, float]], resources: Resources) -> int:
     """How many trials (or, for DDP trials, workers) of this size the nodes hold, each on one node."""
-    return sum(int(min(node.get("CPU", 0) // resources.cpu,
-                       node.get("GPU", 0) // resources.gpu if resources.gpu else float("inf"))) for node in nodes)
+    return workers_hosted(nodes, resources.cpu, resources.gpu)
 
 
 def cap_ddp_trials(sweep: Sweep, resources: Resources) -> Sweep:
