@@ -11,6 +11,8 @@ from typing import Any, Callable, Sequence
 
 from trainlib import tags as tag
 
+CONSOLE_LOG = "console.log"  # under `output.dir`/ray: Ray's output a DDP driver keeps off the console
+
 
 def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
                  cpus_per_worker: float = 1, resume: str | None = None, run_config=None,
@@ -175,10 +177,11 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = print,
-              command: str | None = None) -> dict[str, float]:
+              command: str | None = None, verbose: bool = False) -> dict[str, float]:
     """`launch train --workers N`: fit on Ray Train, then print the run's summary here. Ctrl-C /
     SIGTERM end it as a single run's: the run KILLED (checkpoints logged), KeyboardInterrupt raised;
-    a failed rank: the run FAILED and JobFailed naming the rank and its error."""
+    a failed rank: the run FAILED and JobFailed naming the rank and its error. The console shows
+    rank 0's lines; Ray's own output goes to `output.dir`/ray/console.log (`verbose`: the console)."""
     import signal
 
     from ray.train import WorkerGroupError
@@ -186,13 +189,16 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from launcher.guard import raise_interrupt
     from launcher.job_failure import failing_rank, new_job_id, runs_end_failed
     from launcher.local_ray import ensure_ray
+    from launcher.ray_logs import workers_console
     from trainlib.errors import JobFailed, UserError
+    from trainlib.storage import is_remote
     from trainlib.tracking import NullTracker
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
     from trainlib.tracking.open import RunHandle
 
     check_resources(cfg, started=False)
-    ensure_ray()
+    ensure_ray(verbose)
+    workers_console(verbose, None if is_remote(cfg.output.dir) else Path(cfg.output.dir) / "ray" / CONSOLE_LOG)
     signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init put its own (sys.exit; and a C++ stack dump)
     check_resources(cfg, started=True)
     job = new_job_id()

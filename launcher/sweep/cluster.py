@@ -22,6 +22,9 @@ def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool
 
     if ray.is_initialized():
         return False
+    from launcher.ray_logs import quiet_ray_driver
+
+    quiet_ray_driver(verbose)
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
     from launcher.local_ray import join_ray, start_local_ray
 
