@@ -187,10 +187,9 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from ray.train import WorkerGroupError
 
     from launcher.guard import raise_interrupt
-    from launcher.job_failure import failing_rank, new_job_id, runs_end_failed
+    from launcher.job_failure import job_error, new_job_id, runs_end_failed
     from launcher.local_ray import ensure_ray
     from launcher.ray_logs import workers_console
-    from trainlib.errors import JobFailed, UserError
     from trainlib.storage import is_remote
     from trainlib.tracking import NullTracker
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
@@ -207,10 +206,7 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
         with runs_end_failed(uri, job):
             result = make_trainer(cfg, resume=resume, command=command, tags={tag.JOB_ID: job}).fit()
     except WorkerGroupError as exc:
-        user_errors = [e for e in exc.worker_failures.values() if isinstance(e, UserError)]
-        if user_errors:
-            raise user_errors[0] from None
-        raise JobFailed("rank {}: {}".format(*failing_rank(exc))) from None
+        raise job_error(exc) from None
     out = result.return_value
     for line in RunHandle(NullTracker(), out["run_id"], Path(out["run_dir"]), out["tracking_uri"]).summary():
         echo(line)

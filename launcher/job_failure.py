@@ -36,6 +36,18 @@ def runs_end_failed(tracking_uri: str | None, job_id: str) -> Iterator[None]:
         raise
 
 
+def job_error(exc: BaseException) -> Exception:
+    """What a driver raises for a failed job (a Ray Train WorkerGroupError): a rank's UserError as
+    it is (one `error:` line), else JobFailed naming the first failed rank and its error."""
+    from trainlib.errors import JobFailed, UserError
+
+    failures = getattr(exc, "worker_failures", None) or {}
+    user_errors = [e for e in failures.values() if isinstance(e, UserError)]
+    if user_errors:
+        return user_errors[0]
+    return JobFailed("rank {}: {}".format(*failing_rank(exc)))
+
+
 def failing_rank(exc: BaseException) -> tuple[str, str]:
     """(rank, one-line error) of the first failed worker; ("driver", ...) when no worker failed."""
     failures = getattr(exc, "worker_failures", None) or {}
