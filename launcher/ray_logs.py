@@ -56,6 +56,7 @@ CHATTER = {
     "ray.tune.execution.tune_controller": "performance bottleneck",
 }
 TRAIN_WORKER = "RayTrainWorker"  # the actor name of Ray Train's workers: their output is ours
+AUTOSCALER = "autoscaler"  # its status every few seconds: Ray's session log (monitor.log) has it
 
 
 class Without(logging.Filter):
@@ -82,8 +83,9 @@ def quiet_ray_driver(verbose: bool) -> None:
 def workers_console(verbose: bool, log_file: Path | None) -> None:
     """Once Ray runs, what the driver prints of its workers' output: the Train workers' own lines
     (rank 0's epoch lines, as a single run prints them: no pid prefix, no colour codes); the rest
-    (Ray's actors' warnings, tracebacks a failed job repeats) to `log_file`, each line after its
-    process. `verbose`: Ray's printer, untouched. (Ray's session logs keep every line either way.)"""
+    (Ray's actors' warnings, tracebacks a failed job repeats; not the autoscaler's status) to
+    `log_file`, each line after its process. `verbose`: Ray's printer, untouched. (Ray's session
+    logs keep every line either way.)"""
     from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
 
     if verbose or "ray_print_logs" not in dict(dispatcher.handlers):  # Ray prints no worker output
@@ -97,7 +99,7 @@ def workers_console(verbose: bool, log_file: Path | None) -> None:
             return
         if data.get("actor_name") == TRAIN_WORKER and not data.get("is_err"):
             click.echo("\n".join(lines))
-        elif log_file is not None:
+        elif log_file is not None and data.get("pid") != AUTOSCALER:
             process = f"({data.get('actor_name') or data.get('task_name') or ''} pid={data.get('pid')})".replace("( ", "(")
             with open(log_file, "a") as sink:
                 sink.writelines(f"{process} {line}\n" for line in lines)
