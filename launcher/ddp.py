@@ -11,6 +11,8 @@ from typing import Any, Callable, Sequence
 
 from trainlib import tags as tag
 
+CONSOLE_LOG = "console.log"  # under `output.dir`/ray: Ray's output a DDP driver keeps off the console
+
 
 def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
                  cpus_per_worker: float = 1, resume: str | None = None, run_config=None,
@@ -28,10 +30,13 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     rank 0 with its checkpoint folder; the last epoch comes with the test metrics.
     tags, observers: as `trainlib.run` takes them (trainlib Observers; they run on every rank).
     fail_on_nonfinite: a NaN/Inf train loss fails the job (a sweep trial's rule).
+    Ctrl-C / SIGTERM of a driver running `fit` in its main thread abort the job and raise
+    KeyboardInterrupt; on one machine every socket of the job listens on 127.0.0.1 (ddp_trainer).
     """
     from ray.train import ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchConfig
 
+    from launcher.ddp_trainer import InterruptibleTrainer, LoopbackTorchConfig, single_machine
     from trainlib.distributed import resolve_backend
 
     cfg = ddp_config(config, workers, gpus_per_worker)
@@ -39,10 +44,11 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     resources = {"CPU": cpus_per_worker, "GPU": gpus} if gpus else {"CPU": cpus_per_worker}
     loop_config = {"config": cfg.to_dict(), "resume": absolute_source(resume), "command": command,
                    "tags": dict(tags or {}), "observers": list(observers), "fail_on_nonfinite": fail_on_nonfinite}
-    return TorchTrainer(
+    torch_config = LoopbackTorchConfig if single_machine() else TorchConfig
+    return InterruptibleTrainer(
         ddp_train_loop,
         train_loop_config=loop_config,
-        torch_config=TorchConfig(backend=resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")),
+        torch_config=torch_config(backend=resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")),
         scaling_config=ScalingConfig(num_workers=cfg.distributed.workers, use_gpu=gpus > 0,
                                      resources_per_worker=resources),
         run_config=run_config or default_run_config(cfg),
@@ -171,30 +177,49 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = print,
-              command: str | None = None) -> dict[str, float]:
-    """`launch train --workers N`: fit on Ray Train, then print the run's summary here."""
+              command: str | None = None, verbose: bool = False) -> dict[str, float]:
+    """`launch train --workers N`: fit on Ray Train, then print the run's summary here. Ctrl-C /
+    SIGTERM end it as a single run's: the run KILLED (checkpoints logged), KeyboardInterrupt raised;
+    a failed rank: the run FAILED and JobFailed naming the rank and its error. The console shows
+    rank 0's lines; Ray's own output goes to `output.dir`/ray/console.log (`verbose`: the console)."""
+    import signal
+
     from ray.train import WorkerGroupError
 
+    from launcher.guard import raise_interrupt
+    from launcher.job_failure import job_error, new_job_id, runs_end_failed
     from launcher.local_ray import ensure_ray
-    from trainlib.errors import UserError
+    from launcher.ray_logs import workers_console
+    from trainlib.storage import is_remote
     from trainlib.tracking import NullTracker
+    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
     from trainlib.tracking.open import RunHandle
 
-    from launcher.job_failure import new_job_id, runs_end_failed
-    from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
-
-    ensure_ray()
+    check_resources(cfg, started=False)
+    ensure_ray(verbose)
+    workers_console(verbose, None if is_remote(cfg.output.dir) else Path(cfg.output.dir) / "ray" / CONSOLE_LOG)
+    signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init put its own (sys.exit; and a C++ stack dump)
+    check_resources(cfg, started=True)
     job = new_job_id()
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.mlflow else None
     try:
         with runs_end_failed(uri, job):
             result = make_trainer(cfg, resume=resume, command=command, tags={tag.JOB_ID: job}).fit()
     except WorkerGroupError as exc:
-        user_errors = [e for e in exc.worker_failures.values() if isinstance(e, UserError)]
-        if user_errors:
-            raise user_errors[0] from None
-        raise
+        raise job_error(exc) from None
     out = result.return_value
     for line in RunHandle(NullTracker(), out["run_id"], Path(out["run_dir"]), out["tracking_uri"]).summary():
         echo(line)
     return out["metrics"]
+
+
+def check_resources(cfg, started: bool, cpus_per_worker: float = 1) -> None:
+    """The job's workers fit: a local Ray's machine checked before Ray starts (`started` False),
+    a cluster's live nodes once joined (`started` True)."""
+    from launcher.preflight import check_worker_resources, cluster_address, live_nodes, local_resources
+
+    address = cluster_address(None)
+    if started != (address is not None):
+        return
+    nodes, where = ([local_resources()], "this machine") if address is None else (live_nodes(), f"the Ray cluster at {address}")
+    check_worker_resources(cfg.distributed.workers, cpus_per_worker, cfg.distributed.gpus_per_worker, nodes, where)

@@ -11,23 +11,26 @@ import click
 
 USER_ERROR_EXIT = 2
 STOPPED_EXIT = 3
+FAILED_EXIT = 1
 INTERRUPTED_EXIT = 130
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
+def raise_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM (and, in a DDP driver, SIGINT) as Ctrl-C: a KeyboardInterrupt that ends the run KILLED."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator for commands: UserError (and a full disk) -> 'error: ...' on stderr, exit 2, no traceback;
-    a run stopped by a diagnosis check -> 'stopped: <reason>', exit 3."""
+    a run stopped by a diagnosis check -> 'stopped: <reason>', exit 3; a DDP job whose rank failed ->
+    'failed: rank N: <error>', exit 1."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from trainlib.diskspace import NO_SPACE, disk_full
-        from trainlib.errors import RunStopped, UserError
+        from trainlib.errors import JobFailed, RunStopped, UserError
 
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGTERM, raise_interrupt)
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
@@ -41,6 +44,9 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except RunStopped as exc:
             click.echo(f"stopped: {exc}", err=True)
             sys.exit(STOPPED_EXIT)
+        except JobFailed as exc:
+            click.echo(f"failed: {exc}", err=True)
+            sys.exit(FAILED_EXIT)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(INTERRUPTED_EXIT)

@@ -1,7 +1,8 @@
-"""No MLflow run left RUNNING when a DDP job fails: Ray Train tears down every worker of a job
-as soon as one rank fails, so rank 0 may never reach the code that ends its run. The driver
-(`launch train --workers N`, or a sweep's DDP trial) marks the job's runs FAILED instead, with
-the failing rank and its error on one line.
+"""No MLflow run left RUNNING when a DDP job fails or is interrupted: Ray Train tears down every
+worker of a job as soon as one rank fails (or the driver aborts it on Ctrl-C / SIGTERM), so rank 0
+may never reach the code that ends its run. The driver (`launch train --workers N`, or a sweep's
+DDP trial) ends the job's runs instead: FAILED with the failing rank and its error on one line, or
+KILLED with the checkpoints on disk logged as artifacts (resumable, as an interrupted single run).
 
 A job's runs are found by the `launch.job_id` tag (tags.JOB_ID) every rank is started with.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 from trainlib import tags as tag
@@ -20,13 +22,30 @@ def new_job_id() -> str:
 
 @contextlib.contextmanager
 def runs_end_failed(tracking_uri: str | None, job_id: str) -> Iterator[None]:
-    """Around `trainer.fit()`: on an error, the job's runs still RUNNING end FAILED."""
+    """Around `trainer.fit()`: on an error, the job's runs still RUNNING end FAILED; on an
+    interrupt (KeyboardInterrupt: Ctrl-C, SIGTERM), KILLED with their checkpoints logged."""
     try:
         yield
+    except KeyboardInterrupt:
+        if tracking_uri:
+            mark_killed(tracking_uri, job_id)
+        raise
     except Exception as exc:
         if tracking_uri:
             mark_failed(tracking_uri, job_id, *failing_rank(exc))
         raise
+
+
+def job_error(exc: BaseException) -> Exception:
+    """What a driver raises for a failed job (a Ray Train WorkerGroupError): a rank's UserError as
+    it is (one `error:` line), else JobFailed naming the first failed rank and its error."""
+    from trainlib.errors import JobFailed, UserError
+
+    failures = getattr(exc, "worker_failures", None) or {}
+    user_errors = [e for e in failures.values() if isinstance(e, UserError)]
+    if user_errors:
+        return user_errors[0]
+    return JobFailed("rank {}: {}".format(*failing_rank(exc)))
 
 
 def failing_rank(exc: BaseException) -> tuple[str, str]:
@@ -47,17 +66,41 @@ def one_line(exc: BaseException) -> str:
 
 def mark_failed(tracking_uri: str, job_id: str, rank: str, error: str) -> list[str]:
     """End the job's RUNNING runs FAILED with the failing rank and error as tags; their ids."""
-    from mlflow import MlflowClient
-
-    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs
-
-    quiet_mlflow_logs()
-    client = MlflowClient(tracking_uri)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    running = client.search_runs(experiments, max_results=100, filter_string=(
-        f"tags.`{tag.JOB_ID}` = '{job_id}' and attributes.status = 'RUNNING'")) if experiments else []
+    client = mlflow_client(tracking_uri)
+    running = running_runs(client, job_id)
     for run in running:
         client.set_tag(run.info.run_id, tag.FAILED_RANK, rank)
         client.set_tag(run.info.run_id, tag.ERROR, f"rank {rank}: {error}")
         client.set_terminated(run.info.run_id, status="FAILED")
     return [r.info.run_id for r in running]
+
+
+def mark_killed(tracking_uri: str, job_id: str) -> list[str]:
+    """End the job's RUNNING runs KILLED, their checkpoints (in the run folder rank 0 tagged) logged
+    first as an interrupted single run's are: `--resume RUN_ID` continues them; their ids."""
+    from trainlib.run import checkpoint_files
+
+    client = mlflow_client(tracking_uri)
+    running = running_runs(client, job_id)
+    for run in running:
+        run_dir = run.data.tags.get(tag.RUN_DIR)
+        for path in checkpoint_files(Path(run_dir)) if run_dir else []:
+            if path.is_file():
+                client.log_artifact(run.info.run_id, str(path), "checkpoints")
+        client.set_terminated(run.info.run_id, status="KILLED")
+    return [r.info.run_id for r in running]
+
+
+def mlflow_client(tracking_uri: str):
+    from mlflow import MlflowClient
+
+    from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs
+
+    quiet_mlflow_logs()
+    return MlflowClient(tracking_uri)
+
+
+def running_runs(client, job_id: str) -> list:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, max_results=100, filter_string=(
+        f"tags.`{tag.JOB_ID}` = '{job_id}' and attributes.status = 'RUNNING'")) if experiments else []

@@ -63,12 +63,16 @@ def on_loopback(address: str) -> bool:
         return False
 
 
-def ensure_ray() -> None:
-    """Ray for a `launch` command: the cluster at $RAY_ADDRESS if set, else a new local instance."""
+def ensure_ray(verbose: bool = False) -> None:
+    """Ray for a `launch` command: the cluster at $RAY_ADDRESS if set, else a new local instance;
+    Ray's notes about itself on the console only when `verbose`."""
     import ray
+
+    from launcher.ray_logs import quiet_ray_driver
 
     if ray.is_initialized():
         return
+    quiet_ray_driver(verbose)
     if os.environ.get("RAY_ADDRESS"):
         join_ray(os.environ["RAY_ADDRESS"], logging_level=logging.WARNING)
     else:

@@ -155,6 +155,43 @@ def refusal(address: str, stderr: str, seconds: float) -> str:
             f"({last[:160]}); is it a Ray head (its GCS port)? If it uses token authentication: {TOKEN_FIX}")
 
 
+# ---- the resources a DDP job asks for
+
+
+def local_resources() -> dict[str, float]:
+    """What a local Ray started here offers: this machine's CPUs and the GPUs torch sees."""
+    import torch
+
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+
+
+def live_nodes() -> list[dict[str, float]]:
+    """The resources of each live node of the Ray instance this process joined."""
+    import ray
+
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+
+def workers_hosted(nodes: list[dict[str, float]], cpu: float, gpu: float) -> int:
+    """How many workers of `cpu` CPUs and `gpu` GPUs the nodes hold, each worker on one node."""
+    return sum(int(min(node.get("CPU", 0) // cpu if cpu else float("inf"),
+                       node.get("GPU", 0) // gpu if gpu else float("inf"))) for node in nodes)
+
+
+def check_worker_resources(workers: int, cpu: float, gpu: float, nodes: list[dict[str, float]], where: str) -> None:
+    """Refuse, before anything starts, a DDP job whose workers do not all fit (Ray would wait for
+    them forever, with an autoscaler message every minute)."""
+    if workers_hosted(nodes, cpu, gpu) >= workers:
+        return
+    have = {key: sum(node.get(key, 0) for node in nodes) for key in ("GPU", "CPU")}
+    asked = f"{workers * gpu:g} GPUs and " if gpu else ""
+    hint = "--workers / --gpus-per-worker" if gpu else "--workers"
+    raise ConfigError(f"the DDP job asks for {asked}{workers * cpu:g} CPUs ({workers} workers x "
+                      f"{f'{gpu:g} GPU, ' if gpu else ''}{cpu:g} CPU) but {where} has {have['GPU']:g} GPUs and "
+                      f"{have['CPU']:g} CPUs; lower {hint}, or run it on a Ray cluster that has them "
+                      f"($RAY_ADDRESS)")
+
+
 # ---- everything, in order
 
 

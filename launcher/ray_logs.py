@@ -1,8 +1,12 @@
 """Ray's console chatter, trimmed to what a user acts on: a repeated warning shown once, Ray
-Train's per-report INFO dumps kept out of the console (warnings still shown)."""
+Train's per-report INFO dumps kept out of the console (warnings still shown), Ray's notes about
+itself and its actors' output off a DDP driver's console unless --verbose."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import click
 
 # Tune warns on every forced experiment snapshot (one per checkpoint once a trial has `num_to_keep`):
 # the advice is the same each time.
@@ -42,3 +46,63 @@ def quiet_train_console() -> None:
     for handler in logging.getLogger("ray.train").handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
             handler.setLevel(logging.WARNING)
+
+
+# Ray's messages about itself that a launch user cannot act on (logger -> text of the message):
+# off the console unless --verbose.
+CHATTER = {
+    "ray._private.authentication.authentication_token_setup": "Token authentication is enabled",
+    "ray.tune.utils.util": "performance bottleneck",
+    "ray.tune.execution.tune_controller": "performance bottleneck",
+}
+TRAIN_WORKER = "RayTrainWorker"  # the actor name of Ray Train's workers: their output is ours
+AUTOSCALER = "autoscaler"  # its status every few seconds: Ray's session log (monitor.log) has it
+
+
+class Without(logging.Filter):
+    """Drops the records whose message holds `text`."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+def quiet_ray_driver(verbose: bool) -> None:
+    """Before Ray starts in this (driver) process: Ray's own chatter off the console, unless `verbose`."""
+    if verbose:
+        return
+    for name, text in CHATTER.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, Without) and f.text == text for f in logger.filters):
+            logger.addFilter(Without(text))
+
+
+def workers_console(verbose: bool, log_file: Path | None) -> None:
+    """Once Ray runs, what the driver prints of its workers' output: the Train workers' own lines
+    (rank 0's epoch lines, as a single run prints them: no pid prefix, no colour codes); the rest
+    (Ray's actors' warnings, tracebacks a failed job repeats; not the autoscaler's status) to
+    `log_file`, each line after its process. `verbose`: Ray's printer, untouched. (Ray's session
+    logs keep every line either way.)"""
+    from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+
+    if verbose or "ray_print_logs" not in dict(dispatcher.handlers):  # Ray prints no worker output
+        return
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def print_ours(data: dict) -> None:
+        lines = data.get("lines", [])
+        if not lines:
+            return
+        if data.get("actor_name") == TRAIN_WORKER and not data.get("is_err"):
+            click.echo("\n".join(lines))
+        elif log_file is not None and data.get("pid") != AUTOSCALER:
+            process = f"({data.get('actor_name') or data.get('task_name') or ''} pid={data.get('pid')})".replace("( ", "(")
+            with open(log_file, "a") as sink:
+                sink.writelines(f"{process} {line}\n" for line in lines)
+
+    dispatcher.remove_handler("ray_print_logs")
+    dispatcher.add_handler("ray_print_logs", print_ours)

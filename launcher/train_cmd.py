@@ -22,10 +22,12 @@ from launcher.guard import guarded
 @click.option("--threads", type=click.IntRange(min=1),
               help="torch intra-op threads (default auto: a Ray worker's CPUs, else $OMP_NUM_THREADS, else the "
                    "CPUs this process may use: its affinity capped by its cgroup CPU quota).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="DDP: show Ray's own messages and every worker's output (else kept in OUTPUT_DIR/ray/console.log).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar per epoch (only when stderr is a terminal).")
 @guarded
-def train(config_file, overrides, resume, finetune, reproduce, print_config, progress, **flags):
+def train(config_file, overrides, resume, finetune, reproduce, print_config, progress, verbose, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""
     from launcher.preflight import ClusterProbe, check_named_store
 
@@ -70,7 +72,7 @@ def train(config_file, overrides, resume, finetune, reproduce, print_config, pro
     if ddp:  # under torchrun: this process is one worker
         from launcher.ddp import train_ddp
 
-        train_ddp(cfg, resume=resume, echo=click.echo, command=command_line())
+        train_ddp(cfg, resume=resume, echo=click.echo, command=command_line(), verbose=verbose)
         return
     if original:
         reproduce_run(cfg, original, progress)

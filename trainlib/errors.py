@@ -36,3 +36,7 @@ class CheckpointError(UserError):
 
 class RunStopped(Exception):
     """A diagnosis check listed in `diagnose.stop_on` ended the run (it ends FAILED with the reason)."""
+
+
+class JobFailed(Exception):
+    """A rank of a DDP job failed (the job's runs end FAILED): the message names the rank and its error."""

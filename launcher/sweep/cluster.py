@@ -7,6 +7,7 @@ import os
 from dataclasses import replace
 from typing import Any, Callable
 
+from launcher.preflight import live_nodes, workers_hosted
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schema import Resources
 from trainlib.errors import ConfigError
@@ -21,6 +22,9 @@ def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool
 
     if ray.is_initialized():
         return False
+    from launcher.ray_logs import quiet_ray_driver
+
+    quiet_ray_driver(verbose)
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
     from launcher.local_ray import join_ray, start_local_ray
 
@@ -51,16 +55,9 @@ def fit_resources(resources: Resources, echo: Callable[[str], None]) -> Resource
     return resources
 
 
-def live_nodes() -> list[dict[str, float]]:
-    import ray
-
-    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-
-
 def units_in(nodes: list[dict[str, float]], resources: Resources) -> int:
     """How many trials (or, for DDP trials, workers) of this size the nodes hold, each on one node."""
-    return sum(int(min(node.get("CPU", 0) // resources.cpu,
-                       node.get("GPU", 0) // resources.gpu if resources.gpu else float("inf"))) for node in nodes)
+    return workers_hosted(nodes, resources.cpu, resources.gpu)
 
 
 def cap_ddp_trials(sweep: Sweep, resources: Resources) -> Sweep:

@@ -25,7 +25,7 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
     from ray.train import WorkerGroupError
 
     from launcher.ddp import make_trainer
-    from launcher.job_failure import new_job_id, runs_end_failed
+    from launcher.job_failure import job_error, new_job_id, runs_end_failed
     from launcher.local_ray import start_local_ray
     from trainlib.observers import EpochCallback
 
@@ -34,7 +34,7 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
         job = new_job_id()
         config = {**EXACT, "epochs": 3, "output": {"dir": str(tmp_path / "runs")},
                   "tracking": {"uri": store, "experiment": "test"}}
-        with pytest.raises(WorkerGroupError), runs_end_failed(store, job):
+        with pytest.raises(WorkerGroupError) as failed, runs_end_failed(store, job):
             make_trainer(config, workers=2, tags={tag.JOB_ID: job}, observers=[EpochCallback(FailOnRank1())]).fit()
     finally:
         ray.shutdown()
@@ -43,3 +43,5 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
     assert run.data.tags[tag.FAILED_RANK] == "1"
     assert run.data.tags[tag.ERROR] == "rank 1: FileNotFoundError: diagnostics.json is not on this node"
     assert run.data.tags[tag.JOB_ID] == job
+    # `launch train --workers N` prints it as `failed: rank 1: ...` (exit 1)
+    assert str(job_error(failed.value)) == "rank 1: FileNotFoundError: diagnostics.json is not on this node"

@@ -1,4 +1,5 @@
-"""Tune's repeated snapshotting warning reaches the console once per sweep; other warnings pass."""
+"""Tune's repeated snapshotting warning reaches the console once per sweep; other warnings pass;
+Ray's notes about itself (token authentication, "performance bottleneck") only with --verbose."""
 from __future__ import annotations
 
 import logging
@@ -40,3 +41,26 @@ def test_ray_train_console_shows_warnings_but_no_report_dumps(tmp_path, capsys):
         file.close()
     assert capsys.readouterr().err == "a real warning\n"
     assert "Reporting training result 1" in (tmp_path / "train.log").read_text()
+
+
+RAY_NOTES = """
+import logging, sys
+from launcher.ray_logs import CHATTER, quiet_ray_driver
+logging.basicConfig(format="%(message)s")
+quiet_ray_driver(verbose=sys.argv[1] == "verbose")
+for name, text in CHATTER.items():
+    logging.getLogger(name).warning(f"note: {text} (from {name})")
+    logging.getLogger(name).warning(f"a real warning from {name}")
+"""
+
+
+def test_rays_notes_about_itself_are_off_a_drivers_console_unless_verbose():
+    import subprocess
+    import sys
+
+    from launcher.ray_logs import CHATTER
+
+    quiet, verbose = (subprocess.run([sys.executable, "-c", RAY_NOTES, mode], capture_output=True, text=True,
+                                     check=True).stderr.splitlines() for mode in ("quiet", "verbose"))
+    assert quiet == [f"a real warning from {name}" for name in CHATTER]
+    assert len(verbose) == 2 * len(CHATTER) and "note: Token authentication is enabled" in verbose[0]
