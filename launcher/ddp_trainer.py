@@ -19,10 +19,12 @@ import ray
 import torch.distributed as dist
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.train.torch import TorchConfig, TorchTrainer
-from ray.train.torch.config import _set_torch_distributed_env_vars, _TorchBackend
 
 from launcher.guard import raise_interrupt
 from launcher.local_ray import LOOPBACK, on_loopback
+from trainlib.compat import override_ray_train_sigint_hook, ray_torch_backend
+
+TorchBackend, set_torch_distributed_env_vars = ray_torch_backend()
 
 ABORT_TIMEOUT_S = 60
 LOOPBACK_INTERFACE = "lo"
@@ -35,7 +37,7 @@ class InterruptibleTrainer(TorchTrainer):
 
     controller = None
 
-    def _register_sigint_handler(self, controller) -> None:  # Ray Train's hook, main thread only
+    def register_signal_handlers(self, controller) -> None:  # Ray Train's hook, main thread only
         self.controller = controller
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, raise_interrupt)
@@ -57,6 +59,9 @@ class InterruptibleTrainer(TorchTrainer):
             pass
 
 
+override_ray_train_sigint_hook(InterruptibleTrainer, InterruptibleTrainer.register_signal_handlers)
+
+
 def single_machine() -> bool:
     """Every live node of the Ray instance runs on this machine's loopback address."""
     nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -69,13 +74,13 @@ class LoopbackTorchConfig(TorchConfig):
         return LoopbackTorchBackend
 
 
-class LoopbackTorchBackend(_TorchBackend):
+class LoopbackTorchBackend(TorchBackend):
     """Ray Train's torch set-up with the rendezvous store bound to 127.0.0.1 (the backend is given)."""
 
     def on_start(self, worker_group, backend_config: TorchConfig) -> None:
         size, timeout = len(worker_group), backend_config.timeout_s
         port = worker_group.execute_single(0, serve_store, size, timeout)
-        worker_group.execute(_set_torch_distributed_env_vars)
+        worker_group.execute(set_torch_distributed_env_vars)
         ray.get([worker_group.execute_single_async(rank, join_group, backend_config.backend, rank, size, port, timeout)
                  for rank in range(size)])
 

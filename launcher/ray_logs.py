@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from trainlib.compat import RAY_TOKEN_LOGGER
+
 # Tune warns on every forced experiment snapshot (one per checkpoint once a trial has `num_to_keep`):
 # the advice is the same each time.
 SNAPSHOT_LOGGER = "ray.tune.execution.experiment_state"
@@ -51,7 +53,7 @@ def quiet_train_console() -> None:
 # Ray's messages about itself that a launch user cannot act on (logger -> text of the message):
 # off the console unless --verbose.
 CHATTER = {
-    "ray._private.authentication.authentication_token_setup": "Token authentication is enabled",
+    RAY_TOKEN_LOGGER: "Token authentication is enabled",
     "ray.tune.utils.util": "performance bottleneck",
     "ray.tune.execution.tune_controller": "performance bottleneck",
 }
@@ -86,8 +88,9 @@ def workers_console(verbose: bool, log_file: Path | None) -> None:
     (Ray's actors' warnings, tracebacks a failed job repeats; not the autoscaler's status) to
     `log_file`, each line after its process. `verbose`: Ray's printer, untouched. (Ray's session
     logs keep every line either way.)"""
-    from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+    from trainlib.compat import ray_worker_output_dispatcher
 
+    dispatcher = ray_worker_output_dispatcher()
     if verbose or "ray_print_logs" not in dict(dispatcher.handlers):  # Ray prints no worker output
         return
     if log_file is not None:

@@ -97,3 +97,28 @@ def mlflow_tracking_schemes() -> set[str]:
 def torch_scheduler_parts(scheduler: Any) -> tuple[Any, ...]:
     """The scheduler and the schedulers it chains (SequentialLR / ChainedScheduler keep them privately)."""
     return (scheduler, *getattr(scheduler, "_schedulers", ()))
+
+
+# Ray's logger of its token-authentication notes (launcher.ray_logs keeps them off the console)
+RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+def override_ray_train_sigint_hook(trainer_class: type, handler: Callable[[Any, Any], None]) -> None:
+    """Make `handler(trainer, controller)` what a TorchTrainer subclass runs where Ray Train installs its
+    SIGINT handler in the driver (its private `_register_sigint_handler` hook)."""
+    hook = "_register_sigint_handler"
+    if not callable(getattr(trainer_class, hook, None)):
+        raise PrivateApiMoved(f"ray {version('ray')} has no TorchTrainer.{hook}: trainlib/compat.py needs updating "
+                              f"for it")
+    setattr(trainer_class, hook, handler)
+
+
+def ray_torch_backend() -> tuple[type, Callable[[], None]]:
+    """Ray Train's torch Backend class and its per-worker env-var set-up (to subclass the backend)."""
+    module = "ray.train.torch.config"
+    return private("ray", module, "_TorchBackend"), private("ray", module, "_set_torch_distributed_env_vars")
+
+
+def ray_worker_output_dispatcher() -> Any:
+    """The driver's dispatcher of its workers' stdout/stderr lines (handlers by name; Ray's printer: ray_print_logs)."""
+    return private("ray", "ray._private.ray_logging", "global_worker_stdstream_dispatcher")

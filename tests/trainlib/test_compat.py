@@ -116,3 +116,19 @@ def test_private_apis_are_reached_only_through_compat():
              if path.name != "compat.py"
              for number, line in enumerate(path.read_text().splitlines(), 1) if private_names.search(line)]
     assert not found, "private APIs outside trainlib/compat.py:\n" + "\n".join(found)
+
+
+def test_ray_train_pieces_the_ddp_driver_builds_on_are_there():
+    import importlib
+
+    backend, set_env_vars = compat.ray_torch_backend()
+    assert callable(backend.on_start) and callable(set_env_vars)
+    from ray.train.torch import TorchTrainer
+
+    trainer = type("Trainer", (TorchTrainer,), {})
+    compat.override_ray_train_sigint_hook(trainer, lambda self, controller: None)
+    with pytest.raises(compat.PrivateApiMoved, match="has no TorchTrainer._register_sigint_handler"):
+        compat.override_ray_train_sigint_hook(object, lambda self, controller: None)
+    dispatcher = compat.ray_worker_output_dispatcher()
+    assert callable(dispatcher.add_handler) and callable(dispatcher.remove_handler)
+    importlib.import_module(compat.RAY_TOKEN_LOGGER)  # the logger is named after its module
