@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from trainlib.errors import ConfigError
-from trainlib.validation import type_name
+from trainlib.validation import refuse_bool_as_number, refuse_non_finite, type_name
 
 @dataclass(frozen=True)
 class Param:
@@ -129,10 +129,13 @@ class Registry:
         resolved = entry.defaults()
         for key, value in params.items():
             param = entry.params[key]
+            refuse_non_finite(value, (where, key))
             try:
+                if isinstance(value, bool):
+                    refuse_bool_as_number(value, param.annotation)
                 resolved[key] = TypeAdapter(param.annotation).validate_python(value, strict=False)
-            except ValidationError as exc:
-                reason = exc.errors()[0]["msg"]
+            except (ValidationError, ValueError) as exc:
+                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 raise ConfigError(
                     f"bad value {value!r} for '{where}.{key}' ({param.type_name}): {reason}", key=f"{where}.{key}"
                 ) from None
