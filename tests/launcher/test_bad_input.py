@@ -384,3 +384,31 @@ def test_installed_script_reports_without_traceback(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.startswith("error: unknown model 'nope'")
     assert "Traceback" not in out.stderr and not (tmp_path / "mlflow.db").exists()
+
+
+MEASURE_READ = """
+import resource, sys, time, tracemalloc
+from trainlib.errors import ConfigError
+from trainlib.yaml_reader import read_yaml
+tracemalloc.start()
+start = time.perf_counter()
+try:
+    read_yaml(sys.argv[1])
+except ConfigError as exc:
+    print(exc)
+print(time.perf_counter() - start, tracemalloc.get_traced_memory()[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+@pytest.mark.parametrize("depth", [8, 9])
+def test_alias_bomb_is_refused_within_a_second_and_200_mb(depth, tmp_path):
+    """The one reader, in a process of its own: the refusal's time, its allocations and the process's peak memory."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb(depth))
+    assert bomb.stat().st_size < 400  # 9**(depth + 1) values: 387 million at depth 8
+    out = subprocess.run([sys.executable, "-c", MEASURE_READ, str(bomb)], capture_output=True, text=True, timeout=60)
+    line, figures = out.stdout.strip().splitlines()
+    assert line == f"{bomb}: its aliases (*name) expand to more than 100,000 values; refusing to build it " \
+                   "(a YAML alias bomb?)", out.stderr
+    seconds, allocated, peak_kib = (float(x) for x in figures.split())
+    assert seconds < 1 and allocated < 200 * 2**20 and peak_kib < 200 * 1024, figures
