@@ -157,6 +157,8 @@ TRAIN: dict[str, Case] = {
     "txt list binary": (lambda c: binary_txt(c), "UTF-8"),
     "output dir under a file": (
         lambda c: train_args(c.tmp, c.store)[:-2] + ["--output-dir", c.write("blocker", "") + "/sub"], "not writable"),
+    "output dir is a file, default store": (lambda c: ["train", "--no-progress", "--output-dir", c.write("afile", "")],
+                                            "afile' is not writable"),  # and no ./mlflow.db: files compared
     # names are folder names: nothing may land outside the output folder or the store's artifact folder
     "run name climbs out": (lambda c: c.train("-s", f"tracking.run_name=../../{ESCAPED}_runname"),
                             f"'tracking.run_name': '../../{ESCAPED}_runname' is not allowed; valid: name"),

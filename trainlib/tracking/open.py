@@ -42,11 +42,12 @@ def default_run_name(cfg: TrainConfig) -> str:
 
 
 def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epoch: int = 0) -> RunHandle:
-    from trainlib.diskspace import check_writable
+    from trainlib.diskspace import check_can_write, check_writable
     from trainlib.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
     from trainlib.tracking.stores import open_store
     from trainlib.tracking.tensorboard import TensorBoardTracker
 
+    check_can_write(local_root(cfg.output.dir))  # before the store is created: a bad folder leaves no store
     client = open_store(cfg.tracking.uri, create=True) if cfg.tracking.mlflow else None  # before any folder
     check_writable(local_root(cfg.output.dir))
     trackers: list[Tracker] = []
