@@ -80,3 +80,28 @@ class StopReasons(Callback):
             value = result.get(self.metric, float("nan"))
             self.record.stop_trial(result["run_id"], f"stopped by {self.scheduler} after epoch {epoch} of "
                                                      f"{self.epochs} ({self.metric} {value:.4f})")
+
+
+class StateDigest(Callback):
+    """Record the digest of the Tune state on the parent run whenever Tune has saved it anew
+    (see launcher.sweep.state_digest); a resume restores only state that matches."""
+
+    def __init__(self, record: SweepRun, tune_dir: str):
+        self.record = record
+        self.tune_dir = tune_dir
+        self.recorded: tuple = ()
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.update()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.update()
+
+    def update(self) -> None:
+        from launcher.sweep.state_digest import record_digest, state_files
+
+        if state_files(self.tune_dir)[2] != self.recorded:
+            self.recorded = record_digest(self.record, self.tune_dir)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "recorded": ()}  # a restored sweep records afresh

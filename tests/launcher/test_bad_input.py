@@ -414,3 +414,42 @@ def test_alias_bomb_is_refused_within_a_second_and_200_mb(depth, tmp_path):
                    "(a YAML alias bomb?)", out.stderr
     seconds, allocated, peak_kib = (float(x) for x in figures.split())
     assert seconds < 1 and allocated < 200 * 2**20 and peak_kib < 200 * 1024, figures
+
+
+class PlantedPickle:
+    """What someone with write access to a sweep folder could put there: unpickling it runs a command."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.slow
+def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client):
+    """The sweep records the digest of its Tune state in its MLflow parent run; a resume of a folder whose
+    tuner.pkl was replaced is refused before anything unpickles it, and the state as the sweep left it resumes."""
+    path = tmp_path / "planted.yaml"
+    path.write_text("name: planted\nbase: {epochs: 1}\nspace:\n  seed: {grid: [0]}\ntune: {search: grid, num_samples: 1}\n")
+    args = [sys.executable, "-m", "launcher", "sweep", str(path), "--tracking-uri", store, "--experiment", "test",
+            "--output-dir", str(tmp_path / "runs"), "-s", "batch_size=256", "-s", "tracking.log_model=false"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "runs" / "sweeps").iterdir()
+    tuner_pkl = sweep_dir / "tune" / "tuner.pkl"
+    original = tuner_pkl.read_bytes()
+    tuner_pkl.write_bytes(pickle.dumps(PlantedPickle(tmp_path / "pwned")))
+
+    refused = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2, refused.stderr
+    assert error_line(refused.stderr).startswith(f"error: refusing to resume {sweep_dir}: its Tune state "
+                                                 f"({sweep_dir / 'tune'}) is not the state this sweep recorded")
+    assert not (tmp_path / "pwned").exists()
+    assert "RUNNING" not in run_statuses(store) and escaped(tmp_path) == []
+
+    tuner_pkl.write_bytes(original)
+    resumed = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    assert sorted(run_statuses(store)) == ["FINISHED", "FINISHED"]  # the parent and its trial
