@@ -35,7 +35,6 @@ SWEEP = "launch.sweep"  # on a sweep's parent run: the sweep's name
 PARENT = "mlflow.parentRunId"  # on each trial's run: the parent run id
 SWEEP_DIR = "launch.sweep_dir"
 SMOKE = "launch.smoke"
-TUNE_STATE_SHA256 = "launch.tune_state_sha256"  # on the parent: digest of the Tune state a resume may unpickle
 TRIALS = "launch.trials"  # trial counts by state, on the parent
 BEST_TRIAL = "launch.best_trial"
 BEST_RUN_ID = "launch.best_run_id"

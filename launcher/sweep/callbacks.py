@@ -83,25 +83,32 @@ class StopReasons(Callback):
 
 
 class StateDigest(Callback):
-    """Record the digest of the Tune state on the parent run whenever Tune has saved it anew
-    (see launcher.sweep.state_digest); a resume restores only state that matches."""
+    """Record on the parent run each version of the Tune state that Tune writes (in its staging
+    folder and in the sweep folder), so a resume restores only files the sweep wrote (see
+    launcher.sweep.state_digest)."""
 
     def __init__(self, record: SweepRun, tune_dir: str):
         self.record = record
         self.tune_dir = tune_dir
-        self.recorded: tuple = ()
+        self.accepted: dict | None = {}
+        self.memo: dict = {}
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        self.update()
+        self.update(trials)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.update()
+        self.update(trials)
 
-    def update(self) -> None:
-        from launcher.sweep.state_digest import record_digest, state_files
+    def update(self, trials: list) -> None:
+        from launcher.sweep.state_digest import accept, load_accepted, save_accepted, state_hashes
 
-        if state_files(self.tune_dir)[2] != self.recorded:
-            self.recorded = record_digest(self.record, self.tune_dir)
+        if self.accepted is None:  # restored by a resume: continue the recorded versions
+            self.accepted = load_accepted(self.record)
+        changed = accept(self.accepted, state_hashes(self.tune_dir, self.memo))
+        if trials:  # what Tune just saved (trials' files below it), before its background copy reaches the sweep folder
+            changed |= accept(self.accepted, state_hashes(trials[0].local_experiment_path, self.memo))
+        if changed:
+            save_accepted(self.record, self.accepted)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "recorded": ()}  # a restored sweep records afresh
+        return {**self.__dict__, "accepted": None, "memo": {}}  # a restored sweep reads the store's record

@@ -39,7 +39,6 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
     from launcher.ray_logs import warn_once_per_sweep
     from launcher.sweep.callbacks import LiveConsole, StateDigest, StopReasons, TrialFailures
-    from launcher.sweep.state_digest import record_digest
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
@@ -52,10 +51,7 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
         callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record),
                      StateDigest(record, workspace.tune_dir)]
         tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
-    try:
-        results = tuner.fit()
-    finally:  # Tune's last save (the end, Ctrl-C) comes after its callbacks
-        record_digest(record, workspace.tune_dir)
+    results = tuner.fit()
     return outcome(workspace, errored={Path(r.path).name for r in results if r.error is not None})
 
 

@@ -428,7 +428,7 @@ class PlantedPickle:
 
 @pytest.mark.slow
 def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client):
-    """The sweep records the digest of its Tune state in its MLflow parent run; a resume of a folder whose
+    """The sweep records the sha256 of its Tune state files in its MLflow parent run; a resume of a folder whose
     tuner.pkl was replaced is refused before anything unpickles it, and the state as the sweep left it resumes."""
     path = tmp_path / "planted.yaml"
     path.write_text("name: planted\nbase: {epochs: 1}\nspace:\n  seed: {grid: [0]}\ntune: {search: grid, num_samples: 1}\n")
@@ -444,8 +444,9 @@ def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client):
 
     refused = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2, refused.stderr
-    assert error_line(refused.stderr).startswith(f"error: refusing to resume {sweep_dir}: its Tune state "
-                                                 f"({sweep_dir / 'tune'}) is not the state this sweep recorded")
+    assert error_line(refused.stderr).startswith(f"error: refusing to resume {sweep_dir}: tune/tuner.pkl is not a file "
+                                                 "this sweep wrote (its sha256 is not among those recorded in MLflow "
+                                                 "parent run ")
     assert not (tmp_path / "pwned").exists()
     assert "RUNNING" not in run_statuses(store) and escaped(tmp_path) == []
 
