@@ -22,7 +22,7 @@ from trainlib.errors import ConfigError
 from trainlib.storage import is_remote
 
 STATE_ARTIFACT = "tune_state.json"  # {path in tune/: [sha256 of the versions the sweep wrote, newest last]}
-KEEP = 3  # versions kept per file: Tune copies its state to the sweep folder in the background
+KEEP = 10  # versions kept per file: Tune copies its state to the sweep folder in the background
 TUNER_STATE = "tuner.pkl"
 
 Accepted = dict[str, list[str]]

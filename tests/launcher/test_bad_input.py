@@ -388,8 +388,10 @@ def test_installed_script_reports_without_traceback(tmp_path):
     assert "Traceback" not in out.stderr and not (tmp_path / "mlflow.db").exists()
 
 
+# VmHWM: this process's peak resident memory (ru_maxrss would carry the forking pytest's peak over exec)
 MEASURE_READ = """
-import resource, sys, time, tracemalloc
+import re, sys, time, tracemalloc
+from pathlib import Path
 from trainlib.errors import ConfigError
 from trainlib.yaml_reader import read_yaml
 tracemalloc.start()
@@ -398,7 +400,8 @@ try:
     read_yaml(sys.argv[1])
 except ConfigError as exc:
     print(exc)
-print(time.perf_counter() - start, tracemalloc.get_traced_memory()[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+peak_kib = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
+print(time.perf_counter() - start, tracemalloc.get_traced_memory()[1], peak_kib)
 """
 
 
