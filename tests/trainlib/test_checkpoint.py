@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from trainlib.checkpoint import LAST, load_safely, save_atomic
 
 WRITE_FOREVER = """
