@@ -135,7 +135,7 @@ class Registry:
                     refuse_bool_as_number(value, param.annotation)
                 resolved[key] = TypeAdapter(param.annotation).validate_python(value, strict=False)
             except (ValidationError, ValueError) as exc:
-                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                reason = _reason(exc)
                 raise ConfigError(
                     f"bad value {value!r} for '{where}.{key}' ({param.type_name}): {reason}", key=f"{where}.{key}"
                 ) from None
@@ -161,3 +161,17 @@ class Registry:
     def shared_values(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The family-wide parameters of a spec, defaults filled in."""
         return {k: spec.get(k, copy.deepcopy(p.default)) for k, p in self.shared.items()}
+
+
+def _reason(exc: Exception) -> str:
+    """Why a value was refused; a bound in its short form (1e+30, not 31 digits)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    err = exc.errors()[0]
+    bounds = {"gt": "greater than", "ge": "greater than or equal to", "lt": "less than", "le": "less than or equal to"}
+    for name, words in bounds.items():
+        if isinstance(err.get("ctx", {}).get(name), (int, float)):
+            return f"Input should be {words} {err['ctx'][name]:g}"
+    return err["msg"]

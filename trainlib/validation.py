@@ -18,7 +18,9 @@ NonNegativeFloat = Annotated[float, Field(ge=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
-MAX_LR = 100.0  # far above any useful rate; 1e300 would overflow the optimizer's first step
+# Far above any useful rate (a rate this large only makes a run diverge, on purpose in tests), and far
+# below float32's 3.4e38 even after the head and worker multipliers: --lr 1e300 overflowed inside SGD.
+MAX_LR = 1e30
 LearningRate = Annotated[float, Field(gt=0, le=MAX_LR)]
 
 # Run, experiment and sweep names: also the name of a folder (the run folder, the experiment's

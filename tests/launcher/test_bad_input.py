@@ -177,7 +177,8 @@ TRAIN: dict[str, Case] = {
     "23-digit seed": (lambda c: c.train("--seed", "1" * 23),
                       "'seed': 11111111111111111111111 is out of range; valid: int (>= 0, <= 4294967295)"),
     "negative seed": (lambda c: c.train("--seed", "-1"), "'seed': -1 is out of range; valid: int (>= 0"),
-    "lr 1e300": (lambda c: c.train("--lr", "1e300"), "'optimizer.lr' (float in (0, 100])"),
+    "lr 1e300": (lambda c: c.train("--lr", "1e300"), "bad value 1e+300 for 'optimizer.lr' (float in (0, 1e+30]): "
+                                                     "Input should be less than or equal to 1e+30"),
     "batch size true": (lambda c: c.train("-s", "batch_size=true"),
                         "'batch_size': true is not a number; valid: int (>= 1, <= 1000000)"),
     "momentum true": (lambda c: c.train("-s", "optimizer.momentum=true"), "'optimizer.momentum' (float >= 0)"),
