@@ -83,9 +83,9 @@ def _field_rows(model: type, prefix: str, families: Mapping[str, Any], queue: li
             description = description or (f"one of the `{key}` entries below, by name, with its params; "
                                           "a param not written takes the default listed there")
         else:
-            from trainlib.validation import type_name
+            from trainlib.validation import constraints, type_name
 
-            type_text = type_name(info.annotation, yaml=True) + _constraints(info.metadata)
+            type_text = type_name(info.annotation, yaml=True) + constraints(info.metadata)
         yield [f"`{key}`", f"`{type_text}`", _default(info), description]
 
 
@@ -100,15 +100,6 @@ def _is_model(obj: Any) -> bool:
     from pydantic import BaseModel
 
     return isinstance(obj, type) and issubclass(obj, BaseModel)
-
-
-_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "min length", "max_length": "max length"}
-
-
-def _constraints(metadata: list[Any]) -> str:
-    found = [f"{sign} {getattr(m, attr)}" for m in metadata for attr, sign in _BOUNDS.items()
-             if getattr(m, attr, None) is not None]
-    return f" ({', '.join(found)})" if found else ""
 
 
 def _default(info: Any) -> str:

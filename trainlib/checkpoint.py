@@ -21,8 +21,12 @@ BEST = "best.pt"
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temp file in the same folder, then rename: never a half-written file."""
+    """torch.save to a temp file in the same folder, then rename: never a half-written file.
+    The temp files of an earlier write that was killed (kill -9) are removed first: one process
+    at a time writes a run."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with space_checked(path), os.fdopen(fd, "wb") as fh:

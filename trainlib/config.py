@@ -26,9 +26,12 @@ from trainlib.registry import Registry
 from trainlib.schedulers import SCHEDULERS
 from trainlib.sections import Section as _Section, flatten  # noqa: F401 (flatten: part of this module's API)
 from trainlib.transforms import BATCH, parse_pipeline
-from trainlib.validation import refuse_non_finite, validation_error
+from trainlib.validation import SafeName, refuse_non_finite, validation_error
 from trainlib.yaml_reader import YamlDocument, parse_value, read_mapping
 from trainlib.visuals import VisualsConfig
+
+MAX_COUNT = 1_000_000  # epochs, batch size: beyond any real run, far below what overflows
+MAX_SEED = 2**32 - 1
 
 FAMILIES: dict[str, Registry] = {
     "model": MODELS,
@@ -72,8 +75,9 @@ class OutputConfig(_Section):
 
 class TrackingConfig(_Section):
     uri: str | None = Field(None, description="MLflow tracking URI; null: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
-    experiment: str = Field("launch", min_length=1, description="MLflow experiment name")
-    run_name: str | None = Field(None, description="MLflow run name; null: generated")
+    experiment: SafeName = Field("launch", description="MLflow experiment name (also its artifact folder's name)")
+    run_name: SafeName | None = Field(None, description="MLflow run name (also its run folder's name); "
+                                                       "null: generated")
     mlflow: bool = Field(True, description="log to MLflow")
     tensorboard: bool = Field(True, description="write TensorBoardX event files")
     log_model: bool = Field(True, description="log the final model in MLflow's PyTorch format (runs:/<id>/model)")
@@ -201,11 +205,14 @@ class TrainConfig(_Section):
     loss: dict[str, Any] = _family_default("cross_entropy")
     optimizer: dict[str, Any] = _family_default("sgd")
     scheduler: dict[str, Any] = _family_default("cosine")
-    epochs: int = Field(15, ge=1, description="training epochs")
-    valid_every: int = Field(1, ge=1, description="validate every N-th epoch, and at the last epoch (and the one "
-                                                  "a run stops at); the tutorial validates every 2nd")
-    batch_size: int = Field(32, ge=1, description="batch size per worker: the global batch is workers x batch_size")
-    seed: int = Field(0, description="seed for weights, shuffling and augmentation")
+    epochs: int = Field(15, ge=1, le=MAX_COUNT, description="training epochs")
+    valid_every: int = Field(1, ge=1, le=MAX_COUNT, description="validate every N-th epoch, and at the last epoch "
+                                                                "(and the one a run stops at); the tutorial "
+                                                                "validates every 2nd")
+    batch_size: int = Field(32, ge=1, le=MAX_COUNT, description="batch size per worker: the global batch is "
+                                                                "workers x batch_size")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed for weights, shuffling and augmentation "
+                                                        "(numpy takes 32-bit seeds)")
     device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N, mps")
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = Field(
         "auto", description="torch intra-op threads; auto: a Ray trial's or DDP worker's num_cpus, else "

@@ -17,6 +17,29 @@ NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 TORCH_SHORT_WRITE = ("unexpected pos", "PytorchStreamWriter failed")
 
 
+def check_can_write(root: Path) -> None:
+    """Without creating anything: `root` is, or can become, a folder that accepts files (checked
+    before the tracking store is opened, which may create it)."""
+    folder = existing_ancestor(root)
+    if not folder.is_dir():
+        raise ConfigError(f"output dir '{root}' is not writable: {folder} is a file")
+    if not accepts_writes(folder):
+        raise ConfigError(f"output dir '{root}' is not writable: {folder} is read-only")
+
+
+def existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def accepts_writes(path: Path) -> bool:
+    """os.access, plus statvfs for read-only mounts (os.access says yes to root on those)."""
+    if not os.access(path, os.W_OK):
+        return False
+    return not os.statvfs(path).f_flag & os.ST_RDONLY
+
+
 def check_writable(root: Path) -> None:
     """Create the output folder `root` and prove a file can be made in it."""
     try:

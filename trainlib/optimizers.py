@@ -18,7 +18,7 @@ from torch import nn
 from trainlib.errors import ConfigError
 from trainlib.inits import NORM
 from trainlib.registry import Registry
-from trainlib.validation import NonNegativeFloat, PositiveFloat, PositiveInt
+from trainlib.validation import LearningRate, NonNegativeFloat, PositiveFloat, PositiveInt
 
 ParamGroups = list[dict[str, Any]]
 
@@ -90,7 +90,7 @@ def bias_and_norm_ids(model: nn.Module) -> set[int]:
 
 
 @OPTIMIZERS.register("sgd")
-def sgd(params: ParamGroups, *, lr: PositiveFloat = 0.05, momentum: NonNegativeFloat = 0.9, dampening: float = 0.0,
+def sgd(params: ParamGroups, *, lr: LearningRate = 0.05, momentum: NonNegativeFloat = 0.9, dampening: float = 0.0,
         nesterov: bool = False, weight_decay: NonNegativeFloat = 0.0) -> torch.optim.Optimizer:
     """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
     return torch.optim.SGD(params, lr=lr, momentum=momentum, dampening=dampening,
@@ -98,21 +98,21 @@ def sgd(params: ParamGroups, *, lr: PositiveFloat = 0.05, momentum: NonNegativeF
 
 
 @OPTIMIZERS.register("asgd")
-def asgd(params: ParamGroups, *, lr: PositiveFloat = 0.01, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
+def asgd(params: ParamGroups, *, lr: LearningRate = 0.01, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
          weight_decay: NonNegativeFloat = 0.0) -> torch.optim.Optimizer:
     """Averaged SGD (averaging starts after t0 steps)."""
     return torch.optim.ASGD(params, lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay)
 
 
 @OPTIMIZERS.register("rprop")
-def rprop(params: ParamGroups, *, lr: PositiveFloat = 0.01, eta_minus: float = 0.5, eta_plus: float = 1.2,
+def rprop(params: ParamGroups, *, lr: LearningRate = 0.01, eta_minus: float = 0.5, eta_plus: float = 1.2,
           step_min: float = 1e-6, step_max: float = 50.0) -> torch.optim.Optimizer:
     """Resilient backprop: per-weight steps grown/shrunk by the gradient's sign (meant for full batches)."""
     return torch.optim.Rprop(params, lr=lr, etas=(eta_minus, eta_plus), step_sizes=(step_min, step_max))
 
 
 @OPTIMIZERS.register("adagrad")
-def adagrad(params: ParamGroups, *, lr: PositiveFloat = 0.01, lr_decay: float = 0.0,
+def adagrad(params: ParamGroups, *, lr: LearningRate = 0.01, lr_decay: float = 0.0,
             weight_decay: NonNegativeFloat = 0.0, initial_accumulator_value: float = 0.0,
             eps: float = 1e-10) -> torch.optim.Optimizer:
     """Adagrad: per-weight lr scaled by the accumulated squared gradients."""
@@ -121,14 +121,14 @@ def adagrad(params: ParamGroups, *, lr: PositiveFloat = 0.01, lr_decay: float = 
 
 
 @OPTIMIZERS.register("adadelta")
-def adadelta(params: ParamGroups, *, lr: PositiveFloat = 1.0, rho: float = 0.9, eps: float = 1e-6,
+def adadelta(params: ParamGroups, *, lr: LearningRate = 1.0, rho: float = 0.9, eps: float = 1e-6,
              weight_decay: NonNegativeFloat = 0.0) -> torch.optim.Optimizer:
     """Adadelta: Adagrad with running averages of squared gradients and updates."""
     return torch.optim.Adadelta(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
 
 
 @OPTIMIZERS.register("rmsprop")
-def rmsprop(params: ParamGroups, *, lr: PositiveFloat = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+def rmsprop(params: ParamGroups, *, lr: LearningRate = 0.01, alpha: float = 0.99, eps: float = 1e-8,
             weight_decay: NonNegativeFloat = 0.0, momentum: NonNegativeFloat = 0.0,
             centered: bool = False) -> torch.optim.Optimizer:
     """RMSprop."""
@@ -137,7 +137,7 @@ def rmsprop(params: ParamGroups, *, lr: PositiveFloat = 0.01, alpha: float = 0.9
 
 
 @OPTIMIZERS.register("adam")
-def adam(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+def adam(params: ParamGroups, *, lr: LearningRate = 0.001, beta1: float = 0.9, beta2: float = 0.999,
          eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.0, amsgrad: bool = False) -> torch.optim.Optimizer:
     """Adam (optionally AMSGrad)."""
     return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=eps,
@@ -145,7 +145,7 @@ def adam(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9, 
 
 
 @OPTIMIZERS.register("adamw")
-def adamw(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+def adamw(params: ParamGroups, *, lr: LearningRate = 0.001, beta1: float = 0.9, beta2: float = 0.999,
           eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.01, amsgrad: bool = False) -> torch.optim.Optimizer:
     """AdamW: Adam with decoupled weight decay."""
     return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), eps=eps,
@@ -153,14 +153,14 @@ def adamw(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9,
 
 
 @OPTIMIZERS.register("adamax")
-def adamax(params: ParamGroups, *, lr: PositiveFloat = 0.002, beta1: float = 0.9, beta2: float = 0.999,
+def adamax(params: ParamGroups, *, lr: LearningRate = 0.002, beta1: float = 0.9, beta2: float = 0.999,
            eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.0) -> torch.optim.Optimizer:
     """Adamax: Adam with the infinity norm."""
     return torch.optim.Adamax(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
 
 
 @OPTIMIZERS.register("nadam")
-def nadam(params: ParamGroups, *, lr: PositiveFloat = 0.002, beta1: float = 0.9, beta2: float = 0.999,
+def nadam(params: ParamGroups, *, lr: LearningRate = 0.002, beta1: float = 0.9, beta2: float = 0.999,
           eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.0, momentum_decay: float = 0.004,
           decoupled_weight_decay: bool = False) -> torch.optim.Optimizer:
     """NAdam: Adam with Nesterov momentum."""
@@ -169,7 +169,7 @@ def nadam(params: ParamGroups, *, lr: PositiveFloat = 0.002, beta1: float = 0.9,
 
 
 @OPTIMIZERS.register("radam")
-def radam(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+def radam(params: ParamGroups, *, lr: LearningRate = 0.001, beta1: float = 0.9, beta2: float = 0.999,
           eps: float = 1e-8, weight_decay: NonNegativeFloat = 0.0,
           decoupled_weight_decay: bool = False) -> torch.optim.Optimizer:
     """RAdam: Adam with a rectified (warmup-free) adaptive lr."""
@@ -178,7 +178,7 @@ def radam(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9,
 
 
 @OPTIMIZERS.register("lbfgs")
-def lbfgs(params: ParamGroups, *, lr: PositiveFloat = 1.0, max_iter: PositiveInt = 20, max_eval: int | None = None,
+def lbfgs(params: ParamGroups, *, lr: LearningRate = 1.0, max_iter: PositiveInt = 20, max_eval: int | None = None,
           tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: PositiveInt = 100,
           line_search_fn: Literal["strong_wolfe"] | None = None) -> torch.optim.Optimizer:
     """L-BFGS: up to max_iter loss re-evaluations per batch through the closure; one parameter group only."""
@@ -194,7 +194,7 @@ SPARSE_ONLY = ("SparseAdam only takes sparse gradients (nn.Embedding(sparse=True
 
 
 @OPTIMIZERS.register("sparse_adam", refused=SPARSE_ONLY)
-def sparse_adam(params: ParamGroups, *, lr: PositiveFloat = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+def sparse_adam(params: ParamGroups, *, lr: LearningRate = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                 eps: float = 1e-8) -> torch.optim.Optimizer:
     """SparseAdam: Adam for sparse gradients (refused here: every model has dense gradients)."""
     return torch.optim.SparseAdam(params, lr=lr, betas=(beta1, beta2), eps=eps)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from trainlib.errors import ConfigError
-from trainlib.validation import type_name
+from trainlib.validation import refuse_bool_as_number, refuse_non_finite, type_name
 
 @dataclass(frozen=True)
 class Param:
@@ -129,10 +129,13 @@ class Registry:
         resolved = entry.defaults()
         for key, value in params.items():
             param = entry.params[key]
+            refuse_non_finite(value, (where, key))
             try:
+                if isinstance(value, bool):
+                    refuse_bool_as_number(value, param.annotation)
                 resolved[key] = TypeAdapter(param.annotation).validate_python(value, strict=False)
-            except ValidationError as exc:
-                reason = exc.errors()[0]["msg"]
+            except (ValidationError, ValueError) as exc:
+                reason = _reason(exc)
                 raise ConfigError(
                     f"bad value {value!r} for '{where}.{key}' ({param.type_name}): {reason}", key=f"{where}.{key}"
                 ) from None
@@ -158,3 +161,17 @@ class Registry:
     def shared_values(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The family-wide parameters of a spec, defaults filled in."""
         return {k: spec.get(k, copy.deepcopy(p.default)) for k, p in self.shared.items()}
+
+
+def _reason(exc: Exception) -> str:
+    """Why a value was refused; a bound in its short form (1e+30, not 31 digits)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    err = exc.errors()[0]
+    bounds = {"gt": "greater than", "ge": "greater than or equal to", "lt": "less than", "le": "less than or equal to"}
+    for name, words in bounds.items():
+        if isinstance(err.get("ctx", {}).get(name), (int, float)):
+            return f"Input should be {words} {err['ctx'][name]:g}"
+    return err["msg"]

@@ -17,6 +17,7 @@ class ResumePoint:
     state: dict[str, Any]
     run_id: str
     run_dir: Path
+    fetched: bool = False  # its checkpoints were downloaded from the store: the run continues in output.dir
 
     @property
     def config(self) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def locate(source: str, tracking_uri: str | None) -> ResumePoint:
     state = _checked(load_safely(found.path), found.path)
     run_dir = found.run_dir or found.path.parent.parent
     run_id = found.run_id or state.get("run_id") or run_dir.name
-    return ResumePoint(state, str(run_id), run_dir)
+    return ResumePoint(state, str(run_id), run_dir, fetched=found.fetched)
 
 
 def _checked(state: Any, path: Path) -> dict[str, Any]:

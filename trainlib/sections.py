@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from trainlib.validation import refuse_bool_as_number
 
 
 class Section(BaseModel):
-    """A config section: unknown keys are refused, values are frozen once validated."""
+    """A config section: unknown keys are refused, values are frozen once validated, and true/false
+    is no number (pydantic would read `batch_size: true` as 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info) -> Any:
+        if isinstance(value, bool):
+            refuse_bool_as_number(value, cls.model_fields[info.field_name].annotation)
+        return value
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -22,6 +22,7 @@ class Located:
     path: Path
     run_id: str | None  # set when the source was given as an MLflow run id
     run_dir: Path | None  # the run folder, when the checkpoint lies in one
+    fetched: bool = False  # downloaded from the store: `run_dir` is a download cache, not the run's folder
 
     @property
     def home(self) -> Path:
@@ -76,7 +77,7 @@ def _from_run(ref: str, choice: str, tracking_uri: str | None) -> Located:
     if local is not None and local.is_file():
         return Located(local, run_id, Path(run_dir))
     path, fetched_dir = fetch_checkpoint(client, run_id, CHECKPOINTS[choice], local or Path(CHECKPOINTS[choice]))
-    return Located(path, run_id, fetched_dir)
+    return Located(path, run_id, fetched_dir, fetched=True)
 
 
 def latest_run(tracking_uri: str | None) -> str:

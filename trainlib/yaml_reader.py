@@ -16,6 +16,9 @@ import yaml
 from trainlib.errors import ConfigError
 
 KeyPath = tuple[Any, ...]
+# Values a document may hold once its aliases are expanded: a config or sweep file holds hundreds;
+# a 271-byte "billion laughs" alias bomb expands to 10**9 (minutes and gigabytes to build).
+MAX_VALUES = 100_000
 
 
 class _Loader(yaml.SafeLoader):
@@ -86,7 +89,7 @@ def read_yaml(path: str | Path, what: str = "config file") -> YamlDocument:
     path = Path(path)
     loader = _Loader(read_text(path, what))
     try:
-        node = loader.get_single_node()
+        node = _compose(loader, path)
         lines: dict[KeyPath, int] = {}
         if node is not None:
             _collect(path, node, (), lines)
@@ -112,10 +115,45 @@ def parse_value(text: str) -> Any:
     """A `-s key=value` value, read as YAML (never eval'd); text that is not valid YAML stays text."""
     if not text.strip():
         return None
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)
+        node = _compose(loader, f"value {text[:40]!r}")
+        return loader.construct_document(node) if node is not None else None
     except yaml.YAMLError:
         return text
+    finally:
+        loader.dispose()
+
+
+def _compose(loader: _Loader, where: Path | str) -> yaml.Node | None:
+    """The document's node graph, refused before anything walks or builds it when its aliases
+    expand to more than MAX_VALUES values or refer to themselves."""
+    node = loader.get_single_node()
+    if node is not None and _expanded(node, {}, set(), where) > MAX_VALUES:
+        raise ConfigError(f"{where}: its aliases (*name) expand to more than {MAX_VALUES:,} values; "
+                          f"refusing to build it (a YAML alias bomb?)", located=True)
+    return node
+
+
+def _expanded(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], where: Path | str) -> int:
+    """How many values `node` stands for with every alias expanded; each node is counted once
+    (`sizes`), so a bomb costs the size of its text, not of its expansion."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise ConfigError(f"{where}:{node.start_mark.line + 1}: an alias refers to a node that contains it; "
+                          f"a config cannot be recursive", located=True)
+    open_nodes.add(id(node))
+    children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+        node.value if isinstance(node, yaml.SequenceNode) else [])
+    total = 1
+    for child in children:
+        total += _expanded(child, sizes, open_nodes, where)
+        if total > MAX_VALUES:
+            break
+    open_nodes.discard(id(node))
+    sizes[id(node)] = total
+    return total
 
 
 def _malformed(path: Path, exc: yaml.YAMLError) -> ConfigError:

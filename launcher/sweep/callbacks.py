@@ -80,3 +80,35 @@ class StopReasons(Callback):
             value = result.get(self.metric, float("nan"))
             self.record.stop_trial(result["run_id"], f"stopped by {self.scheduler} after epoch {epoch} of "
                                                      f"{self.epochs} ({self.metric} {value:.4f})")
+
+
+class StateDigest(Callback):
+    """Record on the parent run each version of the Tune state that Tune writes (in its staging
+    folder and in the sweep folder), so a resume restores only files the sweep wrote (see
+    launcher.sweep.state_digest)."""
+
+    def __init__(self, record: SweepRun, tune_dir: str):
+        self.record = record
+        self.tune_dir = tune_dir
+        self.accepted: dict | None = {}
+        self.memo: dict = {}
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.update(trials)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.update(trials)
+
+    def update(self, trials: list) -> None:
+        from launcher.sweep.state_digest import accept, load_accepted, save_accepted, state_hashes
+
+        if self.accepted is None:  # restored by a resume: continue the recorded versions
+            self.accepted = load_accepted(self.record)
+        changed = accept(self.accepted, state_hashes(self.tune_dir, self.memo))
+        if trials:  # what Tune just saved (trials' files below it), before its background copy reaches the sweep folder
+            changed |= accept(self.accepted, state_hashes(trials[0].local_experiment_path, self.memo))
+        if changed:
+            save_accepted(self.record, self.accepted)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "accepted": None, "memo": {}}  # a restored sweep reads the store's record

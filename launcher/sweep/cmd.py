@@ -65,6 +65,7 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     from launcher import preflight
     from launcher.sweep import cluster
     from launcher.sweep.console import summary
+    from launcher.sweep.state_digest import check_state
     from launcher.sweep.summary import write_summary
     from launcher.sweep.tracking import client_for, collect_rows, open_parent
     from launcher.sweep.workspace import label_of, latest_workspace, new_workspace
@@ -77,6 +78,8 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
         probe = preflight.ClusterProbe.start(address)
     preflight.before_start(**storage, probe=probe, what="the sweep")
     client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
+    if resume:  # before anything unpickles the sweep folder's Tune state
+        check_state(record, workspace.dir, workspace.tune_dir)
     started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
     try:
         preflight.after_connect(**storage, what="the sweep")

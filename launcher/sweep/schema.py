@@ -10,7 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from trainlib.errors import ConfigError
-from trainlib.validation import NonNegativeInt, PositiveFloat, PositiveInt, refuse_non_finite, validation_error
+from trainlib.validation import (NonNegativeInt, PositiveFloat, PositiveInt, SafeName, refuse_non_finite,
+                                 validation_error)
 from trainlib.yaml_reader import YamlDocument
 
 # Metrics reported after every epoch: the only ones a scheduler can act on.
@@ -195,7 +196,7 @@ class Smoke(_Strict):
 
 
 class SweepFile(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="sweep name (folder and MLflow parent run)")
+    name: SafeName = Field(description="sweep name (folder and MLflow parent run)")
     description: str | None = Field(None, description="one line on what the sweep asks")
     base: dict[str, Any] | str = Field(default_factory=dict, description="train config, inline or a YAML path")
     space: dict[str, Dist] = Field(min_length=1, description="dotted config key -> distribution")

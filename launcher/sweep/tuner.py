@@ -38,7 +38,7 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
             retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
     from launcher.ray_logs import warn_once_per_sweep
-    from launcher.sweep.callbacks import LiveConsole, StopReasons, TrialFailures
+    from launcher.sweep.callbacks import LiveConsole, StateDigest, StopReasons, TrialFailures
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
@@ -48,7 +48,8 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
     if resume:
         tuner = restore_tuner(workspace, trainable, retry_errored)
     else:
-        callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record)]
+        callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record),
+                     StateDigest(record, workspace.tune_dir)]
         tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
     results = tuner.fit()
     return outcome(workspace, errored={Path(r.path).name for r in results if r.error is not None})

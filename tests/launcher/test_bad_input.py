@@ -20,6 +20,15 @@ from tests.conftest import train_args
 from tests.data_files import CIFAR_CLASSES, py2_pickle, write_cifar_release, write_class_tree
 
 SWEEP_OK = "name: s\nbase: {epochs: 1}\nspace:\n  optimizer.lr: {choice: [0.1, 0.01]}\n"
+ESCAPED = "evil"  # the start of every name a case tries to write outside its folders
+
+
+def alias_bomb(depth: int) -> str:
+    """"Billion laughs": 9 lols, each level 9 aliases of the one before: 9**(depth + 1) values."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    lines = [f"a: &a [{','.join(['lol'] * 9)}]"]
+    lines += [f"{letters[i]}: &{letters[i]} [{','.join([f'*{letters[i - 1]}'] * 9)}]" for i in range(1, depth + 1)]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -148,6 +157,39 @@ TRAIN: dict[str, Case] = {
     "txt list binary": (lambda c: binary_txt(c), "UTF-8"),
     "output dir under a file": (
         lambda c: train_args(c.tmp, c.store)[:-2] + ["--output-dir", c.write("blocker", "") + "/sub"], "not writable"),
+    "output dir is a file, default store": (lambda c: ["train", "--no-progress", "--output-dir", c.write("afile", "")],
+                                            "afile' is not writable"),  # and no ./mlflow.db: files compared
+    # names are folder names: nothing may land outside the output folder or the store's artifact folder
+    "run name climbs out": (lambda c: c.train("-s", f"tracking.run_name=../../{ESCAPED}_runname"),
+                            f"'tracking.run_name': '../../{ESCAPED}_runname' is not allowed; valid: name"),
+    "absolute run name": (lambda c: c.train("-s", f"tracking.run_name={c.tmp.parent}/{ESCAPED}_abs"),
+                          "'tracking.run_name'"),
+    "run name '..'": (lambda c: c.train("-s", "tracking.run_name=.."), "'tracking.run_name': '..' is not allowed"),
+    "experiment climbs out": (lambda c: c.train("--experiment", f"../../../{ESCAPED}_experiment"),
+                              f"'tracking.experiment': '../../../{ESCAPED}_experiment' is not allowed; valid: str"),
+    "absolute experiment": (lambda c: c.train("--experiment", f"{c.tmp.parent}/{ESCAPED}_abs"), "'tracking.experiment'"),
+    "10,000-character run name": (lambda c: c.train("-s", "tracking.run_name=" + "r" * 10_000),
+                                  "(10000 characters) is not allowed; valid: name ([A-Za-z0-9_.-], not starting with "
+                                  ". _ -, up to 250 characters)"),
+    "10,000-character experiment": (lambda c: c.train("--experiment", "e" * 10_000),
+                                    "(10000 characters) is not allowed; valid: str (min length 1, max length 250"),
+    # values that would reach torch
+    "23-digit seed": (lambda c: c.train("--seed", "1" * 23),
+                      "'seed': 11111111111111111111111 is out of range; valid: int (>= 0, <= 4294967295)"),
+    "negative seed": (lambda c: c.train("--seed", "-1"), "'seed': -1 is out of range; valid: int (>= 0"),
+    "lr 1e300": (lambda c: c.train("--lr", "1e300"), "bad value 1e+300 for 'optimizer.lr' (float in (0, 1e+30]): "
+                                                     "Input should be less than or equal to 1e+30"),
+    "batch size true": (lambda c: c.train("-s", "batch_size=true"),
+                        "'batch_size': true is not a number; valid: int (>= 1, <= 1000000)"),
+    "momentum true": (lambda c: c.train("-s", "optimizer.momentum=true"), "'optimizer.momentum' (float >= 0)"),
+    "20-digit epochs": (lambda c: c.train("--epochs", "9" * 20),
+                        "'epochs': 99999999999999999999 is out of range; valid: int (>= 1, <= 1000000)"),
+    # a YAML alias bomb ("billion laughs"): refused before it is expanded (see also test_alias_bomb_...)
+    "alias bomb config": (lambda c: c.train("--config", c.write("bomb.yaml", alias_bomb(8))),
+                          "bomb.yaml: its aliases (*name) expand to more than 100,000 values"),
+    "recursive alias": (lambda c: c.train("--config", c.write("r.yaml", "model: &x\n  name: *x\n")),
+                        "r.yaml:1: an alias refers to a node that contains it"),
+    "alias bomb override": (lambda c: c.train("-s", "seed=" + alias_bomb(8)), "expand to more than 100,000 values"),
 }
 
 
@@ -182,6 +224,13 @@ OTHERS: dict[str, Case] = {
                               "bogus"),
     "sweep: corrupt store": (lambda c: [*sweep(c, c.write("s.yaml", SWEEP_OK))[:2], "--tracking-uri", c.corrupt_store()],
                              "not a SQLite database"),
+    "sweep: alias bomb": (lambda c: sweep(c, c.write("s.yaml", alias_bomb(9))), "s.yaml: its aliases (*name) expand"),
+    "sweep: experiment climbs out": (
+        lambda c: sweep(c, c.write("s.yaml", SWEEP_OK), "--experiment", f"../../{ESCAPED}_sweep_experiment"),
+        "'tracking.experiment'"),
+    "sweep: run name in base climbs out": (
+        lambda c: sweep(c, c.write("s.yaml", SWEEP_OK.replace("epochs: 1", f"tracking: {{run_name: /{ESCAPED}}}"))),
+        "tracking.run_name"),
     "sweep: resume with no sweep": (lambda c: sweep(c, c.write("s.yaml", SWEEP_OK), "--resume"), "no sweep 's'"),
     # eval
     "eval: missing file": (lambda c: ["eval", str(c.tmp / "m.pt"), "--tracking-uri", c.store], "m.pt"),
@@ -315,8 +364,14 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path, store):
     assert "Traceback" not in result.output + result.stderr
     assert culprit in error_line(result.stderr), result.stderr
     assert files_under(tmp_path) == before
+    assert escaped(tmp_path) == []
     assert run_statuses(store) == runs_before == []
     assert not (tmp_path / "pwned").exists()
+
+
+def escaped(tmp_path: Path) -> list[Path]:
+    """What a case wrote outside its folder: paths named evil* in any folder above tmp_path (and at /)."""
+    return [path for folder in tmp_path.parents for path in folder.iterdir() if path.name.startswith(ESCAPED)]
 
 
 def test_resume_of_a_missing_path_creates_no_store(tmp_path):
@@ -332,3 +387,74 @@ def test_installed_script_reports_without_traceback(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.startswith("error: unknown model 'nope'")
     assert "Traceback" not in out.stderr and not (tmp_path / "mlflow.db").exists()
+
+
+# VmHWM: this process's peak resident memory (ru_maxrss would carry the forking pytest's peak over exec)
+MEASURE_READ = """
+import re, sys, time, tracemalloc
+from pathlib import Path
+from trainlib.errors import ConfigError
+from trainlib.yaml_reader import read_yaml
+tracemalloc.start()
+start = time.perf_counter()
+try:
+    read_yaml(sys.argv[1])
+except ConfigError as exc:
+    print(exc)
+peak_kib = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
+print(time.perf_counter() - start, tracemalloc.get_traced_memory()[1], peak_kib)
+"""
+
+
+@pytest.mark.parametrize("depth", [8, 9])
+def test_alias_bomb_is_refused_within_a_second_and_200_mb(depth, tmp_path):
+    """The one reader, in a process of its own: the refusal's time, its allocations and the process's peak memory."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb(depth))
+    assert bomb.stat().st_size < 400  # 9**(depth + 1) values: 387 million at depth 8
+    out = subprocess.run([sys.executable, "-c", MEASURE_READ, str(bomb)], capture_output=True, text=True, timeout=60)
+    line, figures = out.stdout.strip().splitlines()
+    assert line == f"{bomb}: its aliases (*name) expand to more than 100,000 values; refusing to build it " \
+                   "(a YAML alias bomb?)", out.stderr
+    seconds, allocated, peak_kib = (float(x) for x in figures.split())
+    assert seconds < 1 and allocated < 200 * 2**20 and peak_kib < 200 * 1024, figures
+
+
+class PlantedPickle:
+    """What someone with write access to a sweep folder could put there: unpickling it runs a command."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.slow
+def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client):
+    """The sweep records the sha256 of its Tune state files in its MLflow parent run; a resume of a folder whose
+    tuner.pkl was replaced is refused before anything unpickles it, and the state as the sweep left it resumes."""
+    path = tmp_path / "planted.yaml"
+    path.write_text("name: planted\nbase: {epochs: 1}\nspace:\n  seed: {grid: [0]}\ntune: {search: grid, num_samples: 1}\n")
+    args = [sys.executable, "-m", "launcher", "sweep", str(path), "--tracking-uri", store, "--experiment", "test",
+            "--output-dir", str(tmp_path / "runs"), "-s", "batch_size=256", "-s", "tracking.log_model=false"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "runs" / "sweeps").iterdir()
+    tuner_pkl = sweep_dir / "tune" / "tuner.pkl"
+    original = tuner_pkl.read_bytes()
+    tuner_pkl.write_bytes(pickle.dumps(PlantedPickle(tmp_path / "pwned")))
+
+    refused = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2, refused.stderr
+    assert error_line(refused.stderr).startswith(f"error: refusing to resume {sweep_dir}: tune/tuner.pkl is not a file "
+                                                 "this sweep wrote (its sha256 is not among those recorded in MLflow "
+                                                 "parent run ")
+    assert not (tmp_path / "pwned").exists()
+    assert "RUNNING" not in run_statuses(store) and escaped(tmp_path) == []
+
+    tuner_pkl.write_bytes(original)
+    resumed = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    assert sorted(run_statuses(store)) == ["FINISHED", "FINISHED"]  # the parent and its trial

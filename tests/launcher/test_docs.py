@@ -30,7 +30,7 @@ def test_every_config_key_is_documented_with_its_default():
     defaults = flatten(TrainConfig().to_dict())
     for key in {k for k in defaults if k.split(".")[0] not in FAMILIES} | set(FAMILIES):
         assert f"| `{key}` |" in reference, key
-    assert "| `epochs` | `int (>= 1)` | `15` | training epochs |" in reference
+    assert "| `epochs` | `int (>= 1, <= 1000000)` | `15` | training epochs |" in reference
 
 
 @pytest.mark.parametrize("family, registry", [*FAMILIES.items(), ("transforms", TRANSFORMS), ("visuals", VISUALS)])

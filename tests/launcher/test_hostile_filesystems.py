@@ -46,6 +46,17 @@ def test_a_read_only_store_is_one_line_and_leaves_nothing(tmp_path, empty_store_
     assert listed.returncode == 0 and "no runs yet" in listed.stdout, listed.stderr  # reading still works
 
 
+def test_a_read_only_output_dir_is_refused_before_the_default_store_is_created(tmp_path, can_mount):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounts = [f"mount -t tmpfs -o size=1m,ro tmpfs {folder}"]
+    done = in_namespace(mounts, launch("train", "--no-progress", "--epochs", "1", "--output-dir", str(folder / "runs")),
+                        tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"error: output dir '{folder / 'runs'}' is not writable: {folder} is read-only\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ro"]  # no ./mlflow.db
+
+
 @pytest.mark.slow
 def test_a_full_disk_names_the_disk_and_the_file(tmp_path, empty_store_template, can_mount):
     small = tmp_path / "small"

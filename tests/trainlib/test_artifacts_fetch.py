@@ -53,6 +53,7 @@ def test_resume_and_finetune_by_prefix_use_the_fetched_checkpoints(gone, store, 
     assert "downloaded checkpoints/last.pt" in resumed.output
     run = client.get_run(gone.info.run_id)
     assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "train/loss")) == 2
+    continued_in_the_output_folder(run, tmp_path)
     tuned = invoke(*train_args(tmp_path, store, "--finetune", f"{prefix}:best", "--epochs", "1",
                                "-s", "tracking.log_model=false"))
     assert tuned.exit_code == 0, tuned.output
@@ -122,3 +123,14 @@ def test_an_interrupted_run_is_resumed_by_prefix_on_a_machine_without_its_folder
     run_after = client.get_run(killed.info.run_id)
     assert run_after.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(killed.info.run_id, "train/loss")] == [1, 2]
+    continued_in_the_output_folder(run_after, tmp_path)
+
+
+def continued_in_the_output_folder(run, tmp_path: Path) -> None:
+    """A run resumed from downloaded checkpoints continues in the configured output folder (--output-dir), in a
+    folder named as a new run's; the download cache keeps nothing of it."""
+    run_dir = Path(run.data.tags["launch.run_dir"])
+    assert run_dir == tmp_path / "runs" / f"{run.info.run_name}-{run.info.run_id[:8]}"
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+    assert (run_dir / "tb").is_dir() and (run_dir / "per_class_report.txt").is_file()
+    assert not (tmp_path / "cache" / "runs" / run.info.run_id).exists()

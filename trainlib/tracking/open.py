@@ -1,6 +1,8 @@
 """Open a run's trackers (MLflow + TensorBoardX, as configured) and its run folder."""
 from __future__ import annotations
 
+import re
+import shutil
 import time
 import uuid
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ from trainlib import tags as tag
 from trainlib.config import TrainConfig
 from trainlib.storage import local_root
 from trainlib.tracking.base import MultiTracker, Tracker
+from trainlib.validation import MAX_NAME_LENGTH
 
 
 
@@ -41,12 +44,27 @@ def default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.model['name']}-{cfg.data['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def folder_name(run_name: str) -> str:
+    """A run name as one folder name: config names already are; a store's older names may not be."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_name).lstrip("._-")[:MAX_NAME_LENGTH] or "run"
+
+
+def move_into(source: Path, target: Path) -> None:
+    """Move the files of the folder `source` into `target` (same layout), then remove `source`."""
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target / path.relative_to(source))
+    shutil.rmtree(source, ignore_errors=True)
+
+
 def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epoch: int = 0) -> RunHandle:
-    from trainlib.diskspace import check_writable
+    from trainlib.diskspace import check_can_write, check_writable
     from trainlib.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
     from trainlib.tracking.stores import open_store
     from trainlib.tracking.tensorboard import TensorBoardTracker
 
+    check_can_write(local_root(cfg.output.dir))  # before the store is created: a bad folder leaves no store
     client = open_store(cfg.tracking.uri, create=True) if cfg.tracking.mlflow else None  # before any folder
     check_writable(local_root(cfg.output.dir))
     trackers: list[Tracker] = []
@@ -58,11 +76,16 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
                             run_id=resume.run_id if resume else None, tags=tags,
                             epochs=cfg.epochs)
         trackers.append(mlf)
-        run_id = mlf.run_id
+        run_id, run_name = mlf.run_id, mlf.run_name  # a resumed run's own name
     else:
         run_id = resume.run_id if resume else uuid.uuid4().hex
-    run_dir = resume.run_dir if resume else local_root(cfg.output.dir) / f"{run_name}-{run_id[:8]}"
+    if resume is not None and not resume.fetched:
+        run_dir = resume.run_dir
+    else:
+        run_dir = local_root(cfg.output.dir) / f"{folder_name(run_name)}-{run_id[:8]}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    if resume is not None and resume.fetched:  # the run continues here, not in the download cache
+        move_into(resume.run_dir, run_dir)
     if cfg.tracking.tensorboard:
         trackers.append(TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
     tracker = MultiTracker(trackers)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from trainlib.diskspace import accepts_writes, existing_ancestor
 from trainlib.errors import ConfigError
 from trainlib.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri, sqlite_file
 
@@ -71,8 +72,8 @@ def check_sqlite(db: Path, writable: bool) -> None:
                 raise ConfigError(f"MLflow store {db} is not a SQLite database (corrupt or another file); "
                                   f"move it away or point --tracking-uri at your store")
     if writable:
-        folder = _existing_ancestor(db.parent)
-        if not _writable(folder) or (db.exists() and not _writable(db)):
+        folder = existing_ancestor(db.parent)
+        if not accepts_writes(folder) or (db.exists() and not accepts_writes(db)):
             raise ConfigError(f"MLflow store {db} is read-only ({folder} does not accept writes); "
                               f"point --tracking-uri at a writable place")
 
@@ -85,19 +86,6 @@ def _has_mlflow_tables(db: Path) -> bool:
             return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiments'").fetchone() is not None
     except sqlite3.DatabaseError as exc:
         raise ConfigError(f"MLflow store {db} cannot be read: {exc}") from None
-
-
-def _existing_ancestor(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def _writable(path: Path) -> bool:
-    """os.access, plus statvfs for read-only mounts (os.access says yes to root on those)."""
-    if not os.access(path, os.W_OK):
-        return False
-    return not os.statvfs(path).f_flag & os.ST_RDONLY
 
 
 @contextmanager
