@@ -152,7 +152,7 @@ TRAIN: dict[str, Case] = {
         "'../x'"),
     "folder dataset root missing": (lambda c: c.train("-s", "data.name=folder", "-s", f"data.root={c.tmp / 'f'}"), "/f' does not exist"),
     "txt list path climbs out": (lambda c: txt_dataset(c, "../../etc/passwd 0"), "../../etc/passwd"),
-    "txt list absolute path": (lambda c: txt_dataset(c, "/etc/passwd 0"), "/etc/passwd"),
+    "txt list names a file that is no image": (lambda c: txt_dataset(c, "/etc/passwd 1"), "/etc/passwd"),
     "txt list bad line": (lambda c: txt_dataset(c, "only-a-path"), "only-a-path"),
     "txt list binary": (lambda c: binary_txt(c), "UTF-8"),
     "output dir under a file": (
