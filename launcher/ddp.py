@@ -44,11 +44,12 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     resources = {"CPU": cpus_per_worker, "GPU": gpus} if gpus else {"CPU": cpus_per_worker}
     loop_config = {"config": cfg.to_dict(), "resume": absolute_source(resume), "command": command,
                    "tags": dict(tags or {}), "observers": list(observers), "fail_on_nonfinite": fail_on_nonfinite}
+    backend = resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")  # refused before Ray is asked
     torch_config = LoopbackTorchConfig if single_machine() else TorchConfig
     return InterruptibleTrainer(
         ddp_train_loop,
         train_loop_config=loop_config,
-        torch_config=torch_config(backend=resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")),
+        torch_config=torch_config(backend=backend),
         scaling_config=ScalingConfig(num_workers=cfg.distributed.workers, use_gpu=gpus > 0,
                                      resources_per_worker=resources),
         run_config=run_config or default_run_config(cfg),
