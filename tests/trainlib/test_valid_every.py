@@ -43,7 +43,7 @@ def test_validate_every_second_epoch_and_draw_histograms_every_epoch(run_config,
 
 def test_valid_every_is_a_config_key_in_the_reference_and_is_checked():
     assert resolve([]).valid_every == 1
-    assert "| `valid_every` | `int (>= 1)` | `1` |" in SECTIONS["config-reference"]()
+    assert "| `valid_every` | `int (>= 1, <= 1000000)` | `1` |" in SECTIONS["config-reference"]()
     assert "| `visuals.histograms.every` | `int (>= 1)` | `20` |" in SECTIONS["config-reference"]()
     with pytest.raises(ConfigError, match="valid_every"):
         resolve([{"valid_every": 0}])
