@@ -56,15 +56,15 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
         uri = resolve_tracking_uri(cfg.tracking.uri)
         mlf = MlflowTracker(client, uri, cfg.tracking.experiment, run_name=run_name,
                             run_id=resume.run_id if resume else None, tags=tags,
-                            epochs=cfg.epochs)
+                            epochs=cfg.epochs, retry_s=cfg.tracking.server_retry_s)
         trackers.append(mlf)
         run_id = mlf.run_id
     else:
         run_id = resume.run_id if resume else uuid.uuid4().hex
     run_dir = resume.run_dir if resume else local_root(cfg.output.dir) / f"{run_name}-{run_id[:8]}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.tracking.tensorboard:
-        trackers.append(TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
+    if cfg.tracking.tensorboard:  # first: an epoch's metrics are on disk before a tracking server is asked
+        trackers.insert(0, TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
     tracker = MultiTracker(trackers)
     tracker.set_tags({tag.RUN_DIR: str(run_dir)})
     return RunHandle(tracker, run_id, run_dir, uri)
