@@ -101,35 +101,21 @@ def test_server_logs_go_to_a_private_folder_never_through_a_planted_symlink(tmp_
         planted.unlink()
 
 
-def live_processes() -> list[tuple[int, int, int]]:
-    """(pid, parent pid, process group) of every live (not zombie) process."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            found.append((int(stat.parent.name), int(fields[1]), int(fields[2])))
-    return found
-
-
-def group_of(pgid: int) -> list[int]:
-    return [pid for pid, _, group in live_processes() if group == pgid]
-
 
 @pytest.mark.slow
 def test_kill_9_of_launch_ui_takes_its_mlflow_server_with_it(tmp_path, store):
+    from launcher.ray_reaper import alive, descendants
+
     proc = subprocess.Popen([sys.executable, "-m", "launcher", "ui", "--tracking-uri", store],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.startswith("MLflow UI: http://127.0.0.1:"), proc.stderr.read() if not line else line
     url = line.split()[-1]
-    (server,) = [pid for pid, parent, _ in live_processes() if parent == proc.pid]
-    assert len(group_of(server)) >= 3  # the guard, `mlflow server` and the uvicorn it started
+    started = descendants(proc.pid)
+    assert len(started) >= 3  # the guard, `mlflow server` and the uvicorn it started
     proc.kill()
     proc.communicate(timeout=30)
     deadline = time.monotonic() + 30
-    while (group_of(server) or port_open(url)) and time.monotonic() < deadline:
+    while (alive(started) or port_open(url)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not group_of(server) and not port_open(url)
+    assert not alive(started) and not port_open(url)
