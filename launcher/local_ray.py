@@ -7,9 +7,11 @@ setting is put back afterwards, so joining a real cluster later in the same proc
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -28,11 +30,23 @@ def loopback_node() -> Iterator[str]:
 
 
 def start_local_ray(**options: Any):
-    """`ray.init` of a new local instance bound to 127.0.0.1 (node IP and, if included, dashboard)."""
+    """`ray.init` of a new local instance bound to 127.0.0.1 (node IP and, if included, dashboard),
+    whose processes end with this one however it ends (launcher.ray_reaper)."""
     import ray
 
     with loopback_node():
-        return ray.init(address="local", _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **options)
+        context = ray.init(address="local", _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **options)
+    reap_at_exit()
+    return context
+
+
+@functools.lru_cache(maxsize=1)
+def reap_at_exit() -> None:
+    """One reaper per process (it watches every process this one starts); Linux only (/proc)."""
+    if sys.platform.startswith("linux"):
+        from launcher import ray_reaper
+
+        ray_reaper.watch(os.getpid())
 
 
 def join_ray(address: str, **options: Any):

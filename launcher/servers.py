@@ -1,7 +1,8 @@
 """Run web servers (MLflow UI, TensorBoard) as child process groups: start, wait, stop.
 
 Each server runs in its own session so that stopping it reaches every process it forked
-(uvicorn workers, ...) and no orphan outlives `launch ui`.
+(uvicorn workers, ...) and no orphan outlives `launch ui`; under launcher.server_guard, which
+ends that session when `launch ui` dies without stopping it (kill -9).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -77,7 +79,8 @@ def bindable_port(host: str, port: int) -> int:
 def start(server: Server) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     with open(os.open(server.log_path, flags, 0o600), "wb") as log:
-        server.process = subprocess.Popen(server.command, stdout=log, stderr=subprocess.STDOUT,
+        guarded = [sys.executable, "-m", "launcher.server_guard", str(os.getpid()), "--", *server.command]
+        server.process = subprocess.Popen(guarded, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, env={**os.environ, **server.env},
                                           start_new_session=True)
 

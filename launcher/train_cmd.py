@@ -49,9 +49,12 @@ def train(config_file, overrides, resume, finetune, reproduce, print_config, pro
         original, config = original_config(reproduce, flags.get("tracking_uri"))
         layers = [config, *layers]
     if resume:
-        from trainlib.resume import locate
+        from trainlib import lease
+        from trainlib.resume import locate, refuse_sweep_trial
 
         point = locate(resume, flags.get("tracking_uri"))
+        refuse_sweep_trial(point, flags.get("tracking_uri") or point.config.get("tracking", {}).get("uri"))
+        lease.acquire(point.run_dir, point.run_id)  # held until this process ends (a DDP job's driver too)
         layers = [point.config, *layers]
     cfg = resolve(layers)
     if print_config:

@@ -189,8 +189,10 @@ class RayCluster:
         shutil.rmtree(self.temp, ignore_errors=True)
 
 
-def mlflow_server(root: Path, artifacts: str, env: dict[str, str] | None = None) -> tuple[Service, str]:
-    port = free_port()
+def mlflow_server(root: Path, artifacts: str, env: dict[str, str] | None = None,
+                  port: int | None = None) -> tuple[Service, str]:
+    """An `mlflow server` on `root`'s store; `port`: the one of a server started here before (a restart)."""
+    port = port or free_port()
     command = [str(BIN / "mlflow"), "server", "--host", HOST, "--port", str(port), "--workers", "1",
                "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", artifacts]
     service = start("mlflow server", command, root / "mlflow-server.log",

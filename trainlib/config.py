@@ -81,6 +81,9 @@ class TrackingConfig(_Section):
     mlflow: bool = Field(True, description="log to MLflow")
     tensorboard: bool = Field(True, description="write TensorBoardX event files")
     log_model: bool = Field(True, description="log the final model in MLflow's PyTorch format (runs:/<id>/model)")
+    server_retry_s: float = Field(60.0, gt=0, description="a tracking server that stops answering mid-run is "
+                                                          "retried this long; then the run stops (resume it "
+                                                          "once the server is back)")
 
 
 class FinetuneConfig(_Section):

@@ -34,6 +34,10 @@ class CheckpointError(UserError):
     """A checkpoint, state dict or run to resume from is missing or invalid."""
 
 
+class TrackingLost(UserError):
+    """The tracking server stopped answering mid-run for longer than tracking.server_retry_s."""
+
+
 class RunStopped(Exception):
     """A diagnosis check listed in `diagnose.stop_on` ended the run (it ends FAILED with the reason)."""
 

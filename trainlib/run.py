@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from trainlib import checkpoint as ckpt
+from trainlib import lease
 from trainlib import tags as tag
 from trainlib.config import TrainConfig, family_line, flatten, validate
 from trainlib.data.datasets import ImageSplits, build_dataset, transform_specs
@@ -101,8 +102,12 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observ
     if not dist.is_main:
         echo, progress = (lambda _: None), False
     handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}, command))
-    with closing(handle.tracker, checkpoint_files(handle.run_dir)):
-        final = fit(parts, state, handle, progress, echo)
+    try:
+        with closing(handle.tracker, checkpoint_files(handle.run_dir)):
+            final = fit(parts, state, handle, progress, echo)
+    finally:
+        if dist.is_main:
+            lease.release(handle.run_dir)
     if summary:
         for line in handle.summary():
             echo(line)
@@ -275,8 +280,14 @@ def restore(parts: Parts, point: ResumePoint) -> Progress:
 
 def open_run(parts: Parts, resume: ResumePoint | None, start_epoch: int, extra_tags: dict[str, str],
              command: str | None) -> RunHandle:
+    """Open the run (new or resumed) holding its lease (trainlib.lease), a resumed run's before its
+    record is touched; released by `run`. A DDP job's driver (launch train) holds a resumed run's."""
     tags = run_tags(parts.cfg, parts.device, command) | parts.dist.tags(parts.cfg) | extra_tags
+    if resume is not None and not parts.dist.enabled:
+        lease.acquire(resume.run_dir, resume.run_id)
     handle = open_trackers(parts.cfg, tags, resume, start_epoch)
+    if resume is None:
+        lease.acquire(handle.run_dir, handle.run_id)
     if resume is not None and extra_tags:  # a resumed run keeps its first tags: refresh the caller's
         handle.tracker.set_tags(extra_tags)
     return handle

@@ -46,8 +46,11 @@ class SweepRun:
         return runs[0] if runs else None
 
     def discard(self, run, reason: str) -> None:
-        """Soft-delete an attempt that is started over, so each trial keeps one child run."""
+        """Soft-delete an attempt that is started over, so each trial keeps one child run (ended
+        KILLED first: a killed driver's attempt is still RUNNING)."""
         self.client.set_tag(run.info.run_id, tag.DISCARDED, reason)
+        if run.info.status == "RUNNING":
+            self.client.set_terminated(run.info.run_id, status="KILLED")
         self.client.delete_run(run.info.run_id)
 
     def children(self) -> list:

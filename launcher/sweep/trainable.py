@@ -184,19 +184,27 @@ def trial_tags(record: tracking.SweepRun, active: dict[str, Any], attempt: int, 
 
 
 def trial_resume_point(checkpoint, earlier, cfg):
-    """Where to continue: Tune's checkpoint, in this trial's own child run and run folder."""
+    """Where to continue: Tune's checkpoint, else the last checkpoint in the trial's run folder of an
+    attempt that was interrupted (RUNNING: its driver was killed; KILLED: Ctrl-C), which Tune's saved
+    state may predate; in this trial's own child run and folder. A FAILED attempt without Tune's
+    checkpoint starts over (its last epoch may be what failed)."""
     from trainlib.checkpoint import LAST
     from trainlib.resume import ResumePoint, locate
     from trainlib.storage import local_root
 
-    if checkpoint is None or earlier is None:
+    if earlier is None:
         return None
-    with checkpoint.as_directory() as folder:
-        state = locate(str(Path(folder) / LAST), None).state
-    adopt_hyperparams(state, cfg.to_dict())
     run_dir = Path(earlier.data.tags[tag.RUN_DIR])
     if not run_dir.is_dir():  # the earlier attempt ran on another node: continue in this node's folder
         run_dir = local_root(cfg.output.dir) / run_dir.name
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state = locate(str(Path(folder) / LAST), None).state
+    elif earlier.info.status in ("RUNNING", "KILLED") and (run_dir / "checkpoints" / LAST).is_file():
+        state = locate(str(run_dir / "checkpoints" / LAST), None).state
+    else:
+        return None
+    adopt_hyperparams(state, cfg.to_dict())
     return ResumePoint(state, earlier.info.run_id, run_dir)
 
 

@@ -1,4 +1,5 @@
-"""`launch ui`: a real server child that answers, stops on Ctrl-C with nothing left behind, and
+"""`launch ui`: a real server child that answers, stops on Ctrl-C with nothing left behind, dies
+with `launch ui` when that is killed (kill -9), and
 one-line errors for a missing store, a missing log root and a taken port; a tracking server's
 own UI is pointed to, not served again."""
 from __future__ import annotations
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -97,3 +99,23 @@ def test_server_logs_go_to_a_private_folder_never_through_a_planted_symlink(tmp_
         assert not folder.exists()
     finally:
         planted.unlink()
+
+
+
+@pytest.mark.slow
+def test_kill_9_of_launch_ui_takes_its_mlflow_server_with_it(tmp_path, store):
+    from launcher.ray_reaper import alive, descendants
+
+    proc = subprocess.Popen([sys.executable, "-m", "launcher", "ui", "--tracking-uri", store],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("MLflow UI: http://127.0.0.1:"), proc.stderr.read() if not line else line
+    url = line.split()[-1]
+    started = descendants(proc.pid)
+    assert len(started) >= 3  # the guard, `mlflow server` and the uvicorn it started
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while (alive(started) or port_open(url)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(started) and not port_open(url)

@@ -4,13 +4,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 EPOCH_METRIC = "train/loss"  # logged once per trained epoch, at step = the epoch
 
 MAX_PARAMS_PER_CALL = 100
 MAX_PARAM_LEN = 6000
 MODEL_NAME = "model"  # runs:/<run id>/model
+RETRY_PAUSE_S = 2.0  # between tries of a tracking server that stopped answering
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -72,11 +73,18 @@ def get_or_create_experiment(client, name: str, uri: str) -> str:
 
 class MlflowTracker:
     def __init__(self, client, uri: str, experiment: str, run_name: str | None = None,
-                 run_id: str | None = None, tags: dict[str, str] | None = None, epochs: int = 0):
+                 run_id: str | None = None, tags: dict[str, str] | None = None, epochs: int = 0,
+                 retry_s: float = 60.0):
         """`client`: an MlflowClient on `uri`, from trainlib.tracking.stores.open_store; `epochs`: the
-        configured epochs of a resume, which may continue a FINISHED run that trained fewer."""
+        configured epochs of a resume, which may continue a FINISHED run that trained fewer;
+        `retry_s`: how long a tracking server that stops answering is retried (see `send`)."""
         self.uri = uri
         self.client = client
+        self.retry_s = retry_s
+        self.lost = False  # the server stopped answering: later writes are skipped
+        if is_server(uri):  # MLflow's own retries would wait minutes per call; `send` retries instead
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         self.logged: set[tuple[str, int]] = set()  # (metric, step) pairs the run holds: each is logged once
         if run_id is None:
             exp_id = get_or_create_experiment(self.client, experiment, uri)
@@ -125,10 +133,11 @@ class MlflowTracker:
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        existing = self.client.get_run(self.run_id).data.params
+        run = self.send(self.client.get_run, self.run_id)
+        existing = run.data.params if run else {}
         items = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in params.items() if k not in existing]
         for i in range(0, len(items), MAX_PARAMS_PER_CALL):
-            self.client.log_batch(self.run_id, params=items[i:i + MAX_PARAMS_PER_CALL])
+            self.send(self.client.log_batch, self.run_id, params=items[i:i + MAX_PARAMS_PER_CALL])
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -136,19 +145,19 @@ class MlflowTracker:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if (k, step) not in self.logged]
         if batch:
-            self.client.log_batch(self.run_id, metrics=batch)
+            self.send(self.client.log_batch, self.run_id, metrics=batch)
         self.logged.update((m.key, step) for m in batch)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         from trainlib.diskspace import space_checked
 
         with space_checked(path):
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
+            self.send(self.client.log_artifact, self.run_id, str(path), artifact_path)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.send(self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_model(self, model: Any, input_example: Any) -> None:
         """The model in MLflow's PyTorch format at runs:/<run id>/model, with input example and signature.
@@ -168,7 +177,10 @@ class MlflowTracker:
         example = input_example.detach().cpu().contiguous()  # torch.export guards the example's strides
         with torch.no_grad():
             output = model(example)
-        logged = self.client.create_logged_model(self.experiment_id, name=MODEL_NAME, source_run_id=self.run_id)
+        logged = self.send(self.client.create_logged_model, self.experiment_id, name=MODEL_NAME,
+                           source_run_id=self.run_id)
+        if logged is None:  # the tracking server is gone
+            return
         # mlflow.pytorch.log_model has no client argument: it reads the global tracking URI.
         try:
             with mlflow_global_uri(self.uri):
@@ -182,7 +194,41 @@ class MlflowTracker:
             raise
 
     def close(self, status: str) -> None:
-        self.client.set_terminated(self.run_id, status=status)
+        self.send(self.client.set_terminated, self.run_id, status=status)
+
+    def send(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One call to the store. A tracking server that stops answering is retried for `retry_s`
+        seconds; then TrackingLost (one line), and every later call is skipped: what the run keeps
+        locally (checkpoints, TensorBoard) stays, and `--resume` continues it once the server is back."""
+        from trainlib.errors import TrackingLost
+
+        if self.lost:
+            return None
+        deadline = time.monotonic() + self.retry_s
+        while True:
+            try:
+                return call(*args, **kwargs)
+            except Exception:
+                if self.answers():
+                    raise
+                if time.monotonic() >= deadline:
+                    self.lost = True
+                    raise TrackingLost(f"the MLflow tracking server {self.uri} stopped answering; gave up after "
+                                       f"{self.retry_s:g}s: the run stopped, its checkpoints and TensorBoard metrics "
+                                       f"are in its run folder; once the server is back: "
+                                       f"launch train --resume {self.run_id} --tracking-uri {self.uri}") from None
+            time.sleep(RETRY_PAUSE_S)
+
+    def answers(self) -> bool:
+        """Whether the store answers (a local one always does: its errors are real)."""
+        from trainlib.errors import ConfigError
+        from trainlib.tracking.reachable import check_tracking_server
+
+        try:
+            check_tracking_server(self.uri)
+        except ConfigError:
+            return False
+        return True
 
     def summary_writer(self) -> None:
         return None

@@ -74,7 +74,7 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
         uri = resolve_tracking_uri(cfg.tracking.uri)
         mlf = MlflowTracker(client, uri, cfg.tracking.experiment, run_name=run_name,
                             run_id=resume.run_id if resume else None, tags=tags,
-                            epochs=cfg.epochs)
+                            epochs=cfg.epochs, retry_s=cfg.tracking.server_retry_s)
         trackers.append(mlf)
         run_id, run_name = mlf.run_id, mlf.run_name  # a resumed run's own name
     else:
@@ -86,8 +86,8 @@ def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epo
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None and resume.fetched:  # the run continues here, not in the download cache
         move_into(resume.run_dir, run_dir)
-    if cfg.tracking.tensorboard:
-        trackers.append(TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
+    if cfg.tracking.tensorboard:  # first: an epoch's metrics are on disk before a tracking server is asked
+        trackers.insert(0, TensorBoardTracker(run_dir / "tb", purge_step=start_epoch + 1 if resume else None))
     tracker = MultiTracker(trackers)
     tracker.set_tags({tag.RUN_DIR: str(run_dir)})
     return RunHandle(tracker, run_id, run_dir, uri)
