@@ -197,8 +197,9 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from trainlib.tracking.open import RunHandle
 
     check_resources(cfg, started=False)
-    ensure_ray(verbose)
-    workers_console(verbose, None if is_remote(cfg.output.dir) else Path(cfg.output.dir) / "ray" / CONSOLE_LOG)
+    log_file = None if is_remote(cfg.output.dir) else Path(cfg.output.dir) / "ray" / CONSOLE_LOG
+    ensure_ray(verbose, log_file)
+    workers_console(verbose, log_file)
     signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init put its own (sys.exit; and a C++ stack dump)
     check_resources(cfg, started=True)
     job = new_job_id()

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 from trainlib.errors import ConfigError
@@ -77,16 +78,16 @@ def on_loopback(address: str) -> bool:
         return False
 
 
-def ensure_ray(verbose: bool = False) -> None:
+def ensure_ray(verbose: bool = False, log_file: Path | None = None) -> None:
     """Ray for a `launch` command: the cluster at $RAY_ADDRESS if set, else a new local instance;
-    Ray's notes about itself on the console only when `verbose`."""
+    Ray's notes about itself on the console only when `verbose` (else in `log_file`)."""
     import ray
 
     from launcher.ray_logs import quiet_ray_driver
 
     if ray.is_initialized():
         return
-    quiet_ray_driver(verbose)
+    quiet_ray_driver(verbose, log_file)
     if os.environ.get("RAY_ADDRESS"):
         join_ray(os.environ["RAY_ADDRESS"], logging_level=logging.WARNING)
     else:

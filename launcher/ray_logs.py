@@ -62,24 +62,31 @@ AUTOSCALER = "autoscaler"  # its status every few seconds: Ray's session log (mo
 
 
 class Without(logging.Filter):
-    """Drops the records whose message holds `text`."""
+    """Keeps the records whose message holds `text` off the console: appended to `sink` instead (if any)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, sink: Path | None = None):
         super().__init__()
-        self.text = text
+        self.text, self.sink = text, sink
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        if self.text not in record.getMessage():
+            return True
+        if self.sink is not None:
+            self.sink.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.sink, "a") as sink:
+                sink.write(f"({record.name}) {record.levelname}: {record.getMessage()}\n")
+        return False
 
 
-def quiet_ray_driver(verbose: bool) -> None:
-    """Before Ray starts in this (driver) process: Ray's own chatter off the console, unless `verbose`."""
-    if verbose:
-        return
+def quiet_ray_driver(verbose: bool, log_file: Path | None = None) -> None:
+    """Before Ray starts in this (driver) process: Ray's own chatter off the console, kept in
+    `log_file` instead; on the console when `verbose`."""
     for name, text in CHATTER.items():
         logger = logging.getLogger(name)
-        if not any(isinstance(f, Without) and f.text == text for f in logger.filters):
-            logger.addFilter(Without(text))
+        for old in [f for f in logger.filters if isinstance(f, Without)]:
+            logger.removeFilter(old)
+        if not verbose:
+            logger.addFilter(Without(text, log_file))
 
 
 def workers_console(verbose: bool, log_file: Path | None) -> None:

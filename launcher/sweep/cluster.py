@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable
 
 from launcher.preflight import live_nodes, workers_hosted
@@ -13,7 +14,7 @@ from launcher.sweep.schema import Resources
 from trainlib.errors import ConfigError
 
 
-def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool:
+def connect(address: str | None, verbose: bool, dashboard: bool = False, log_file: Path | None = None) -> bool:
     """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray; True if started here.
 
     `dashboard` (for DDP trials): Ray Train frees the workers' placement group of a trial that Tune
@@ -24,7 +25,7 @@ def connect(address: str | None, verbose: bool, dashboard: bool = False) -> bool
         return False
     from launcher.ray_logs import quiet_ray_driver
 
-    quiet_ray_driver(verbose)
+    quiet_ray_driver(verbose, log_file)
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
     from launcher.local_ray import join_ray, start_local_ray
 

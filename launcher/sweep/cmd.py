@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -58,6 +59,13 @@ def print_plan(swept) -> None:
         click.echo(line)
 
 
+def ray_log_file(output_dir: str) -> Path | None:
+    """Where Ray's notes about itself go off the console: `output.dir`/ray/console.log (local output only)."""
+    from trainlib.storage import is_remote
+
+    return None if is_remote(output_dir) else Path(output_dir) / "ray" / "console.log"
+
+
 def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, verbose: bool,
               trial_callbacks=(), probe=None) -> None:
     import ray
@@ -80,7 +88,8 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
     if resume:  # before anything unpickles the sweep folder's Tune state
         check_state(record, workspace.dir, workspace.tune_dir)
-    started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1)
+    started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1,
+                              log_file=ray_log_file(swept.base["output"]["dir"]))
     try:
         preflight.after_connect(**storage, what="the sweep")
         resources = cluster.fit_resources(swept.file.resources, click.echo)  # before anything is written

@@ -45,22 +45,28 @@ def test_ray_train_console_shows_warnings_but_no_report_dumps(tmp_path, capsys):
 
 RAY_NOTES = """
 import logging, sys
+from pathlib import Path
 from launcher.ray_logs import CHATTER, quiet_ray_driver
 logging.basicConfig(format="%(message)s")
-quiet_ray_driver(verbose=sys.argv[1] == "verbose")
+quiet_ray_driver(verbose=sys.argv[1] == "verbose", log_file=Path(sys.argv[2]))
 for name, text in CHATTER.items():
     logging.getLogger(name).warning(f"note: {text} (from {name})")
     logging.getLogger(name).warning(f"a real warning from {name}")
 """
 
 
-def test_rays_notes_about_itself_are_off_a_drivers_console_unless_verbose():
+def test_rays_notes_about_itself_are_off_a_drivers_console_unless_verbose_and_kept_in_its_log(tmp_path):
     import subprocess
     import sys
 
     from launcher.ray_logs import CHATTER
 
-    quiet, verbose = (subprocess.run([sys.executable, "-c", RAY_NOTES, mode], capture_output=True, text=True,
-                                     check=True).stderr.splitlines() for mode in ("quiet", "verbose"))
+    logs = {mode: tmp_path / mode / "console.log" for mode in ("quiet", "verbose")}
+    quiet, verbose = (subprocess.run([sys.executable, "-c", RAY_NOTES, mode, str(logs[mode])], capture_output=True,
+                                     text=True, check=True).stderr.splitlines() for mode in ("quiet", "verbose"))
     assert quiet == [f"a real warning from {name}" for name in CHATTER]
+    kept = logs["quiet"].read_text().splitlines()
+    assert [line.split(") ", 1)[1] for line in kept] == [f"WARNING: note: {text} (from {name})"
+                                                         for name, text in CHATTER.items()]
     assert len(verbose) == 2 * len(CHATTER) and "note: Token authentication is enabled" in verbose[0]
+    assert not logs["verbose"].exists()
