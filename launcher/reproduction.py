@@ -18,7 +18,7 @@ def original_config(ref: str, tracking_uri: str | None) -> tuple[str, dict[str, 
     run = find_run(open_client(uri), ref)
     config = run_config(open_client(uri), run.info.run_id).to_dict()
     config["tracking"]["uri"] = uri
-    if config.get("threads") is None and run.data.tags.get(tag.THREADS, "").isdigit():
+    if config.get("threads") in (None, "auto") and run.data.tags.get(tag.THREADS, "").isdigit():
         config["threads"] = int(run.data.tags[tag.THREADS])  # CPU sums depend on it: a sweep trial ran on 1
     return run.info.run_id, config
 

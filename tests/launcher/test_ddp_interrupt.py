@@ -75,7 +75,9 @@ def killed_then_resumed(tmp_path: Path, store: str, client, out: str, err: str, 
         assert dump not in err, err
     for chatter in ("\x1b[", "pid=", "Token authentication", "PreemptionWatcher", "PlacementGroupCleaner"):
         assert chatter not in out + err, out + err  # Ray's own, kept in runs/ray/console.log
-    assert out.startswith("epoch   1/40  train loss"), out  # rank 0's lines, as a single run prints them
+    lines = out.splitlines()  # rank 0's lines, as a single run prints them
+    assert lines[0].startswith("optimizer: adam lr=") and lines[1].startswith("scheduler: "), out
+    assert lines[2].startswith("epoch   1/40  train loss"), out
     assert "(TrainController pid=" in (tmp_path / "runs" / "ray" / "console.log").read_text()
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert run.info.status == "KILLED"

@@ -118,7 +118,7 @@ failure: {max_failures: 1}
         assert steps(client, run) == [1]
         # ASHA judged it at its rung (epoch 1): its visuals were drawn there
         visuals = {a.path for a in client.list_artifacts(run.info.run_id, "visuals")}
-        assert {"visuals/confusion_matrix_valid_e001.png", "visuals/confusion_matrix_train_e001.png",
+        assert {"visuals/confusion_matrix_valid_e001.png", "visuals/confusion_matrix_train_batches_e001.png",
                 "visuals/gradcam_conv2_e001.png"} <= visuals, visuals
     listed = CliRunner().invoke(main, ["runs", "--tracking-uri", store, "--sweep", "two-nodes"])
     assert listed.exit_code == 0, listed.output
