@@ -22,7 +22,7 @@ import torch
 
 def timed_step0():
     """Wrap Step0's two entry points to add up the seconds spent in them."""
-    from trainlib.diagnose import step0
+    from trainlib.live_checks import step0
 
     spent = [0.0]
 

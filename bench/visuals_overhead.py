@@ -31,10 +31,10 @@ HOOKS = ("on_fit_start", "after_backward", "epoch_metrics", "on_epoch_end", "on_
 def time_hooks(spent: dict[str, list[float]]) -> None:
     """Wrap every observer `run()` builds so each hook's [wall, CPU] time adds up in `spent`; the
     diagnosis's dead-unit forward hooks (run inside the training step) count as its own."""
-    import trainlib.diagnose.activations
+    import trainlib.live_checks.activations
     import trainlib.run
 
-    dead_units = trainlib.diagnose.activations.DeadUnits
+    dead_units = trainlib.live_checks.activations.DeadUnits
     make_record = dead_units._hook
     dead_units._hook = lambda self, name: _timed(make_record(self, name), "DiagnoseObserver", spent)
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from trainlib.data.datasets import DATASETS
-from trainlib.diagnose.catalog import CHECK_NAMES
+from trainlib.live_checks.catalog import CHECK_NAMES
 from trainlib.errors import ConfigError
 from trainlib.inits import INITS
 from trainlib.losses import LOSSES, accepts_soft_targets

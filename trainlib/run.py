@@ -19,7 +19,7 @@ from trainlib import lease
 from trainlib import tags as tag
 from trainlib.config import TrainConfig, family_line, flatten, validate
 from trainlib.data.datasets import ImageSplits, build_dataset, transform_specs
-from trainlib.diagnose.observer import DiagnoseObserver
+from trainlib.live_checks.observer import DiagnoseObserver
 from trainlib.distributed import DistContext, connect
 from trainlib.ema import ModelEma
 from trainlib.engine import EvalResult, StepOptions, evaluate, train_one_epoch

@@ -1,2 +1,2 @@
-"""Diagnosis: cheap checks during training (observer, step 0 first), and afterwards the doctor:
-the report, the probes (short experiments on the run's config) and the verdict."""
+"""The doctor (`launch diagnose`), after training: the report, the probes (short experiments on the
+run's config) and the verdict. The checks that run during training live in `trainlib.live_checks`."""

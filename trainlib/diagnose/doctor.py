@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from trainlib.diagnose.findings import ARTIFACT
+from trainlib.live_checks.findings import ARTIFACT
 from trainlib.diagnose.probes import ProbeResult, plot, run_probes
 from trainlib.diagnose.report import Report, load_report
 from trainlib.diagnose.verdict import Verdict, ambiguity, decide

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainlib import tags as tag
-from trainlib.diagnose.catalog import CHECKS
-from trainlib.diagnose.findings import ARTIFACT, Finding, findings_of
+from trainlib.live_checks.catalog import CHECKS
+from trainlib.live_checks.findings import ARTIFACT, Finding, findings_of
 from trainlib.errors import UserError
 
 CURVES = ("train/loss", "valid/loss", "train/acc", "valid/acc", "lr")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from trainlib.diagnose.catalog import CHECKS, DATA, MODEL, OPTIM
-from trainlib.diagnose.findings import Finding
+from trainlib.live_checks.catalog import CHECKS, DATA, MODEL, OPTIM
+from trainlib.live_checks.findings import Finding
 from trainlib.diagnose.probes import ProbeResult
 
 ROOT_CAUSES = {"labels", "identical_inputs", "inputs_not_normalized", "initial_loss", "exploding_activations",

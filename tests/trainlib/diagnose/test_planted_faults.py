@@ -9,7 +9,7 @@ import pytest
 from tests.observed import healthy_run, read_events, train_once
 from tests.trainlib.diagnose.planted import planted_datasets
 from trainlib import tags as tag
-from trainlib.diagnose.catalog import DATA, MODEL, OPTIM
+from trainlib.live_checks.catalog import DATA, MODEL, OPTIM
 from trainlib.diagnose.doctor import examine
 from trainlib.diagnose.report import load_report
 

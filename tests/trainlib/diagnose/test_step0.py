@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from trainlib.diagnose import step0
-from trainlib.diagnose.catalog import DATA, MODEL, OPTIM
-from trainlib.diagnose.findings import Finding
+from trainlib.live_checks import step0
+from trainlib.live_checks.catalog import DATA, MODEL, OPTIM
+from trainlib.live_checks.findings import Finding
 from trainlib.diagnose.probes import ProbeResult
 from trainlib.diagnose.verdict import ambiguity, decide
 from trainlib.losses import build_loss, list_losses

@@ -11,9 +11,9 @@ import pytest
 
 from tests.observed import one_thread, train_once
 from tests.trainlib.diagnose.planted import planted_datasets
-from trainlib.diagnose.catalog import DATA, MODEL, OPTIM
+from trainlib.live_checks.catalog import DATA, MODEL, OPTIM
 from trainlib.diagnose.doctor import FIGURE, examine
-from trainlib.diagnose.findings import ARTIFACT
+from trainlib.live_checks.findings import ARTIFACT
 from trainlib.diagnose.probes import PROBE_NAMES
 
 QUIET = {"visuals": {"enabled": False}, "diagnose": {"stop_on": []}}

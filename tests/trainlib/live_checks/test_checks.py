@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from trainlib.data.datasets import ImageSplits, TensorImages
-from trainlib.diagnose import curves, data_checks
-from trainlib.diagnose.activations import DeadUnits, watched_layers
-from trainlib.diagnose.catalog import CHECKS, DATA, MODEL, OPTIM
-from trainlib.diagnose.gradients import UpdateRatios, grad_norms, layer_weights
-from trainlib.diagnose.weights import first_nonfinite, symmetric_layers
+from trainlib.live_checks import curves, data_checks
+from trainlib.live_checks.activations import DeadUnits, watched_layers
+from trainlib.live_checks.catalog import CHECKS, DATA, MODEL, OPTIM
+from trainlib.live_checks.gradients import UpdateRatios, grad_norms, layer_weights
+from trainlib.live_checks.weights import first_nonfinite, symmetric_layers
 from trainlib.models import Net
 
 

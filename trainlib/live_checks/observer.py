@@ -15,12 +15,12 @@ import math
 from torch import nn
 
 from trainlib.config import DiagnoseConfig
-from trainlib.diagnose import curves, data_checks
-from trainlib.diagnose.activations import DeadUnits
-from trainlib.diagnose.findings import Recorder
-from trainlib.diagnose.gradients import UpdateRatios, grad_norms, layer_weights
-from trainlib.diagnose.step0 import Step0
-from trainlib.diagnose.weights import first_nonfinite, symmetric_layers
+from trainlib.live_checks import curves, data_checks
+from trainlib.live_checks.activations import DeadUnits
+from trainlib.live_checks.findings import Recorder
+from trainlib.live_checks.gradients import UpdateRatios, grad_norms, layer_weights
+from trainlib.live_checks.step0 import Step0
+from trainlib.live_checks.weights import first_nonfinite, symmetric_layers
 from trainlib.engine import BatchStep, EvalResult
 from trainlib.observers import FitContext, Observer
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from trainlib.diagnose.data_checks import Problem
+from trainlib.live_checks.data_checks import Problem
 
 # a rise smaller than this share of the initial loss is noise, not divergence
 MIN_RISE = 0.25

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainlib.diagnose.activations import LayerHooks
-from trainlib.diagnose.data_checks import Problem
+from trainlib.live_checks.activations import LayerHooks
+from trainlib.live_checks.data_checks import Problem
 
 # name -> why the initial loss says nothing about the init for it
 SKIPPED = {

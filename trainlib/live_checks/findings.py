@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trainlib import tags as tag
-from trainlib.diagnose.catalog import CHECKS
+from trainlib.live_checks.catalog import CHECKS
 from trainlib.errors import RunStopped
 from trainlib.tracking import Tracker
 
