@@ -18,15 +18,18 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
 
 from trainlib import tags as tag
 from trainlib.config import TrainConfig, flatten
-from trainlib.engine import optimizer_step
+from trainlib.engine import StepOptions, accumulated_step
 from trainlib.errors import RunStopped
+
+if TYPE_CHECKING:
+    from trainlib.run import Parts
 
 SKIP_START = 0.1  # the first points' smoothed loss is still mostly the initial loss
 MIN_DROP = 0.05  # the smoothed loss must fall this much (relative) for a suggestion
@@ -70,10 +73,13 @@ def _cycle(loader) -> Iterator:
 
 def range_test(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, optimizer: torch.optim.Optimizer,
                device: torch.device, start_lr: float, end_lr: float, num_iters: int,
-               smoothing: float = 0.9, diverge: float = 4.0, batch_transform: Callable | None = None) -> RangeTest:
-    """Grow the lr exponentially from start_lr to end_lr, one training step per batch, stepping
-    like training does (engine.optimizer_step: LBFGS's closure, five-crop inputs; `batch_transform`
-    is training's mixup/cutmix); stop early once the smoothed loss diverges."""
+               smoothing: float = 0.9, diverge: float = 4.0, batch_transform: Callable | None = None,
+               options: StepOptions | None = None) -> RangeTest:
+    """Grow the lr exponentially from start_lr to end_lr, one optimizer step per lr, stepping like
+    training does (engine.accumulated_step: LBFGS's closure, five-crop inputs; `batch_transform` is
+    training's mixup/cutmix; `options` the run's precision, fp16 scaler, clipping, accumulation and
+    channels_last); stop early once the smoothed loss diverges."""
+    options = options or StepOptions()
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [lr / base[0] for lr in base]  # keep per-group ratios (e.g. a faster head)
     growth = (end_lr / start_lr) ** (1 / max(num_iters - 1, 1))
@@ -85,12 +91,7 @@ def range_test(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, optimiz
         lr = start_lr * growth ** i
         for group, ratio in zip(optimizer.param_groups, ratios):
             group["lr"] = lr * ratio
-        x, y = next(batches)
-        x, y = x.to(device), y.to(device)
-        if batch_transform is not None:
-            x, y = batch_transform(x, y)
-        _, loss = optimizer_step(model, loss_fn, optimizer, x, y)
-        value = float(loss)
+        value = _step_loss(model, loss_fn, optimizer, _micro_batches(batches, device, batch_transform, options), options)
         if not math.isfinite(value):
             result.stopped_early = True
             break
@@ -104,6 +105,26 @@ def range_test(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, optimiz
             break
         best = min(best, smooth)
     return result
+
+
+def _micro_batches(batches: Iterator, device: torch.device, batch_transform: Callable | None,
+                   options: StepOptions) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The next optimizer step's `options.accumulate` batches, placed and transformed as training does."""
+    micro = [options.place(*next(batches), device) for _ in range(options.accumulate)]
+    return micro if batch_transform is None else [batch_transform(x, y) for x, y in micro]
+
+
+def _step_loss(model: torch.nn.Module, loss_fn: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               micro: list[tuple[torch.Tensor, torch.Tensor]], options: StepOptions) -> float:
+    """One optimizer step over the micro-batches; their mean loss per sample."""
+    losses = accumulated_step(model, loss_fn, optimizer, micro, options)
+    return float(sum(loss * len(y) for (_, y), (_, loss) in zip(micro, losses))) / sum(len(y) for _, y in micro)
+
+
+def parts_range_test(parts: Parts, start_lr: float, end_lr: float, num_iters: int) -> RangeTest:
+    """The range test on a run's parts (`run.build_parts`), with the run's step options."""
+    return range_test(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.device,
+                      start_lr, end_lr, num_iters, batch_transform=parts.batch_transform, options=parts.step)
 
 
 def plot(test: RangeTest, path: Path, title: str) -> Path:
@@ -153,8 +174,7 @@ def find_lr(cfg: TrainConfig, start_lr: float, end_lr: float, num_iters: int,
     handle = open_trackers(cfg, tags)
     with closing(handle.tracker) as tracker:
         started = time.perf_counter()
-        test = range_test(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.device,
-                          start_lr, end_lr, num_iters, batch_transform=parts.batch_transform)
+        test = parts_range_test(parts, start_lr, end_lr, num_iters)
         if len(test.lrs) < 2:
             raise RunStopped(f"the loss was not finite from the first batches at lr {start_lr:g}; lower --start-lr")
         tracker.log_params({**flatten(cfg.to_dict()), "lr_find.start_lr": start_lr, "lr_find.end_lr": end_lr,

@@ -85,3 +85,27 @@ def test_range_test_runs_five_crop_batches_as_images():
     test = range_test(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
                       torch.device("cpu"), 1e-3, 1e-1, 4)
     assert len(test.lrs) == 4 and seen[0].shape == (16 * 5, 3, 4, 4)  # crop logits averaged per sample
+
+
+def test_the_range_test_on_a_runs_parts_steps_with_its_options():
+    """`launch lr-find` and the doctor's lr probe: the run's precision, channels_last, accumulation and clipping."""
+    from trainlib.config import validate
+    from trainlib.lr_find import parts_range_test
+    from trainlib.run import build_parts
+
+    cfg = validate({"data": {"name": "fake", "num_samples": 64, "num_classes": 4, "image_size": 32}, "batch_size": 8,
+                    "device": "cpu", "visuals": {"enabled": False}, "diagnose": {"enabled": False},
+                    "train": {"precision": "bf16", "channels_last": True, "accumulate": 2},
+                    "optimizer": {"name": "sgd", "lr": 0.1, "clip_grad_norm": 1e-3}})
+    parts = build_parts(cfg)
+    channels_last, dtypes = [], []
+    parts.model.register_forward_pre_hook(
+        lambda module, args: channels_last.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    parts.model.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+
+    test = parts_range_test(parts, 1e-3, 1e-2, 3)
+
+    assert len(test.lrs) == 3 and len(channels_last) == 3 * 2  # two micro-batches per optimizer step
+    assert all(channels_last) and set(dtypes) == {torch.bfloat16}
+    grads = [p.grad for p in parts.model.parameters() if p.grad is not None]
+    assert torch.linalg.vector_norm(torch.stack([g.float().norm() for g in grads])) <= 1e-3 * 1.001  # clipped

@@ -15,6 +15,9 @@ one process, no tracking) and trains for a few seconds:
   loss falling only at lrs far above the run's tells "lr too low" from "nothing to learn".
 
 The controls use the reference optimizer so that they test the data, not the run's optimizer.
+Every step runs as the run's do: with the run's optimizer, its step options (precision, fp16
+scaler, clipping, accumulation, channels_last); with the reference optimizer, its precision,
+scaler and channels_last (clipping and accumulation belong to the run's optimizer settings).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from trainlib.config import TrainConfig, merge
+from trainlib.engine import StepOptions
 
 REFERENCE = {"name": "adam", "lr": 1e-3}
 OVERFIT_STEPS = 150
@@ -62,6 +66,11 @@ class Bench:
 
         return build_parts(self.cfg)
 
+    @staticmethod
+    def reference_step(parts) -> StepOptions:
+        """The reference optimizer's step options: the run's precision, scaler and channels_last."""
+        return StepOptions(parts.execution, parts.execution.scaler())
+
     def reference(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         from trainlib.optimizers import build_optimizer
 
@@ -97,10 +106,11 @@ def overfit_one_batch(bench: Bench) -> ProbeResult:
         parts = bench.parts()
         parts.model.train()
         optimizer = parts.optimizer if who == "run" else bench.reference(parts.model)
-        x, y = (t.to(parts.device) for t in next(iter(parts.loaders["train"])))
+        options = parts.step if who == "run" else bench.reference_step(parts)
+        x, y = options.place(*next(iter(parts.loaders["train"])), parts.device)
         stop_share = 1 - PROGRESS if who == "run" else FIT_FRACTION
-        runs[who] = _fit(lambda: optimizer_step(parts.model, parts.loss_fn, optimizer, x, y)[1], OVERFIT_STEPS,
-                         stop_share)
+        runs[who] = _fit(lambda: optimizer_step(parts.model, parts.loss_fn, optimizer, x, y, options=options)[1],
+                         OVERFIT_STEPS, stop_share)
     start = runs["reference"][0]
     fits = runs["reference"][-1] < FIT_FRACTION * start  # the loss is positive for every loss here at a fit
     own = runs["run"]
@@ -150,6 +160,7 @@ def _short_training(bench: Bench, variant: str) -> tuple[float, list[float]]:
 
     parts = bench.parts()
     optimizer = bench.reference(parts.model)
+    options = bench.reference_step(parts)
     shuffle = torch.Generator().manual_seed(bench.cfg.seed)
     batches = _cycle(parts.loaders["train"])
     parts.model.train()
@@ -160,8 +171,8 @@ def _short_training(bench: Bench, variant: str) -> tuple[float, list[float]]:
             y = y[torch.randperm(len(y), generator=shuffle)]
         if variant == "zeroed":
             x = torch.zeros_like(x)
-        losses.append(float(optimizer_step(parts.model, parts.loss_fn, optimizer, x.to(parts.device),
-                                           y.to(parts.device))[1]))
+        losses.append(float(optimizer_step(parts.model, parts.loss_fn, optimizer, *options.place(x, y, parts.device),
+                                           options=options)[1]))
     return _accuracy(parts.model, parts.loaders["valid"], parts.device, zero=variant == "zeroed"), losses
 
 
@@ -193,13 +204,12 @@ def zero_inputs(bench: Bench) -> ProbeResult:
 
 
 def lr_probe(bench: Bench) -> ProbeResult:
-    from trainlib.lr_find import range_test
+    from trainlib.lr_find import parts_range_test
 
     parts = bench.parts()
     lr = float(bench.cfg.optimizer.get("lr", parts.optimizer.param_groups[0]["lr"]))
     start, end = lr / 10, max(10.0, lr * 100)
-    test = range_test(parts.model, parts.loaders["train"], parts.loss_fn, parts.optimizer, parts.device,
-                      start, end, LR_ITERS, batch_transform=parts.batch_transform)
+    test = parts_range_test(parts, start, end, LR_ITERS)
     suggested = test.suggested_lr if len(test.lrs) >= 2 else None
     evidence = {"run_lr": lr, "suggested_lr": suggested, "min_loss_lr": test.min_loss_lr if test.lrs else None,
                 "loss_drop": test.drop if test.lrs else 0.0, "iters": len(test.lrs), "range": [start, end]}
