@@ -19,7 +19,7 @@ list_inits, list_losses, list_models, list_optimizers, list_schedulers, list_tra
 node_ip, gpu_ids  # noqa
 # module attributes read by torch and Ray (set in trainlib.precision and trainlib.compat)
 allow_tf32, benchmark, ENABLE_RAY_CLUSTER, resolve_ip_for_localhost  # noqa
-# called by name from the preflight's probe process (launcher.preflight.PROBE)
+# called by name from the preflight's probe process (launcher.cluster.reachability.PROBE)
 ray_alive_node_ips  # noqa
 # a signal handler's signature
 frame  # noqa

@@ -43,7 +43,7 @@ def single_process(workdir: Path, epochs: int, threads: int) -> list[dict]:
 def ray_train(workdir: Path, epochs: int, workers: int) -> list[dict]:
     from ray.train import CheckpointConfig, LoggingConfig, RunConfig
 
-    from launcher.ddp import make_trainer
+    from launcher.cluster.ddp import make_trainer
 
     storage = str(workdir / f"ray-{workers}")
     run_config = RunConfig(storage_path=storage, logging_config=LoggingConfig(log_level="ERROR"),
@@ -59,7 +59,7 @@ def summary(epochs: list[dict]) -> dict:
 
 
 def main() -> None:
-    from launcher.local_ray import start_local_ray
+    from launcher.cluster.local_ray import start_local_ray
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)

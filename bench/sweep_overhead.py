@@ -50,7 +50,7 @@ def sweep(workdir: Path, trials: int, batch_size: int) -> dict:
 
     import ray
 
-    from launcher.local_ray import start_local_ray
+    from launcher.cluster.local_ray import start_local_ray
     from launcher.sweep.cmd import run_sweep
     from launcher.sweep.loading import load_sweep
     from launcher.sweep.tracking import client_for

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import click
 
-from launcher.catalog_cmd import catalog
-from launcher.compare_cmd import compare
-from launcher.data_cmd import data
-from launcher.eval_cmd import eval_
-from launcher.diagnose_cmd import diagnose
-from launcher.lr_find_cmd import lr_find
-from launcher.report_cmd import report
-from launcher.runs_cmd import runs
+from launcher.commands.catalog import catalog
+from launcher.commands.compare import compare
+from launcher.commands.data import data
+from launcher.commands.diagnose import diagnose
+from launcher.commands.eval import eval_
+from launcher.commands.lr_find import lr_find
+from launcher.commands.report import report
+from launcher.commands.runs import runs
+from launcher.commands.train import train
+from launcher.commands.ui import ui
 from launcher.sweep.cmd import sweep
-from launcher.train_cmd import train
-from launcher.ui_cmd import ui
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

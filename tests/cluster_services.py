@@ -23,7 +23,7 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
-RAY_START = [sys.executable, "-m", "launcher.loopback_ray", "start"]  # `ray start`, nodes kept on 127.0.0.1
+RAY_START = [sys.executable, "-m", "launcher.cluster.local_ray", "start"]  # `ray start`, nodes kept on 127.0.0.1
 
 
 LISTEN_PORTS = range(20_000, 32_000)  # below Linux's ephemeral range (32768-60999), above Ray's worker ports
@@ -166,7 +166,7 @@ class RayCluster:
 
     def wait_nodes(self, count: int, timeout_s: float = 240) -> None:
         """Until `count` nodes are alive (asked in a subprocess: this process stays out of Ray)."""
-        probe = ("import ray, sys; from launcher.local_ray import join_ray; "
+        probe = ("import ray, sys; from launcher.cluster.local_ray import join_ray; "
                  "join_ray(sys.argv[1], logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -99,7 +99,7 @@ def torch_scheduler_parts(scheduler: Any) -> tuple[Any, ...]:
     return (scheduler, *getattr(scheduler, "_schedulers", ()))
 
 
-# Ray's logger of its token-authentication notes (launcher.ray_logs keeps them off the console)
+# Ray's logger of its token-authentication notes (launcher.cluster.ray_logs keeps them off the console)
 RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 

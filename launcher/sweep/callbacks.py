@@ -57,7 +57,7 @@ class TrialFailures(Callback):
         self.record = record
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        from launcher.job_failure import one_line
+        from launcher.cluster.job_failure import one_line
 
         run = self.record.trial_run(trial.trial_id)
         if run is not None and run.info.status == "RUNNING":

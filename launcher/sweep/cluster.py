@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from launcher.preflight import live_nodes, workers_hosted
+from launcher.cluster.reachability import live_nodes, workers_hosted
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schema import Resources
 from trainlib.errors import ConfigError
@@ -23,11 +23,11 @@ def connect(address: str | None, verbose: bool, dashboard: bool = False, log_fil
 
     if ray.is_initialized():
         return False
-    from launcher.ray_logs import quiet_ray_driver
+    from launcher.cluster.ray_logs import quiet_ray_driver
 
     quiet_ray_driver(verbose, log_file)
     options: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
-    from launcher.local_ray import join_ray, start_local_ray
+    from launcher.cluster.local_ray import join_ray, start_local_ray
 
     address = address or os.environ.get("RAY_ADDRESS")
     if address:

@@ -31,7 +31,7 @@ from launcher.guard import INTERRUPTED_EXIT, guarded
 @guarded
 def sweep(sweep_file, overrides, num_samples, dry_run, smoke, resume, retry_errored, address, verbose, **flags):
     """Run a Ray Tune sweep described by SWEEP_FILE (see search_spaces/)."""
-    from launcher.preflight import ClusterProbe, check_named_store
+    from launcher.cluster.reachability import ClusterProbe, check_named_store
 
     probe = None
     if not dry_run:
@@ -70,7 +70,7 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
               trial_callbacks=(), probe=None) -> None:
     import ray
 
-    from launcher import preflight
+    from launcher.cluster import reachability
     from launcher.sweep import cluster
     from launcher.sweep.console import summary
     from launcher.sweep.state_digest import check_state
@@ -83,15 +83,15 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
         swept, record = workspace.load()
     storage = preflight_args(swept.base)
     if probe is None:
-        probe = preflight.ClusterProbe.start(address)
-    preflight.before_start(**storage, probe=probe, what="the sweep")
+        probe = reachability.ClusterProbe.start(address)
+    reachability.before_start(**storage, probe=probe, what="the sweep")
     client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
     if resume:  # before anything unpickles the sweep folder's Tune state
         check_state(record, workspace.dir, workspace.tune_dir)
     started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1,
                               log_file=ray_log_file(swept.base["output"]["dir"]))
     try:
-        preflight.after_connect(**storage, what="the sweep")
+        reachability.after_connect(**storage, what="the sweep")
         resources = cluster.fit_resources(swept.file.resources, click.echo)  # before anything is written
         if resume:
             record.set_status("RUNNING")

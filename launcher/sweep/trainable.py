@@ -78,7 +78,7 @@ def start_over(context: TrialContext, start: TrialStart) -> None:
 def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequence[Callable] = ()) -> None:
     from ray import tune
 
-    from launcher.epoch_relay import EpochRelay
+    from launcher.cluster.epoch_relay import EpochRelay
     from trainlib.observers import EpochCallback
     from trainlib.run import run
 
@@ -104,8 +104,8 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     from ray.train import CheckpointConfig, LoggingConfig, RunConfig
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from launcher.ddp import make_trainer
-    from launcher.job_failure import new_job_id, runs_end_failed
+    from launcher.cluster.ddp import make_trainer
+    from launcher.cluster.job_failure import new_job_id, runs_end_failed
     from trainlib.observers import EpochCallback
     from trainlib.storage import child, parent
 
@@ -230,7 +230,7 @@ def send(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
     """ray.tune.report with a checkpoint holding only last.pt (Tune copies it to the sweep's storage)."""
     from ray import tune
 
-    from launcher.checkpoint_report import last_only
+    from launcher.cluster.ddp import last_only
 
     with last_only(checkpoint_dir) as folder:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

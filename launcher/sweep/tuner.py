@@ -37,7 +37,7 @@ class Outcome:
 def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Resources, *, resume: bool,
             retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
-    from launcher.ray_logs import warn_once_per_sweep
+    from launcher.cluster.ray_logs import warn_once_per_sweep
     from launcher.sweep.callbacks import LiveConsole, StateDigest, StopReasons, TrialFailures
     from launcher.sweep.trainable import TrialContext, trainable_for
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from launcher.catalog_cmd import FAMILIES, load_registry
+from launcher.commands.catalog import FAMILIES, load_registry
 from launcher.cli import main
 
 

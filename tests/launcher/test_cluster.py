@@ -144,7 +144,7 @@ def test_a_ddp_sweep_runs_across_the_nodes_into_one_store_and_s3(cluster, tmp_pa
 
 def node_ids(cluster) -> dict[str, str]:
     """label -> Ray node id, matched by the node manager port each node was started with."""
-    probe = ("import json, ray, sys; from launcher.local_ray import join_ray; "
+    probe = ("import json, ray, sys; from launcher.cluster.local_ray import join_ray; "
              "join_ray(sys.argv[1], logging_level='ERROR'); "
              "print(json.dumps({n['NodeManagerPort']: n['NodeID'] for n in ray.nodes() if n['Alive']}))")
     out = subprocess.run([sys.executable, "-c", probe, cluster["ray"].address], capture_output=True, text=True,

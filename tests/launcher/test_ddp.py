@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from launcher.cli import main
-from launcher.local_ray import start_local_ray
+from launcher.cluster.local_ray import start_local_ray
 from tests.conftest import train_args
 from tests.trainlib.test_distributed import EXACT
 from trainlib.checkpoint import LAST, load_safely
@@ -68,7 +68,7 @@ def tuned(ray_address, tmp_path_factory, empty_store_template):
     from ray.train import LoggingConfig, RunConfig
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from launcher.ddp import make_trainer
+    from launcher.cluster.ddp import make_trainer
 
     tmp = tmp_path_factory.mktemp("ddp")
     shutil.copy(empty_store_template, tmp / "mlflow.db")
@@ -156,7 +156,7 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ra
 
 
 def test_fractional_gpus_are_refused_for_ddp(tmp_path, store):
-    from launcher.ddp import make_trainer
+    from launcher.cluster.ddp import make_trainer
 
     with pytest.raises(ConfigError, match="cannot share a GPU"):
         make_trainer({}, workers=2, gpus_per_worker=0.5)
@@ -172,7 +172,7 @@ def test_fractional_gpus_are_refused_for_ddp(tmp_path, store):
     ({"distributed": {"backend": "nccl"}}, 0, "'nccl' needs GPU"),
 ])
 def test_settings_that_contradict_the_workers_placement_are_refused_before_ray_starts(config, gpus, culprit):
-    from launcher.ddp import make_trainer
+    from launcher.cluster.ddp import make_trainer
 
     with pytest.raises(ConfigError, match=culprit):
         make_trainer(config, workers=2, gpus_per_worker=gpus)

@@ -24,9 +24,9 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
     import ray
     from ray.train import WorkerGroupError
 
-    from launcher.ddp import make_trainer
-    from launcher.job_failure import job_error, new_job_id, runs_end_failed
-    from launcher.local_ray import start_local_ray
+    from launcher.cluster.ddp import make_trainer
+    from launcher.cluster.job_failure import job_error, new_job_id, runs_end_failed
+    from launcher.cluster.local_ray import start_local_ray
     from trainlib.observers import EpochCallback
 
     start_local_ray(num_cpus=2, include_dashboard=False, logging_level="WARNING")

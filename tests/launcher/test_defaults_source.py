@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from launcher import docs
-from launcher.catalog_cmd import FAMILIES as CATALOG, load_registry
+from launcher.commands.catalog import FAMILIES as CATALOG, load_registry
 from launcher.cli import main
 from trainlib.config import FAMILIES, default_config_dict, family_line, load_yaml, resolve
 from trainlib.transforms import BATCH

@@ -100,7 +100,7 @@ def test_ui_on_a_tracking_server_prints_its_url(tmp_path):
 @pytest.mark.parametrize("node_ips, refused", [("10.255.255.1 192.0.2.7", True), (f"{HOST} 192.0.2.7", False)])
 def test_a_cluster_without_a_node_on_this_machine_is_refused(node_ips, refused):
     """A driver attaches to a raylet on its own machine: Ray would search for one for a minute."""
-    from launcher.preflight import ClusterProbe
+    from launcher.cluster.reachability import ClusterProbe
     from trainlib.errors import ConfigError
 
     probe = ClusterProbe(f"{HOST}:6379")

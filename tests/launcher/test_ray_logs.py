@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from launcher.ray_logs import SNAPSHOT_LOGGER, SNAPSHOT_WARNING, warn_once_per_sweep
+from launcher.cluster.ray_logs import SNAPSHOT_LOGGER, SNAPSHOT_WARNING, warn_once_per_sweep
 
 
 def test_the_snapshot_warning_is_shown_once_and_other_warnings_always(caplog):
@@ -23,7 +23,7 @@ def test_the_snapshot_warning_is_shown_once_and_other_warnings_always(caplog):
 
 
 def test_ray_train_console_shows_warnings_but_no_report_dumps(tmp_path, capsys):
-    from launcher.ray_logs import quiet_train_console
+    from launcher.cluster.ray_logs import quiet_train_console
 
     logger = logging.getLogger("ray.train")
     console, file = logging.StreamHandler(), logging.FileHandler(tmp_path / "train.log")
@@ -46,7 +46,7 @@ def test_ray_train_console_shows_warnings_but_no_report_dumps(tmp_path, capsys):
 RAY_NOTES = """
 import logging, sys
 from pathlib import Path
-from launcher.ray_logs import CHATTER, quiet_ray_driver
+from launcher.cluster.ray_logs import CHATTER, quiet_ray_driver
 logging.basicConfig(format="%(message)s")
 quiet_ray_driver(verbose=sys.argv[1] == "verbose", log_file=Path(sys.argv[2]))
 for name, text in CHATTER.items():
@@ -59,7 +59,7 @@ def test_rays_notes_about_itself_are_off_a_drivers_console_unless_verbose_and_ke
     import subprocess
     import sys
 
-    from launcher.ray_logs import CHATTER
+    from launcher.cluster.ray_logs import CHATTER
 
     logs = {mode: tmp_path / mode / "console.log" for mode in ("quiet", "verbose")}
     quiet, verbose = (subprocess.run([sys.executable, "-c", RAY_NOTES, mode, str(logs[mode])], capture_output=True,

@@ -104,7 +104,7 @@ def test_server_logs_go_to_a_private_folder_never_through_a_planted_symlink(tmp_
 
 @pytest.mark.slow
 def test_kill_9_of_launch_ui_takes_its_mlflow_server_with_it(tmp_path, store):
-    from launcher.ray_reaper import alive, descendants
+    from launcher.cluster.ray_reaper import alive, descendants
 
     proc = subprocess.Popen([sys.executable, "-m", "launcher", "ui", "--tracking-uri", store],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

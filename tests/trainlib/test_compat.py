@@ -32,7 +32,7 @@ def local_ray_address():
     """One local Ray for this module's Ray tests; its GCS address."""
     import ray
 
-    from launcher.local_ray import start_local_ray
+    from launcher.cluster.local_ray import start_local_ray
 
     context = start_local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
     yield context.address_info["gcs_address"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.local_ray import start_local_ray
+from launcher.cluster.local_ray import start_local_ray
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
 from tests.launcher.sweep import helpers

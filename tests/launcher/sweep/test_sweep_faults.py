@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.ray_reaper import alive, descendants
+from launcher.cluster.ray_reaper import alive, descendants
 from tests.launcher.sweep.helpers import runs_of, steps, sweep_file, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from launcher.cli import main
-from launcher.local_ray import loopback_node
+from launcher.cluster.local_ray import loopback_node
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
 from tests.launcher.sweep import helpers

@@ -23,7 +23,7 @@ def die(report) -> None:
 def test_a_trial_whose_process_dies_ends_failed_with_its_error(tmp_path, store, client):
     import ray
 
-    from launcher.local_ray import start_local_ray
+    from launcher.cluster.local_ray import start_local_ray
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

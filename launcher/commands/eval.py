@@ -29,7 +29,7 @@ def eval_(source, split, data_name, overrides, device, out_dir, log_mlflow, trac
     """
     from pathlib import Path
 
-    from launcher.preflight import check_named_store
+    from launcher.cluster.reachability import check_named_store
 
     if not Path(source.removesuffix(":best").removesuffix(":last")).exists():  # a run id: ask the store now
         check_named_store(tracking_uri)

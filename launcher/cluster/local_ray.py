@@ -4,6 +4,14 @@ On Linux Ray turns a requested 127.0.0.1 node IP into the machine's network addr
 runs in its single-machine mode (`ray_constants.ENABLE_RAY_CLUSTER` false, the default on macOS
 and Windows, where Ray uses the loopback address). A local instance is started in that mode; the
 setting is put back afterwards, so joining a real cluster later in the same process is unchanged.
+
+Run as a program it is `ray start` (same arguments) whose node keeps the node IP 127.0.0.1 it was
+given: a whole cluster on one machine, every Ray service on the loopback address (the README's
+worked example, and the test suite's clusters). Ray's single-machine switch also refuses worker
+nodes, so this keeps the address as given and everything else is Ray's own `ray start` (on real
+machines use `ray start` itself, with their addresses):
+
+    python -m launcher.cluster.local_ray start --head --node-ip-address 127.0.0.1 ...
 """
 from __future__ import annotations
 
@@ -32,7 +40,7 @@ def loopback_node() -> Iterator[str]:
 
 def start_local_ray(**options: Any):
     """`ray.init` of a new local instance bound to 127.0.0.1 (node IP and, if included, dashboard),
-    whose processes end with this one however it ends (launcher.ray_reaper)."""
+    whose processes end with this one however it ends (launcher.cluster.ray_reaper)."""
     import ray
 
     with loopback_node():
@@ -45,7 +53,7 @@ def start_local_ray(**options: Any):
 def reap_at_exit() -> None:
     """One reaper per process (it watches every process this one starts); Linux only (/proc)."""
     if sys.platform.startswith("linux"):
-        from launcher import ray_reaper
+        from launcher.cluster import ray_reaper
 
         ray_reaper.watch(os.getpid())
 
@@ -83,7 +91,7 @@ def ensure_ray(verbose: bool = False, log_file: Path | None = None) -> None:
     Ray's notes about itself on the console only when `verbose` (else in `log_file`)."""
     import ray
 
-    from launcher.ray_logs import quiet_ray_driver
+    from launcher.cluster.ray_logs import quiet_ray_driver
 
     if ray.is_initialized():
         return
@@ -92,3 +100,17 @@ def ensure_ray(verbose: bool = False, log_file: Path | None = None) -> None:
         join_ray(os.environ["RAY_ADDRESS"], logging_level=logging.WARNING)
     else:
         start_local_ray(logging_level=logging.WARNING)
+
+
+def main() -> int:
+    """`ray start` with the node IP pinned to the loopback address (see the module's docstring)."""
+    from ray.scripts.scripts import main as ray_cli
+
+    from trainlib.compat import pin_ray_node_ip
+
+    pin_ray_node_ip(LOOPBACK)
+    return ray_cli()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

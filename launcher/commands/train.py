@@ -29,7 +29,7 @@ from launcher.guard import guarded
 @guarded
 def train(config_file, overrides, resume, finetune, reproduce, print_config, progress, verbose, **flags):
     """Train a model: `launch train` trains the seed's Net on the bundled digits."""
-    from launcher.preflight import ClusterProbe, check_named_store
+    from launcher.cluster.reachability import ClusterProbe, check_named_store
 
     check_named_store(flags.get("tracking_uri"))
     probe = ClusterProbe.start(None)  # $RAY_ADDRESS: a DDP job's cluster answers while the config loads
@@ -60,7 +60,7 @@ def train(config_file, overrides, resume, finetune, reproduce, print_config, pro
     if print_config:
         click.echo(cfg.to_yaml(), nl=False)
         return
-    from launcher import preflight
+    from launcher.cluster import reachability
     from trainlib.distributed import launched_as_worker
 
     ddp = cfg.distributed.workers > 1 and not launched_as_worker()
@@ -69,11 +69,11 @@ def train(config_file, overrides, resume, finetune, reproduce, print_config, pro
                           "only single-process runs can be reproduced")
     if probe is not None and not ddp:  # one process here: the cluster plays no part
         probe.cancel()
-    preflight.before_start(cfg.tracking.uri, cfg.tracking.mlflow, cfg.output.dir, cfg.output.shared,
+    reachability.before_start(cfg.tracking.uri, cfg.tracking.mlflow, cfg.output.dir, cfg.output.shared,
                            probe=probe if ddp else None, what="the DDP job")
 
     if ddp:  # under torchrun: this process is one worker
-        from launcher.ddp import train_ddp
+        from launcher.cluster.ddp import train_ddp
 
         train_ddp(cfg, resume=resume, echo=click.echo, command=command_line(), verbose=verbose)
         return

@@ -2,7 +2,7 @@
 
 Ray ends most of its processes when their driver dies, but not all: after a kill -9 of a
 `launch sweep`, its dashboard and runtime-env agents lived on. `watch(os.getpid())` starts
-`python -m launcher.ray_reaper PARENT_PID`, which notes the parent's descendants every second
+`python -m launcher.cluster.ray_reaper PARENT_PID`, which notes the parent's descendants every second
 and, once the parent is gone, ends those still alive: SIGTERM, then SIGKILL after a grace
 period. A process is known by its pid and start time, so a pid reused meanwhile is never
 touched. The reaper detaches from the parent (a second fork): Ray's raylet kills the child
@@ -25,7 +25,7 @@ Process = tuple[int, str]  # pid, start time (field 22 of /proc/PID/stat)
 
 def watch(parent: int) -> None:
     """Start the reaper of `parent`'s descendants (Linux: /proc); it ends when its work is done."""
-    subprocess.run([sys.executable, "-m", "launcher.ray_reaper", str(parent), table()[parent][1]],
+    subprocess.run([sys.executable, "-m", "launcher.cluster.ray_reaper", str(parent), table()[parent][1]],
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    start_new_session=True, check=True)  # returns once the reaper has detached
 

@@ -21,7 +21,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from launcher.guard import raise_interrupt
-from launcher.local_ray import LOOPBACK, on_loopback
+from launcher.cluster.local_ray import LOOPBACK, on_loopback
 from trainlib.compat import override_ray_train_sigint_hook, ray_torch_backend
 
 TorchBackend, set_torch_distributed_env_vars = ray_torch_backend()

@@ -6,8 +6,12 @@ Ray and trainlib are imported inside functions so `launch --help` stays fast.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from trainlib import tags as tag
 
@@ -36,7 +40,7 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     from ray.train import ScalingConfig
     from ray.train.torch import TorchConfig
 
-    from launcher.ddp_trainer import InterruptibleTrainer, LoopbackTorchConfig, single_machine
+    from launcher.cluster.ddp_trainer import InterruptibleTrainer, LoopbackTorchConfig, single_machine
     from trainlib.distributed import resolve_backend
 
     cfg = ddp_config(config, workers, gpus_per_worker)
@@ -110,8 +114,6 @@ def report_to_train(metrics: dict[str, Any], checkpoint_dir: Path) -> None:
     """ray.train.report on every rank; rank 0 attaches last.pt (what a restored job continues from)."""
     import ray.train
 
-    from launcher.checkpoint_report import last_only
-
     if ray.train.get_context().get_world_rank() != 0:
         ray.train.report(metrics, checkpoint=None)
         return
@@ -158,8 +160,8 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     import click
     import ray.train.torch
 
-    from launcher.epoch_relay import EpochRelay
-    from launcher.ray_logs import quiet_train_console
+    from launcher.cluster.epoch_relay import EpochRelay
+    from launcher.cluster.ray_logs import quiet_train_console
     from trainlib.run import run
 
     quiet_train_console()
@@ -188,9 +190,9 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from ray.train import WorkerGroupError
 
     from launcher.guard import raise_interrupt
-    from launcher.job_failure import job_error, new_job_id, runs_end_failed
-    from launcher.local_ray import ensure_ray
-    from launcher.ray_logs import workers_console
+    from launcher.cluster.job_failure import job_error, new_job_id, runs_end_failed
+    from launcher.cluster.local_ray import ensure_ray
+    from launcher.cluster.ray_logs import workers_console
     from trainlib.storage import is_remote
     from trainlib.tracking import NullTracker
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
@@ -218,10 +220,25 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
 def check_resources(cfg, started: bool, cpus_per_worker: float = 1) -> None:
     """The job's workers fit: a local Ray's machine checked before Ray starts (`started` False),
     a cluster's live nodes once joined (`started` True)."""
-    from launcher.preflight import check_worker_resources, cluster_address, live_nodes, local_resources
+    from launcher.cluster.reachability import check_worker_resources, cluster_address, live_nodes, local_resources
 
     address = cluster_address(None)
     if started != (address is not None):
         return
     nodes, where = ([local_resources()], "this machine") if address is None else (live_nodes(), f"the Ray cluster at {address}")
     check_worker_resources(cfg.distributed.workers, cpus_per_worker, cfg.distributed.gpus_per_worker, nodes, where)
+
+
+@contextlib.contextmanager
+def last_only(checkpoint_dir: Path) -> Iterator[str]:
+    """What a run hands to Tune or Ray Train each epoch: a folder holding only last.pt, the state a
+    retried or resumed trial restores (best.pt is kept by the run itself and its MLflow artifacts),
+    hard-linked from the run folder so nothing is copied on this node."""
+    from trainlib.checkpoint import LAST
+
+    with tempfile.TemporaryDirectory(dir=checkpoint_dir.parent, prefix=".report-") as folder:
+        try:
+            os.link(checkpoint_dir / LAST, Path(folder) / LAST)
+        except OSError:  # another filesystem: copy
+            shutil.copy2(checkpoint_dir / LAST, Path(folder) / LAST)
+        yield folder
