@@ -27,14 +27,14 @@ def config(workdir: Path, epochs: int) -> dict:
 
 
 def single_process(workdir: Path, epochs: int, threads: int) -> list[dict]:
-    from trainlib.observers import EpochCallback
+    from trainlib.observers import EpochObserver
     from trainlib.run import run
 
     reports = []
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        run(config(workdir, epochs), progress=False, echo=lambda _: None, observers=[EpochCallback(reports.append)])
+        run(config(workdir, epochs), progress=False, echo=lambda _: None, observers=[EpochObserver(reports.append)])
     finally:
         torch.set_num_threads(before)
     return [r.metrics for r in reports]

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from trainlib.config import validate
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 from trainlib.optimizers import fused_kernel
 from trainlib.precision import compiled
 from trainlib.run import build_parts, run
@@ -145,7 +145,7 @@ def plain_loop(cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
 def trainlib_epochs(cfg: dict[str, Any]) -> dict[str, Any]:
     reports: list[tuple[float, dict[str, float]]] = []
     start = time.perf_counter()
-    run(cfg, observers=[EpochCallback(lambda r: reports.append((time.perf_counter(), r.metrics)))], progress=False,
+    run(cfg, observers=[EpochObserver(lambda r: reports.append((time.perf_counter(), r.metrics)))], progress=False,
         echo=lambda line: None)
     samples = round(cfg["data"]["num_samples"] * 0.8)
     ends = [start] + [t for t, _ in reports]

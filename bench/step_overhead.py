@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from trainlib.config import validate
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 from trainlib.run import build_parts, run
 
 GOAL_US = 60.0
@@ -73,7 +73,7 @@ def plain_us_per_step(cfg: dict[str, Any]) -> tuple[float, int]:
 def trainlib_us_per_step(cfg: dict[str, Any], n: int) -> float:
     """trainlib's median epoch (after the first) of `n` train images, in microseconds per step."""
     seconds: list[float] = []
-    run(cfg, observers=[EpochCallback(lambda r: seconds.append(r.metrics["time/epoch_s"]))], progress=False,
+    run(cfg, observers=[EpochObserver(lambda r: seconds.append(r.metrics["time/epoch_s"]))], progress=False,
         echo=lambda line: None)
     return 1e6 * statistics.median(seconds[1:]) / steps(n, cfg["batch_size"])
 

@@ -33,14 +33,14 @@ def default_run_wall(workdir: Path) -> dict:
 
 def trainlib_img_per_s(workdir: Path, epochs: int) -> list[float]:
     from trainlib.config import resolve
-    from trainlib.observers import EpochCallback
+    from trainlib.observers import EpochObserver
     from trainlib.run import run
 
     rates: list[float] = []
     cfg = resolve([{"epochs": epochs, "output": {"dir": str(workdir / "runs")},
                     "tracking": {"uri": f"sqlite:///{workdir / 'bench.db'}"}}])
     run(cfg, progress=False, echo=lambda _: None,
-        observers=[EpochCallback(lambda report: rates.append(report.metrics["time/img_per_s"]))])
+        observers=[EpochObserver(lambda report: rates.append(report.metrics["time/img_per_s"]))])
     return rates[1:]  # the first epoch warms up
 
 

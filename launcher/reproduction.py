@@ -11,7 +11,7 @@ from trainlib import tags as tag
 def original_config(ref: str, tracking_uri: str | None) -> tuple[str, dict[str, Any]]:
     """The run's full id and its resolved config, writing into the store it was found in, with the torch
     threads it used where its config left them to the machine."""
-    from launcher.store import existing_store, find_run, open_client
+    from launcher.tracking_reads import existing_store, find_run, open_client
     from trainlib.diagnose.doctor import run_config
 
     uri = existing_store(tracking_uri)
@@ -34,7 +34,7 @@ def check_alone(**given: Any) -> None:
 
 def report_match(original_id: str, tracking_uri: str, started_ms: int, echo: Callable[[str], None]) -> bool:
     """Compare the newest run reproducing `original_id` (started after `started_ms`) with it; print the result."""
-    from launcher.store import open_client
+    from launcher.tracking_reads import open_client
     from trainlib.reproduce import compare_runs, tolerance_for
 
     client = open_client(tracking_uri)

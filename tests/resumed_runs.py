@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 from trainlib.resume import locate
 from trainlib.run import run
 
@@ -23,6 +23,6 @@ def whole_and_resumed(config: dict[str, Any]) -> tuple[dict[str, float], dict[st
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run(config, observers=[EpochCallback(stop_after_first_epoch)], **QUIET)
+        run(config, observers=[EpochObserver(stop_after_first_epoch)], **QUIET)
     resumed = run(config, resume=locate(str(stopped[0]), None), **QUIET)
     return whole, resumed, stopped[0]

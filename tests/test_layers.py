@@ -18,19 +18,19 @@ from tests.test_import_graph import import_graph
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", (
         "trainlib", "trainlib.errors", "trainlib.validation", "trainlib.registry", "trainlib.yaml_reader",
-        "trainlib.tags", "trainlib.compat", "trainlib.sections", "trainlib.diskspace", "trainlib.storage",
+        "trainlib.tags", "trainlib.compat", "trainlib.sections", "trainlib.diskspace", "trainlib.output_location",
         "trainlib.threads", "trainlib.lease", "trainlib.metrics", "trainlib.ema", "trainlib.precision",
         "trainlib.device_transforms", "trainlib.checkpoint", "trainlib.reproduce",
     )),
     ("registries and config", (
         "trainlib.models", "trainlib.inits", "trainlib.losses", "trainlib.optimizers", "trainlib.schedulers",
-        "trainlib.transforms", "trainlib.data.*", "trainlib.preflight", "trainlib.config",
+        "trainlib.transforms", "trainlib.data.*", "trainlib.shape_check", "trainlib.config",
         "trainlib.live_checks.catalog",  # the checks' names and advice: the config validates `diagnose.stop_on`
     )),
     ("the loop", (
         "trainlib.engine", "trainlib.observers", "trainlib.tracking.*", "trainlib.visuals.*", "trainlib.live_checks.*",
         "trainlib.distributed", "trainlib.artifacts_fetch", "trainlib.sources", "trainlib.resume",
-        "trainlib.finetune", "trainlib.setup", "trainlib.step_setup", "trainlib.stopping",
+        "trainlib.finetune", "trainlib.startup", "trainlib.step_setup", "trainlib.stopping",
     )),
     ("the run", ("trainlib.run", "trainlib.lr_find", "trainlib.evaluation")),
     ("the doctor", ("trainlib.diagnose.*",)),

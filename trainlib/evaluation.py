@@ -26,7 +26,7 @@ from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_
 from trainlib.models import build_model
 from trainlib.diskspace import check_writable
 from trainlib.precision import to_memory_format
-from trainlib.setup import config_loaders, pick_device, seed_everything
+from trainlib.startup import config_loaders, pick_device, seed_everything
 from trainlib.sources import locate_checkpoint
 from trainlib.step_setup import build_execution
 
@@ -109,7 +109,7 @@ def log_evaluation(ev: Evaluation, cfg: TrainConfig, tracking_uri: str | None) -
     from mlflow.exceptions import MlflowException
 
     from trainlib.tracking.mlflow_tracker import get_or_create_experiment, resolve_tracking_uri
-    from trainlib.tracking.stores import open_store
+    from trainlib.tracking.mlflow_store import open_store
 
     uri = resolve_tracking_uri(tracking_uri or cfg.tracking.uri)
     client = open_store(uri, create=True)

@@ -166,7 +166,7 @@ def find_lr(cfg: TrainConfig, start_lr: float, end_lr: float, num_iters: int,
     """Run the range test on the config's model/data/optimizer as its own tracked run
     (`command`: the command line that started it, for the `launch.command` tag)."""
     from trainlib.run import build_parts
-    from trainlib.setup import run_tags
+    from trainlib.startup import run_tags
     from trainlib.tracking.open import closing, open_trackers
 
     parts = build_parts(cfg)

@@ -119,7 +119,7 @@ def due(epoch: int, every: int, last: int) -> bool:
 
 @dataclass
 class EpochReport:
-    """An epoch as an EpochCallback sees it, once its metrics are logged and its checkpoint saved."""
+    """An epoch as an EpochObserver sees it, once its metrics are logged and its checkpoint saved."""
 
     epoch: int
     metrics: dict[str, float]
@@ -127,7 +127,7 @@ class EpochReport:
     run_id: str
 
 
-class EpochCallback(Observer):
+class EpochObserver(Observer):
     """An observer made of a function of each epoch's EpochReport (a probe in a test, a bench's timer)."""
 
     def __init__(self, fn: Callable[[EpochReport], None]):

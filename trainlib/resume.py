@@ -60,7 +60,7 @@ def _sweep_parent(run_id: str, tracking_uri: str | None) -> str | None:
     check_tracking_server(uri)
     from mlflow.exceptions import MlflowException
 
-    from trainlib.tracking.stores import open_store
+    from trainlib.tracking.mlflow_store import open_store
 
     try:
         return open_store(uri, create=False).get_run(run_id).data.tags.get(tag.PARENT)

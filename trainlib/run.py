@@ -31,13 +31,13 @@ from trainlib.models import build_model
 from trainlib.observers import FitContext, Observer, Observers, due
 from trainlib.optimizers import build_optimizer
 from trainlib.precision import Execution, compiled, to_memory_format
-from trainlib.preflight import check_shapes
+from trainlib.shape_check import check_shapes
 from trainlib.resume import ResumePoint
 from trainlib.schedulers import LRSchedule, build_scheduler
-from trainlib.setup import config_loaders, pick_device, run_tags, seed_everything
+from trainlib.startup import config_loaders, pick_device, run_tags, seed_everything
 from trainlib.step_setup import build_execution, build_step_options, optimizer_steps
 from trainlib.stopping import Stops
-from trainlib.storage import publish
+from trainlib.output_location import publish
 from trainlib.threads import use_cpu_threads
 from trainlib.tracking import Tracker
 from trainlib.tracking.open import RunHandle, closing, open_trackers
@@ -75,7 +75,7 @@ class Parts:
 
 
 @dataclass
-class Progress:
+class TrainingState:
     epoch: int = 0
     best_valid_acc: float = float("-inf")
     stops: Stops | None = None  # from the checkpoint on resume, else from the config when fit starts
@@ -96,7 +96,7 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observ
     dist = connect(cfg.distributed.backend, pick_device(cfg.device))
     cfg = dist.record_world(cfg)
     parts = build_parts(cfg, dist, load_weights=resume is None, observers=observers)
-    state = Progress()
+    state = TrainingState()
     if resume is not None:
         state = restore(parts, resume)
     if not dist.is_main:
@@ -114,7 +114,7 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observ
     return final
 
 
-def fit(parts: Parts, state: Progress, handle: RunHandle, progress: bool,
+def fit(parts: Parts, state: TrainingState, handle: RunHandle, progress: bool,
         echo: Callable[[str], None]) -> dict[str, float]:
     cfg, tracker, run_dir = parts.cfg, handle.tracker, handle.run_dir
     ckpt_dir = run_dir / "checkpoints"
@@ -192,7 +192,7 @@ def validate_into(parts: Parts, metrics: dict[str, float]) -> EvalResult:
     return valid
 
 
-def finish(parts: Parts, state: Progress, tracker: Tracker, run_dir: Path,
+def finish(parts: Parts, state: TrainingState, tracker: Tracker, run_dir: Path,
            echo: Callable[[str], None]) -> dict[str, float]:
     test = evaluate_split(parts, "test")
     cm = confusion_matrix(test.preds, test.targets, parts.data.num_classes)
@@ -263,7 +263,7 @@ def build_observers(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor, is
     return Observers([*observers, *extra])
 
 
-def restore(parts: Parts, point: ResumePoint) -> Progress:
+def restore(parts: Parts, point: ResumePoint) -> TrainingState:
     state = point.state
     parts.model.load_state_dict(state.get("raw_model", state["model"]))
     if parts.ema:
@@ -274,7 +274,7 @@ def restore(parts: Parts, point: ResumePoint) -> Progress:
     if state.get("scaler"):
         parts.step.scaler.load_state_dict(state["scaler"])
     ckpt.restore_rng(state["rng"], parts.loader_generator)
-    return Progress(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]),
+    return TrainingState(epoch=int(state["epoch"]), best_valid_acc=float(state["best_valid_acc"]),
                     stops=Stops(parts.cfg.train, state.get("stops")))
 
 
@@ -315,7 +315,7 @@ def evaluate_split(parts: Parts, split: str) -> EvalResult:
     return parts.dist.gather_eval(shard)
 
 
-def save_checkpoint(parts: Parts, state: Progress, path: Path, run_id: str) -> None:
+def save_checkpoint(parts: Parts, state: TrainingState, path: Path, run_id: str) -> None:
     if not parts.dist.is_main:
         return
     ckpt.save_atomic({

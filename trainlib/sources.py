@@ -61,7 +61,7 @@ def _from_run(ref: str, choice: str, tracking_uri: str | None) -> Located:
     check_tracking_server(uri)  # before importing MLflow: a dead server is one line within seconds
 
     from trainlib.artifacts_fetch import fetch_checkpoint
-    from trainlib.tracking.stores import open_store
+    from trainlib.tracking.mlflow_store import open_store
 
     try:
         client = open_store(uri, create=False)
@@ -83,7 +83,7 @@ def _from_run(ref: str, choice: str, tracking_uri: str | None) -> Located:
 def latest_run(tracking_uri: str | None) -> str:
     """The newest finished run of the store that has a run folder (a sweep's parent run has none)."""
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri, sqlite_file
-    from trainlib.tracking.stores import open_store
+    from trainlib.tracking.mlflow_store import open_store
 
     uri = resolve_tracking_uri(tracking_uri)
     none = CheckpointError(f"'{LATEST}': no finished run in {uri} to start from; train one first (launch train) "

@@ -1,6 +1,6 @@
 """Every MLflow tag name the project writes or reads: one place to look them up.
 
-Run tags (every run), their values set by trainlib.setup.run_tags and trainlib.distributed;
+Run tags (every run), their values set by trainlib.startup.run_tags and trainlib.distributed;
 sweep tags (the parent run and its trials), set by launcher.sweep.
 """
 # --- every run -------------------------------------------------------------------------------

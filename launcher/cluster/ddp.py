@@ -65,7 +65,7 @@ def ddp_config(config, workers: int | None, gpus_per_worker: float | None):
     runs in its own working directory, maybe on another machine."""
     from trainlib.config import TrainConfig, resolve
     from trainlib.diskspace import check_writable
-    from trainlib.storage import is_remote
+    from trainlib.output_location import is_remote
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
 
     given = {"workers": workers, "gpus_per_worker": gpus_per_worker}
@@ -104,7 +104,7 @@ def absolute_source(resume: str | None) -> str | None:
 def default_run_config(cfg):
     from ray.train import CheckpointConfig, LoggingConfig, RunConfig
 
-    from trainlib.storage import child
+    from trainlib.output_location import child
 
     return RunConfig(storage_path=child(cfg.output.dir, "ray"), checkpoint_config=CheckpointConfig(num_to_keep=1),
                      logging_config=LoggingConfig(log_level="WARNING"))
@@ -193,7 +193,7 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     from launcher.cluster.job_failure import job_error, new_job_id, runs_end_failed
     from launcher.cluster.local_ray import ensure_ray
     from launcher.cluster.ray_logs import workers_console
-    from trainlib.storage import is_remote
+    from trainlib.output_location import is_remote
     from trainlib.tracking import NullTracker
     from trainlib.tracking.mlflow_tracker import resolve_tracking_uri
     from trainlib.tracking.open import RunHandle

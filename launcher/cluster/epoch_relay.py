@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-from trainlib.observers import EpochCallback, EpochReport
+from trainlib.observers import EpochObserver, EpochReport
 
 Send = Callable[[dict[str, Any], Path], None]  # (metrics, the run's checkpoint folder)
 
@@ -18,7 +18,7 @@ class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or infinite: the trial fails (and may be retried)."""
 
 
-class EpochRelay(EpochCallback):
+class EpochRelay(EpochObserver):
     """`fail_on_nonfinite`: a NaN/Inf train loss raises NonFiniteLoss before the epoch is sent,
     so the last checkpoint Ray holds is the last finite one. The caller sends the held-back
     last epoch with `finish(final)` once `run` has returned (its tracking run is closed)."""

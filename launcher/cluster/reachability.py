@@ -13,7 +13,7 @@ import sys
 import time
 
 from trainlib.errors import ConfigError
-from trainlib.storage import is_remote
+from trainlib.output_location import is_remote
 from trainlib.tracking.reachable import check_tracking_server
 
 RAY_CONNECT_TIMEOUT_S = 5.0

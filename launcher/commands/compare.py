@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from launcher.guard import guarded
-from launcher.store import INCIDENTAL_PARAMS, tracking_uri_option
+from launcher.tracking_reads import INCIDENTAL_PARAMS, tracking_uri_option
 from launcher.table import render
 
 
@@ -22,13 +22,13 @@ def compare(run_ids, show_all, as_json, tracking_uri):
 
     Runs are full ids or unique prefixes (at least 4 characters), as `launch runs` shows them.
     """
-    from launcher import store
+    from launcher import tracking_reads
     from trainlib.errors import ConfigError
 
     if len(run_ids) < 2:
         raise ConfigError("compare needs at least two runs, e.g. launch compare 1a2b3c4d 5e6f7a8b")
-    client = store.open_client(tracking_uri)
-    found = [store.find_run(client, ref) for ref in run_ids]
+    client = tracking_reads.open_client(tracking_uri)
+    found = [tracking_reads.find_run(client, ref) for ref in run_ids]
     params = side_by_side([r.data.params for r in found], only_different=not show_all)
     if not show_all:
         params = {k: row for k, row in params.items() if not k.startswith(INCIDENTAL_PARAMS)}

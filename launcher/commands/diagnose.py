@@ -6,7 +6,7 @@ import json
 import click
 
 from launcher.guard import guarded
-from launcher.store import find_run, open_client, tracking_uri_option
+from launcher.tracking_reads import find_run, open_client, tracking_uri_option
 
 
 @click.command("diagnose")

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from launcher.guard import guarded
-from launcher.store import tracking_uri_option
+from launcher.tracking_reads import tracking_uri_option
 
 
 @click.command("report")
@@ -21,11 +21,11 @@ def report(target, output, tracking_uri):
     the doctor's verdict of each), every trial's curve, the parameters' importance (fANOVA) and the metric against
     each, the best trial's config and the command that re-runs it. A run's: its curves, its pictures, the doctor's
     report, its config and the command."""
-    from launcher import store
+    from launcher import tracking_reads
     from launcher.report import write_report
 
-    uri = store.existing_store(tracking_uri)
-    client = store.open_client(uri)
+    uri = tracking_reads.existing_store(tracking_uri)
+    client = tracking_reads.open_client(uri)
     run = find_target(client, target)
     path = Path(output) if output else Path(f"report-{run.info.run_name or run.info.run_id[:8]}.html")
     click.echo(f"report: {write_report(client, uri, run, path).resolve()}")
@@ -33,10 +33,10 @@ def report(target, output, tracking_uri):
 
 def find_target(client, target: str):
     """A sweep's parent run (by the sweep's name, the parent's run name, id or id prefix), or the run `target`."""
-    from launcher import store
+    from launcher import tracking_reads
     from trainlib.errors import ConfigError
 
     try:
-        return store.sweep_parent(client, store.experiment_ids(client, None), target)
+        return tracking_reads.sweep_parent(client, tracking_reads.experiment_ids(client, None), target)
     except ConfigError as exc:
         raise ConfigError(f"{exc}; or give a run's id (launch runs lists them)") from None

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from launcher.guard import guarded
-from launcher.store import INCIDENTAL_PARAMS, tracking_uri_option
+from launcher.tracking_reads import INCIDENTAL_PARAMS, tracking_uri_option
 from launcher.table import duration, render
 from trainlib import tags as tag
 
@@ -26,20 +26,20 @@ MAX_PARAM_COLUMNS = 8
 @guarded
 def runs(experiment, sweep, limit, as_json, tracking_uri):
     """List runs: id, name, status, key params, best metrics, duration."""
-    from launcher import store
+    from launcher import tracking_reads
 
-    client = store.open_client(tracking_uri)
-    exp_ids = store.experiment_ids(client, experiment)
+    client = tracking_reads.open_client(tracking_uri)
+    exp_ids = tracking_reads.experiment_ids(client, experiment)
     if sweep:
-        parent = store.sweep_parent(client, exp_ids, sweep)
-        found = store.children(client, exp_ids, parent.info.run_id)
+        parent = tracking_reads.sweep_parent(client, exp_ids, sweep)
+        found = tracking_reads.children(client, exp_ids, parent.info.run_id)
         ran = {r.info.run_id: epochs_ran(client, r.info.run_id) for r in found}
         if not as_json:
-            smoke = " (a --smoke sweep: no other sweep has this name)" if store.is_smoke(parent) else ""
+            smoke = " (a --smoke sweep: no other sweep has this name)" if tracking_reads.is_smoke(parent) else ""
             click.echo(f"sweep {sweep}: parent run {parent.info.run_id} ({parent.info.run_name}), "
                        f"{len(found)} trials{smoke}")
     else:
-        found = store.search(client, exp_ids, limit=limit + 1)
+        found = tracking_reads.search(client, exp_ids, limit=limit + 1)
         ran = {}
     shown = found[:limit]
     if as_json:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from launcher.guard import guarded
-from launcher.store import tracking_uri_option
+from launcher.tracking_reads import tracking_uri_option
 
 
 @click.command("ui")
@@ -58,7 +58,7 @@ def ui(tool, host, port, logdir, tracking_uri):
 
 def mlflow_server(tracking_uri: str | None, host: str, port: int):
     from launcher.servers import Server, bindable_port
-    from launcher.store import existing_store
+    from launcher.tracking_reads import existing_store
     from trainlib.tracking.mlflow_tracker import artifact_root_for
 
     uri = existing_store(tracking_uri)

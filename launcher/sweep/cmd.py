@@ -61,7 +61,7 @@ def print_plan(swept) -> None:
 
 def ray_log_file(output_dir: str) -> Path | None:
     """Where Ray's notes about itself go off the console: `output.dir`/ray/console.log (local output only)."""
-    from trainlib.storage import is_remote
+    from trainlib.output_location import is_remote
 
     return None if is_remote(output_dir) else Path(output_dir) / "ray" / "console.log"
 

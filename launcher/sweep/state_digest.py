@@ -19,7 +19,7 @@ from pathlib import Path
 
 from launcher.sweep.tracking import SweepRun
 from trainlib.errors import ConfigError
-from trainlib.storage import is_remote
+from trainlib.output_location import is_remote
 
 STATE_ARTIFACT = "tune_state.json"  # {path in tune/: [sha256 of the versions the sweep wrote, newest last]}
 KEEP = 10  # versions kept per file: Tune copies its state to the sweep folder in the background

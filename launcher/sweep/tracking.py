@@ -21,7 +21,7 @@ from trainlib import tags as tag
 @functools.lru_cache(maxsize=4)
 def client_for(uri: str):
     """One MlflowClient per store and process (creating one checks the store's schema)."""
-    from trainlib.tracking.stores import open_store
+    from trainlib.tracking.mlflow_store import open_store
 
     return open_store(uri, create=True)
 

@@ -79,7 +79,7 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     from ray import tune
 
     from launcher.cluster.epoch_relay import EpochRelay
-    from trainlib.observers import EpochCallback
+    from trainlib.observers import EpochObserver
     from trainlib.run import run
 
     start = start_trial(sample, context, ddp=False)
@@ -89,7 +89,7 @@ def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequen
     if point is None:
         start_over(context, start)
     relay = EpochRelay(start.cfg.epochs, send, fail_on_nonfinite=True)
-    observers = [*map(EpochCallback, callbacks), relay]
+    observers = [*map(EpochObserver, callbacks), relay]
     final = run(start.cfg, resume=point, observers=observers, progress=False, tags=start.tags)
     relay.finish(final)
 
@@ -106,8 +106,8 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
 
     from launcher.cluster.ddp import make_trainer
     from launcher.cluster.job_failure import new_job_id, runs_end_failed
-    from trainlib.observers import EpochCallback
-    from trainlib.storage import child, parent
+    from trainlib.observers import EpochObserver
+    from trainlib.output_location import child, parent
 
     start = start_trial(sample, context, ddp=True)
     if start is None:
@@ -123,7 +123,7 @@ def train_ddp_trial(sample: dict[str, Any], context: TrialContext, resources: Re
     job = new_job_id()
     trainer = make_trainer(start.cfg, workers=resources.workers, gpus_per_worker=resources.gpu,
                            cpus_per_worker=resources.cpu, resume=resume, run_config=run_config,
-                           tags={**start.tags, tag.JOB_ID: job}, observers=[*map(EpochCallback, callbacks)],
+                           tags={**start.tags, tag.JOB_ID: job}, observers=[*map(EpochObserver, callbacks)],
                            fail_on_nonfinite=True)
     uri = start.cfg.tracking.uri if start.cfg.tracking.mlflow else None
     with ends_with_the_trial(), runs_end_failed(uri, job):
@@ -190,7 +190,7 @@ def trial_resume_point(checkpoint, earlier, cfg):
     checkpoint starts over (its last epoch may be what failed)."""
     from trainlib.checkpoint import LAST
     from trainlib.resume import ResumePoint, locate
-    from trainlib.storage import local_root
+    from trainlib.output_location import local_root
 
     if earlier is None:
         return None

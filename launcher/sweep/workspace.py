@@ -19,7 +19,7 @@ from launcher.sweep.loading import Sweep
 from launcher.sweep.tracking import SweepRun
 from trainlib.config import resolve
 from trainlib.errors import ConfigError
-from trainlib.storage import child, is_remote, local_root
+from trainlib.output_location import child, is_remote, local_root
 
 STAMP = "%Y%m%d-%H%M%S"
 

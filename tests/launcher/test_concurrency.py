@@ -1,5 +1,5 @@
 """Several `launch train` started at once in a new folder share one new MLflow store: its
-creation is serialized (trainlib.tracking.stores), so every run finishes with every step."""
+creation is serialized (trainlib.tracking.mlflow_store), so every run finishes with every step."""
 from __future__ import annotations
 
 import os

@@ -27,7 +27,7 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
     from launcher.cluster.ddp import make_trainer
     from launcher.cluster.job_failure import job_error, new_job_id, runs_end_failed
     from launcher.cluster.local_ray import start_local_ray
-    from trainlib.observers import EpochCallback
+    from trainlib.observers import EpochObserver
 
     start_local_ray(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
@@ -35,7 +35,7 @@ def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path
         config = {**EXACT, "epochs": 3, "output": {"dir": str(tmp_path / "runs")},
                   "tracking": {"uri": store, "experiment": "test"}}
         with pytest.raises(WorkerGroupError) as failed, runs_end_failed(store, job):
-            make_trainer(config, workers=2, tags={tag.JOB_ID: job}, observers=[EpochCallback(FailOnRank1())]).fit()
+            make_trainer(config, workers=2, tags={tag.JOB_ID: job}, observers=[EpochObserver(FailOnRank1())]).fit()
     finally:
         ray.shutdown()
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 
 EPOCHS = 3
 ACC_BAR = 0.6
@@ -47,6 +47,6 @@ def train(config: dict) -> dict[str, Any]:
 
     losses: list[float] = []
     start = time.perf_counter()
-    final = run(config, observers=[EpochCallback(lambda report: losses.append(report.metrics["train/loss"]))],
+    final = run(config, observers=[EpochObserver(lambda report: losses.append(report.metrics["train/loss"]))],
                 progress=False, echo=lambda line: None)
     return {**final, "train_losses": losses, "seconds": time.perf_counter() - start}

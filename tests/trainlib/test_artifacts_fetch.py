@@ -98,7 +98,7 @@ def test_diagnose_takes_the_prefix_launch_runs_prints(store, client):
 
 def test_an_interrupted_run_is_resumed_by_prefix_on_a_machine_without_its_folder(tmp_path, run_config, store, client,
                                                                                  monkeypatch):
-    from trainlib.observers import EpochCallback
+    from trainlib.observers import EpochObserver
     from trainlib.run import run
 
     def interrupt_after_epoch_1(report) -> None:
@@ -107,7 +107,7 @@ def test_an_interrupted_run_is_resumed_by_prefix_on_a_machine_without_its_folder
 
     with pytest.raises(KeyboardInterrupt):
         run(run_config(epochs=2, batch_size=256, tracking={"log_model": False}),
-            observers=[EpochCallback(interrupt_after_epoch_1)], progress=False, echo=lambda _: None)
+            observers=[EpochObserver(interrupt_after_epoch_1)], progress=False, echo=lambda _: None)
     (killed,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert killed.info.status == "KILLED"
     assert {a.path for a in client.list_artifacts(killed.info.run_id, "checkpoints")} == {

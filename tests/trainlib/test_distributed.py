@@ -14,7 +14,7 @@ from trainlib.checkpoint import LAST, load_safely
 from trainlib.config import resolve
 from trainlib.distributed import DistContext
 from trainlib.errors import ConfigError
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 
 # No augmentation (train uses the eval pipeline), so the data order is the only thing left to match;
 # a small even train split (450) so that 2 workers need no padding sample.
@@ -107,7 +107,7 @@ def single_process_checkpoint(tmp_path: Path, batch_size: int) -> Path:
     reports = []
     cfg = resolve([LINEAR, {"batch_size": batch_size, "output": {"dir": str(tmp_path / f"single-{batch_size}")},
                            "tracking": {"mlflow": False, "tensorboard": False}}])
-    run(cfg, progress=False, echo=lambda _: None, observers=[EpochCallback(reports.append)])
+    run(cfg, progress=False, echo=lambda _: None, observers=[EpochObserver(reports.append)])
     return reports[-1].checkpoint_dir / LAST
 
 

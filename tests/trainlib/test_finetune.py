@@ -13,7 +13,7 @@ from trainlib.config import merge, resolve
 from trainlib.errors import CheckpointError, ConfigError
 from trainlib.finetune import Finetune, detect_head, freeze, load_weights, read_weights
 from trainlib.models import MODELS, Net, build_model
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 from trainlib.optimizers import OPTIMIZERS
 from trainlib.resume import locate
 from trainlib.run import run
@@ -99,7 +99,7 @@ def test_freeze_keeps_weights_bit_identical_until_unfreeze_then_they_train(pretr
     cfg = store.config("freeze", **merge(finetune_overrides(source=f"{run_id}:best", freeze="backbone",
                                                             unfreeze_at_epoch=2), {"epochs": 2}))
     run(cfg, progress=False, echo=lambda _: None,
-        observers=[EpochCallback(lambda rep: snapshots.append(torch.load(rep.checkpoint_dir / "last.pt", weights_only=True)))])
+        observers=[EpochObserver(lambda rep: snapshots.append(torch.load(rep.checkpoint_dir / "last.pt", weights_only=True)))])
     first, second = snapshots
     for key in BACKBONE_KEYS:
         assert torch.equal(first["model"][key], source[key]), key  # frozen through epoch 1
@@ -258,7 +258,7 @@ def test_unfreezing_under_ddp_trains_like_one_process(tmp_path):
     ddp = load_safely(next((tmp_path / "ddp").glob(f"*/checkpoints/{LAST}")))["model"]
     reports = []
     run(resolve([exact, {"batch_size": 32, "output": {"dir": str(tmp_path / "one")}}]), progress=False,
-        echo=lambda _: None, observers=[EpochCallback(reports.append)])
+        echo=lambda _: None, observers=[EpochObserver(reports.append)])
     one = load_safely(reports[-1].checkpoint_dir / LAST)["model"]
     for name, value in ddp.items():
         torch.testing.assert_close(value, one[name], rtol=1e-4, atol=1e-5, msg=name)

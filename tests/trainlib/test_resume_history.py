@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from launcher.cli import main
 from trainlib.checkpoint import LAST, load_safely
 from trainlib.errors import CheckpointError
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 from trainlib.resume import ResumePoint
 from trainlib.run import run
 from trainlib.tags import RUN_DIR
@@ -26,7 +26,7 @@ def test_resume_from_an_older_checkpoint_relogs_no_step(tmp_path, run_config, cl
         if report.epoch == 1:
             shutil.copy(report.checkpoint_dir / LAST, kept)
 
-    run(cfg, observers=[EpochCallback(keep_epoch_1)], progress=False, echo=lambda _: None)
+    run(cfg, observers=[EpochObserver(keep_epoch_1)], progress=False, echo=lambda _: None)
     (first,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     run_id, exp_id = first.info.run_id, first.info.experiment_id
     client.set_terminated(run_id, "KILLED")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from trainlib import tags as tag
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 from trainlib.resume import locate
 from trainlib.run import run
 
@@ -17,7 +17,7 @@ def stop_at_epoch_1(report) -> None:
 def test_system_exit_ends_killed_and_tags_follow_the_run_when_resumed(run_config, client):
     cfg = run_config(epochs=2, batch_size=256)
     with pytest.raises(SystemExit):
-        run(cfg, observers=[EpochCallback(stop_at_epoch_1)], progress=False, echo=lambda _: None,
+        run(cfg, observers=[EpochObserver(stop_at_epoch_1)], progress=False, echo=lambda _: None,
             tags={"launch.sweep": "s", "launch.attempt": "1"})
     (stopped,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert stopped.info.status == "KILLED" and stopped.data.tags["launch.attempt"] == "1"

@@ -12,7 +12,7 @@ from trainlib.config import validate
 from trainlib.engine import evaluate
 from trainlib.errors import ConfigError
 from trainlib.models import build_model
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 from trainlib.run import build_parts, run
 from trainlib.stopping import EarlyStopping
 from trainlib.tags import STOP_REASON
@@ -47,7 +47,7 @@ def test_early_stop_ends_the_run_finished_at_the_epoch_patience_allows(run_confi
     cfg = run_config(**FAKE, epochs=10, optimizer={"name": "sgd", "lr": 1e-12},
                      train={"early_stop": {"metric": "valid/acc", "patience": 2}})
     epochs = []
-    final = run(cfg, observers=[EpochCallback(lambda report: epochs.append(report.epoch))], **QUIET)
+    final = run(cfg, observers=[EpochObserver(lambda report: epochs.append(report.epoch))], **QUIET)
     (stopped,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert epochs == [1, 2, 3]
     assert stopped.info.status == "FINISHED"
@@ -71,7 +71,7 @@ def test_early_stopping_counts_epochs_without_improvement(mode, values, stop_at)
 def test_max_minutes_ends_the_run_after_the_batch_that_spends_it(run_config, client):
     cfg = run_config(**FAKE, epochs=5, train={"max_minutes": 1e-6})
     epochs = []
-    final = run(cfg, observers=[EpochCallback(lambda report: epochs.append(report.epoch))], **QUIET)
+    final = run(cfg, observers=[EpochObserver(lambda report: epochs.append(report.epoch))], **QUIET)
     (stopped,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert epochs == [1]
     assert stopped.info.status == "FINISHED" and "test/acc" in final

@@ -75,7 +75,7 @@ class MlflowTracker:
     def __init__(self, client, uri: str, experiment: str, run_name: str | None = None,
                  run_id: str | None = None, tags: dict[str, str] | None = None, epochs: int = 0,
                  retry_s: float = 60.0):
-        """`client`: an MlflowClient on `uri`, from trainlib.tracking.stores.open_store; `epochs`: the
+        """`client`: an MlflowClient on `uri`, from trainlib.tracking.mlflow_store.open_store; `epochs`: the
         configured epochs of a resume, which may continue a FINISHED run that trained fewer;
         `retry_s`: how long a tracking server that stops answering is retried (see `send`)."""
         self.uri = uri

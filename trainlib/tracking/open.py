@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 from trainlib import tags as tag
 from trainlib.config import TrainConfig
-from trainlib.storage import local_root
+from trainlib.output_location import local_root
 from trainlib.tracking.base import MultiTracker, Tracker
 from trainlib.validation import MAX_NAME_LENGTH
 
@@ -61,7 +61,7 @@ def move_into(source: Path, target: Path) -> None:
 def open_trackers(cfg: TrainConfig, tags: dict[str, str], resume=None, start_epoch: int = 0) -> RunHandle:
     from trainlib.diskspace import check_can_write, check_writable
     from trainlib.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
-    from trainlib.tracking.stores import open_store
+    from trainlib.tracking.mlflow_store import open_store
     from trainlib.tracking.tensorboard import TensorBoardTracker
 
     check_can_write(local_root(cfg.output.dir))  # before the store is created: a bad folder leaves no store

@@ -8,7 +8,7 @@ import pytest
 from launcher.sweep import space as sp
 from launcher.sweep.loading import Sweep, load_sweep
 from trainlib.errors import ConfigError
-from trainlib.observers import EpochCallback
+from trainlib.observers import EpochObserver
 
 SEARCH_SPACES = sorted((Path(__file__).parents[3] / "search_spaces").glob("*.yaml"))
 GOOD = """\
@@ -127,7 +127,7 @@ def trained_run(tmp_path_factory, empty_store_template) -> tuple[str, str]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     ids: list[str] = []
     run({"epochs": 1, "output": {"dir": str(root / "runs")}, "tracking": {"uri": uri}, "visuals": {"enabled": False}},
-        progress=False, echo=lambda _: None, observers=[EpochCallback(lambda report: ids.append(report.run_id))])
+        progress=False, echo=lambda _: None, observers=[EpochObserver(lambda report: ids.append(report.run_id))])
     return uri, ids[0]
 
 

@@ -29,8 +29,8 @@ def existing_store(tracking_uri: str | None) -> str:
 
 
 def open_client(tracking_uri: str | None):
-    """A client on an existing, usable store (see trainlib.tracking.stores)."""
-    from trainlib.tracking.stores import open_store
+    """A client on an existing, usable store (see trainlib.tracking.mlflow_store)."""
+    from trainlib.tracking.mlflow_store import open_store
 
     return open_store(tracking_uri, create=False)
 

@@ -7,7 +7,7 @@ import torch
 
 from trainlib import tags as tag
 from trainlib.config import resolve
-from trainlib.setup import run_tags
+from trainlib.startup import run_tags
 
 
 def test_the_command_tag_is_what_the_launcher_passed(monkeypatch):

@@ -11,7 +11,7 @@ from trainlib.config import validate
 from trainlib.data.datasets import build_dataset
 from trainlib.errors import ConfigError
 from trainlib.models import build_model
-from trainlib.preflight import check_shapes
+from trainlib.shape_check import check_shapes
 from trainlib.run import run
 from trainlib.data.datasets import transform_specs
 from trainlib.tags import RUN_DIR

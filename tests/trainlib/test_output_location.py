@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster_services import make_bucket, s3_server
-from trainlib.storage import child, is_remote, local_root, parent, publish
+from trainlib.output_location import child, is_remote, local_root, parent, publish
 
 
 @pytest.fixture(scope="module")
