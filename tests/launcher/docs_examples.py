@@ -4,7 +4,8 @@ output they show.
 An example is a fenced block right after the comment `<!-- docs-test: run [slow] [tol=R] -->`:
 lines starting with `$ ` are commands (a line ending in `\\` continues on the next one), the
 lines after a command are what it prints (stdout and stderr together). The commands run with
-bash, one block in one fresh folder (the repository's `search_spaces/` copied in), in order.
+bash, one block in one fresh folder (the repository's `search_spaces/` copied in), in order;
+`RUN_ID` in a command stands for the last `run id: ...` an earlier command of the block printed.
 
 Shown and printed lines are compared by `matches`: a line `...` stands for any number of lines,
 `...` inside a line for any text, whitespace runs are equal, every number within a relative
@@ -111,11 +112,12 @@ def _steps(lines: list[str]) -> list[tuple[str, list[str]]]:
 def run(example: Example, folder: Path, env: dict[str, str], timeout: float = 600) -> list[tuple[str, list[str], str]]:
     """Each step's command, shown lines and printed text (masked), run in `folder`."""
     shutil.copytree(ROOT / "search_spaces", folder / "search_spaces")
-    results = []
+    results, run_id = [], "RUN_ID"
     for command, shown in example.steps:
-        done = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(["bash", "-c", command.replace("RUN_ID", run_id)], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=timeout)
         printed = (done.stdout + done.stderr).replace(f"{folder.resolve()}/", "").replace(f"{folder}/", "")
+        run_id = ([run_id] + re.findall(r"run id: +([0-9a-f]{32})", printed))[-1]
         results.append((command, shown, printed))
     return results
 
