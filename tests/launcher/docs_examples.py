@@ -8,7 +8,7 @@ bash, one block in one fresh folder (the repository's `search_spaces/` copied in
 `RUN_ID` in a command stands for the last `run id: ...` an earlier command of the block printed.
 
 Shown and printed lines are compared by `matches`: a line `...` stands for any number of lines,
-`...` inside a line for any text, whitespace runs are equal, every number within a relative
+`...` inside a line for any text, whitespace runs are equal, blank lines are left out, every number within a relative
 tolerance R (default 0.05); run ids, time stamps, durations, throughputs and the example's
 folder are masked first, since they differ on every run.
 """
@@ -130,7 +130,7 @@ def mask(line: str) -> str:
 
 def matches(shown: list[str], printed: list[str], tolerance: float) -> bool:
     """Whether the printed lines are the shown ones (see the module's docstring)."""
-    shown = [mask(s) for s in shown]
+    shown = [mask(s) for s in shown if s.strip()]
     printed = [mask(p) for p in printed if p.strip()]
     return _match(shown, 0, printed, 0, tolerance)
 
