@@ -1,11 +1,13 @@
-"""README reference sections, generated from the schemas the code validates, so they cannot drift.
+"""Reference sections of README.md and docs/*.md, generated from the schemas the code validates,
+so they cannot drift.
 
-    python -m launcher.docs           # rewrite the generated sections of README.md
-    python -m launcher.docs --check   # exit 1 when README.md is out of date
+    python -m launcher.docs           # rewrite the generated sections
+    python -m launcher.docs --check   # exit 1 when a file is out of date
 
 Each section sits between `<!-- BEGIN GENERATED: NAME -->` and `<!-- END GENERATED: NAME -->`
-in README.md; SECTIONS says what renders it. Documenting another pydantic model is one entry:
-``"sweep-reference": lambda: model_reference(SweepFile)`` plus its two markers.
+in one of those files (today docs/reference.md); SECTIONS says what renders it. Documenting
+another pydantic model is one entry: ``"sweep-reference": lambda: model_reference(SweepFile)``
+plus its two markers in any of the files.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import typing
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 COMMAND = "python -m launcher.docs"
 
 
@@ -134,7 +138,7 @@ def _params(entry: Any) -> str:
     return "<br>".join(f"`{p.name}` ({p.type_name}) = `{_flow_yaml(p.default)}`" for p in entry.params.values())
 
 
-# --- README ----------------------------------------------------------------------------------
+# --- the files ---------------------------------------------------------------------------------
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     def line(cells: list[str]) -> str:
@@ -143,29 +147,47 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), "|" + "---|" * len(header), *(line(r) for r in rows)])
 
 
-def render(readme: str) -> str:
-    """`readme` with every generated section rendered afresh."""
+def files() -> list[Path]:
+    """The Markdown files that may hold generated sections: README.md and docs/*.md."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def _pattern(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- BEGIN GENERATED: {re.escape(name)} [^>]*-->\n).*?(<!-- END GENERATED: "
+                      rf"{re.escape(name)} -->)", re.S)
+
+
+def render(text: str) -> str:
+    """`text` with every generated section it holds rendered afresh."""
     for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- BEGIN GENERATED: {re.escape(name)} [^>]*-->\n).*?(<!-- END GENERATED: "
-                             rf"{re.escape(name)} -->)", re.S)
-        if not pattern.search(readme):
-            raise SystemExit(f"README.md has no '<!-- BEGIN GENERATED: {name} ... -->' / "
-                             f"'<!-- END GENERATED: {name} -->' markers")
-        body = make()
-        readme = pattern.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", readme)
-    return readme
+        pattern = _pattern(name)
+        if pattern.search(text):
+            body = make()
+            text = pattern.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text)
+    return text
+
+
+def render_all() -> dict[Path, tuple[str, str]]:
+    """Each file's current and fresh text; every section must have its markers in one of them."""
+    texts = {path: path.read_text() for path in files()}
+    for name in SECTIONS:
+        if not any(_pattern(name).search(text) for text in texts.values()):
+            raise SystemExit(f"no file of {', '.join(p.name for p in texts)} has the "
+                             f"'<!-- BEGIN GENERATED: {name} ... -->' / '<!-- END GENERATED: {name} -->' markers")
+    return {path: (text, render(text)) for path, text in texts.items()}
 
 
 def main(argv: list[str]) -> int:
-    current = README.read_text()
-    fresh = render(current)
+    stale = {path: fresh for path, (current, fresh) in render_all().items() if fresh != current}
+    names = ", ".join(str(path.relative_to(ROOT)) for path in stale)
     if "--check" in argv:
-        if fresh != current:
-            print(f"README.md is out of date: run `{COMMAND}`", file=sys.stderr)
+        if stale:
+            print(f"out of date: {names}: run `{COMMAND}`", file=sys.stderr)
             return 1
         return 0
-    README.write_text(fresh)
-    print("README.md is up to date" if fresh == current else "README.md updated")
+    for path, fresh in stale.items():
+        path.write_text(fresh)
+    print(f"updated: {names}" if stale else "the generated sections are up to date")
     return 0
 
 

@@ -100,7 +100,7 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
             workspace, swept = new_workspace(swept)
             record = open_parent(swept, label_of(swept), workspace.dir)
             workspace.save(swept, record)
-        click.echo(f"sweep folder: {workspace.dir}\nMLflow parent run: {record.parent_run_id}")
+        click.echo(f"sweep folder: {workspace.storage}\nMLflow parent run: {record.parent_run_id}")
         outcome = run_trials(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
                              trial_callbacks=trial_callbacks)
     finally:
@@ -108,7 +108,7 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
             ray.shutdown()
     rows = collect_rows(record, swept.metric, swept.mode)
     best = write_summary(record, swept, workspace.dir, rows, "KILLED" if outcome.unfinished else "FINISHED")
-    for line in summary(swept, rows, best, record, workspace.dir):
+    for line in summary(swept, rows, best, record, workspace.dir, workspace.storage):
         click.echo(line)
     write_sweep_report(record, workspace.dir / "report.html")
     if outcome.unfinished:

@@ -58,7 +58,10 @@ def trial_table(trials: Sequence[Any], sweep: Sweep) -> str:
     return table(["trial", "status", "epoch", sweep.metric, *keys], rows)
 
 
-def summary(sweep: Sweep, rows: list, best, record, sweep_dir: Path, top: int = 5) -> list[str]:
+def summary(sweep: Sweep, rows: list, best, record, sweep_dir: Path, storage: str | None = None,
+            top: int = 5) -> list[str]:
+    """The end of a sweep on the console; `storage`: where Tune keeps the sweep when not in `sweep_dir`
+    (a remote output dir: s3://...)."""
     from launcher.sweep.tracking import RANKING, ranked
 
     keys = list(sweep.file.space)
@@ -79,11 +82,21 @@ def summary(sweep: Sweep, rows: list, best, record, sweep_dir: Path, top: int = 
     from trainlib.tracking.mlflow_tracker import ui_hint
 
     uri = record.uri
+    trials = f"{storage.rstrip('/')}/trials" if storage else sweep_dir / "trials"
     lines += [
         f"parent run:      {record.parent_run_id}  (experiment {record.experiment_id})",
-        f"sweep folder:    {sweep_dir}  (trials.csv, comparison.png)",
+        *folder_lines(sweep_dir, storage),
         f"all trials:      launch runs --sweep {record.parent_run_id} --tracking-uri {uri}",
         f"MLflow UI:       {ui_hint(uri)}   (expand the parent run to see its trials)",
-        f"TensorBoard:     launch ui --tensorboard --logdir {sweep_dir / 'trials'}   (HParams: trials compared)",
+        f"TensorBoard:     launch ui --tensorboard --logdir {trials}   (HParams: trials compared)",
     ]
     return lines
+
+
+def folder_lines(sweep_dir: Path, storage: str | None) -> list[str]:
+    """Where the sweep is: one folder, or (remote output) its storage and this machine's summary files."""
+    if storage is None or storage == str(sweep_dir):
+        return [f"sweep folder:    {sweep_dir}  (trials.csv, comparison.png)"]
+    return [f"sweep folder:    {storage}  (Tune state, checkpoints, trials/)",
+            f"summary files:   {sweep_dir}  (this machine's scratch: trials.csv, comparison.png; "
+            "also artifacts of the parent run)"]

@@ -54,10 +54,10 @@ def test_unknown_run_id_is_one_line_exit_2(store):
     result = CliRunner().invoke(main, ["diagnose", "0123456789abcdef", "--tracking-uri", store])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: unknown run '0123456789abcdef' in {store}; list runs with: launch runs"
-    from launcher.docs import README
+    from launcher.docs import DOCS
 
     shown = "`" + result.stderr.strip().replace("0123456789abcdef", "...").replace(store, "<store>") + "`"
-    assert shown in README.read_text().replace("\n", " ")  # the README shows what is printed
+    assert shown in (DOCS / "diagnose.md").read_text().replace("\n", " ")  # the guide shows what is printed
 
 
 def test_missing_store_is_reported_not_created(tmp_path: Path):

@@ -43,3 +43,13 @@ def test_bad_sweep_file_is_one_line_with_its_line_number_and_exit_2(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:3: space.optimizer.name:"), result.stderr
     assert "unknown optimizer 'lion'; valid: " in lines[0] and "adamw" in lines[0]
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_summary_names_the_remote_sweep_folder_not_the_local_scratch(tmp_path):
+    from launcher.sweep.console import folder_lines
+
+    scratch = tmp_path / "launch-scratch" / "sweeps" / "optim-20261206-120000"
+    remote = folder_lines(scratch, "s3://launch-runs/runs/sweeps/optim-20261206-120000")
+    assert remote[0].startswith("sweep folder:    s3://launch-runs/runs/sweeps/optim-20261206-120000  (")
+    assert remote[1].startswith(f"summary files:   {scratch}  (this machine's scratch")
+    assert folder_lines(scratch, str(scratch)) == [f"sweep folder:    {scratch}  (trials.csv, comparison.png)"]
