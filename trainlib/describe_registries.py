@@ -84,10 +84,11 @@ def _plain(value: Any) -> bool:
     return isinstance(value, PLAIN) and value == value and value not in (float("inf"), float("-inf"))
 
 
-def _params_source(params: typing.Iterable[Param], indent: str) -> str:
+def _params_source(params: list[Param], indent: str) -> str:
+    odd = [p.name for p in params if value_source(p.default) is None]
+    if odd:
+        raise TypeError(f"the default of '{odd[0]}' is not plain data (str, number, bool, None, list, dict)")
     lines = [f"{indent}{p.name!r}: ({annotation_source(p.annotation)}, {value_source(p.default)})," for p in params]
-    if any(value_source(p.default) is None for p in params):
-        raise TypeError(f"a default of {[p.name for p in params]} is not plain data")
     return "{\n" + "\n".join(lines) + "\n" + indent[:-4] + "}" if lines else "{}"
 
 
@@ -101,7 +102,7 @@ def registry_source(name: str, registry: Registry) -> str:
     entries = [entry for entry in registry.entries() if entry.builder is not None]
     return (f"{name} = Registry({registry.family!r})\n"
             f"{name}.describe_family(\n    {registry.shared_doc!r},\n"
-            f"    {_params_source(registry.shared.values(), ' ' * 8)},\n    [\n"
+            f"    {_params_source(list(registry.shared.values()), ' ' * 8)},\n    [\n"
             + "\n".join(_entry_source(entry) for entry in entries) + "\n    ])\n")
 
 
