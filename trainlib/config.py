@@ -1,5 +1,8 @@
 """The one train config: schema, layered resolution and validation.
 
+A leaf: it reads the registries' signatures (trainlib.signatures) and the visuals' settings
+(trainlib.visual_settings), never their builders, so checking a config imports no torch.
+
 Layers, lowest first: defaults <- YAML file <- `-s dotted.key=value` overrides <- flags.
 A family (model, data, init, loss, optimizer, scheduler) is ``{name: ..., **params}``; its
 params are checked against the registry entry's signature. When a layer switches a
@@ -15,20 +18,15 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from trainlib.data.datasets import DATASETS
 from trainlib.live_checks.catalog import CHECK_NAMES
 from trainlib.errors import ConfigError
-from trainlib.inits import INITS
-from trainlib.losses import LOSSES, accepts_soft_targets
-from trainlib.models import MODELS
-from trainlib.optimizers import OPTIMIZERS
+from trainlib.pipelines import BATCH, parse_pipeline
 from trainlib.registry import Registry
-from trainlib.schedulers import SCHEDULERS
 from trainlib.sections import Section as _Section, flatten  # noqa: F401 (flatten: part of this module's API)
-from trainlib.transforms import BATCH, parse_pipeline
+from trainlib.signatures import DATASETS, INITS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
 from trainlib.validation import SafeName, refuse_non_finite, validation_error
+from trainlib.visual_settings import VisualsConfig
 from trainlib.yaml_reader import YamlDocument, parse_value, read_mapping
-from trainlib.visuals import VisualsConfig
 
 MAX_COUNT = 1_000_000  # epochs, batch size: beyond any real run, far below what overflows
 MAX_SEED = 2**32 - 1
@@ -275,6 +273,11 @@ class TrainConfig(_Section):
         for key, note in self._notes.items():
             lines = _annotate(lines, key.split("."), note)
         return "\n".join(lines) + "\n"
+
+
+def accepts_soft_targets(loss: str) -> bool:
+    """Whether a loss takes class probabilities (mixup, cutmix) as well as class ids."""
+    return LOSSES.get(loss).meta.get("soft_targets", True)
 
 
 def normalize_family(value: Any, family: str) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from trainlib.registry import Registry
+from trainlib import entry_checks
+from trainlib.signatures import INITS
 from trainlib.validation import NonNegativeFloat, Probability
 
 Nonlinearity = Literal["linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu"]
@@ -35,7 +36,7 @@ def _shared(*, bias: float | None = None) -> None:
     """bias: constant for conv/linear biases; null: the init's own rule (0, `default` keeps PyTorch's)."""
 
 
-INITS = Registry("init", shared=_shared)
+INITS.share(_shared)
 
 
 def list_inits() -> list[str]:
@@ -79,12 +80,6 @@ def _gain(gain: float, nonlinearity: Nonlinearity | None) -> float:
     return gain if nonlinearity is None else nn.init.calculate_gain(nonlinearity)
 
 
-def _one_gain(*, gain: float, nonlinearity: Nonlinearity | None, **_) -> str | None:
-    if nonlinearity is not None and gain != 1.0:
-        return f"set gain ({gain:g}) or nonlinearity ({nonlinearity}: gain = calculate_gain), not both"
-    return None
-
-
 def _everywhere(fn: WeightFn) -> LayerInit:
     return LayerInit(conv=fn, linear=fn)
 
@@ -101,14 +96,14 @@ def initialize_weights() -> LayerInit:
     return LayerInit(conv=nn.init.xavier_normal_, linear=lambda w: nn.init.normal_(w, 0.0, 0.01))
 
 
-@INITS.register("xavier_uniform", check=_one_gain)
+@INITS.register("xavier_uniform", check=entry_checks.one_gain)
 def xavier_uniform(*, gain: NonNegativeFloat = 1.0, nonlinearity: Nonlinearity | None = None) -> LayerInit:
     """Glorot uniform: U(-b, b), b = gain*sqrt(6/(fan_in+fan_out)); nonlinearity: gain = calculate_gain(it)."""
     g = _gain(gain, nonlinearity)
     return _everywhere(lambda w: nn.init.xavier_uniform_(w, gain=g))
 
 
-@INITS.register("xavier_normal", check=_one_gain)
+@INITS.register("xavier_normal", check=entry_checks.one_gain)
 def xavier_normal(*, gain: NonNegativeFloat = 1.0, nonlinearity: Nonlinearity | None = None) -> LayerInit:
     """Glorot normal: N(0, std^2), std = gain*sqrt(2/(fan_in+fan_out)); nonlinearity: gain = calculate_gain(it)."""
     g = _gain(gain, nonlinearity)
@@ -166,7 +161,7 @@ def dirac() -> LayerInit:
     return LayerInit(conv=nn.init.dirac_)
 
 
-@INITS.register("orthogonal", check=_one_gain)
+@INITS.register("orthogonal", check=entry_checks.one_gain)
 def orthogonal(*, gain: NonNegativeFloat = 1.0, nonlinearity: Nonlinearity | None = None) -> LayerInit:
     """(Semi-)orthogonal weights (conv kernels flattened to rows), scaled by gain (or calculate_gain(nonlinearity))."""
     g = _gain(gain, nonlinearity)

@@ -15,10 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainlib.errors import ConfigError
-from trainlib.registry import Registry
+from trainlib.signatures import LOSSES
 from trainlib.validation import NonNegativeFloat, PositiveFloat, Probability
-
-LOSSES = Registry("loss")
 
 
 def list_losses() -> list[str]:
@@ -27,10 +25,6 @@ def list_losses() -> list[str]:
 
 def build_loss(spec: dict, num_classes: int) -> nn.Module:
     return LOSSES.build(spec, num_classes)
-
-
-def accepts_soft_targets(name: str) -> bool:
-    return LOSSES.get(name).meta.get("soft_targets", True)
 
 
 def target_probs(target: torch.Tensor, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:

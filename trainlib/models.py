@@ -5,10 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainlib import entry_checks
 from trainlib.errors import ConfigError
-from trainlib.registry import Registry
-
-MODELS = Registry("model")
+from trainlib.signatures import MODELS
 
 
 def list_models() -> list[str]:
@@ -118,11 +117,7 @@ def net(num_classes: int, in_channels: int) -> nn.Module:
     return Net(num_classes, in_channels)
 
 
-def _check_stem(stem: str) -> str | None:
-    return None if stem in ("cifar", "imagenet") else f"stem must be cifar or imagenet, not {stem!r}"
-
-
-@MODELS.register("resnet34", check=_check_stem)
+@MODELS.register("resnet34", check=entry_checks.stem)
 def resnet34(num_classes: int, in_channels: int, *, stem: str = "cifar") -> nn.Module:
     """The seed's ResNet34 (ResidualBlock, _make_layer, 3-4-6-3); any input size."""
     return ResNet34(num_classes, in_channels, stem)

@@ -17,7 +17,7 @@ from torch import nn
 
 from trainlib.errors import ConfigError
 from trainlib.inits import NORM
-from trainlib.registry import Registry
+from trainlib.signatures import OPTIMIZERS
 from trainlib.validation import LearningRate, NonNegativeFloat, PositiveFloat, PositiveInt
 
 ParamGroups = list[dict[str, Any]]
@@ -28,7 +28,7 @@ def _shared(*, no_decay_bias_norm: bool = False, clip_grad_norm: PositiveFloat |
     """no_decay_bias_norm: biases and norm weights get weight_decay 0; clip_grad_norm / clip_grad_value: before each step, clip the total gradient L2 norm / each gradient element to this (null: no clipping)."""
 
 
-OPTIMIZERS = Registry("optimizer", shared=_shared)
+OPTIMIZERS.share(_shared)
 
 
 def list_optimizers() -> list[str]:

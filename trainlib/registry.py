@@ -4,6 +4,10 @@ A builder's positional parameters are supplied by trainlib (the model's paramete
 number of classes...); its keyword-only parameters are what a user sets in a config, and
 their annotations and defaults are the schema: validation, `launch catalog` and the
 config reference all read them from here.
+
+An entry can also be *described* before its builder exists (`describe`): `trainlib.signatures`
+describes every entry of every family without importing torch, so a config is checked
+without building anything; the family's module then attaches the builder (`register`).
 """
 from __future__ import annotations
 
@@ -71,16 +75,38 @@ class Registry:
 
     def __init__(self, family: str, shared: Callable[..., Any] | None = None):
         self.family = family
-        self.shared = _keyword_params(shared) if shared else {}
-        self.shared_doc = (inspect.getdoc(shared) or "") if shared else ""
+        self.shared: dict[str, Param] = {}
+        self.shared_doc = ""
         self._entries: dict[str, Entry] = {}
+        if shared:
+            self.share(shared)
+
+    def share(self, fn: Callable[..., Any]) -> None:
+        """Every entry of the family also takes `fn`'s keyword-only parameters (see the class doc)."""
+        self.shared = _keyword_params(fn)
+        self.shared_doc = inspect.getdoc(fn) or ""
+
+    def describe_family(self, shared_doc: str, shared: dict[str, tuple[Any, Any]],
+                        entries: list[tuple[str, str, dict[str, tuple[Any, Any]], dict[str, Any]]]) -> None:
+        """The family as trainlib.signatures describes it: its shared parameters ({name: (type, default)})
+        and its entries, each (name, summary, its own parameters, its plain options)."""
+        self.shared = {key: Param(key, *spec) for key, spec in shared.items()}
+        self.shared_doc = shared_doc
+        for name, summary, own, meta in entries:
+            params = {key: Param(key, *spec) for key, spec in own.items()}
+            self.describe(Entry(name, None, summary, {**params, **self.shared}, meta, frozenset(params)))
+
+    def describe(self, entry: Entry) -> None:
+        """An entry known by its signature alone (no builder yet): enough to validate and list it."""
+        self._entries[entry.name] = entry
 
     def register(self, name: str, summary: str | None = None, **meta: Any):
+        """Add the decorated builder as entry `name` (over its description, if any)."""
         if name != name.lower():
             raise ValueError(f"{self.family} names are lowercase: {name!r}")
 
         def add(fn: Callable[..., Any]) -> Callable[..., Any]:
-            if name in self._entries:
+            if name in self._entries and self._entries[name].builder is not None:
                 raise ValueError(f"{self.family} '{name}' is registered twice")
             doc = summary or (inspect.getdoc(fn) or "").split("\n")[0]
             own = _keyword_params(fn)
@@ -153,6 +179,8 @@ class Registry:
         (e.g. "Invalid learning rate"); that is the user's input, so it becomes a ConfigError.
         """
         entry = self.get(spec["name"])
+        if entry.builder is None:
+            raise RuntimeError(f"{self.family} '{entry.name}' is only described: import its module to build it")
         try:
             return entry.builder(*context, **{k: v for k, v in spec.items() if k in entry.own})
         except ValueError as exc:

@@ -18,7 +18,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from trainlib.compat import TORCH_LAST_LR, torch_scheduler_parts
 from trainlib.errors import ConfigError
-from trainlib.registry import Registry
+from trainlib.signatures import SCHEDULERS
 from trainlib.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 LR_POINTS_PER_EPOCH = 20  # at most this many `lr/step` points logged per epoch
@@ -32,7 +32,7 @@ def _shared(*, warmup_epochs: NonNegativeFloat = 0.0, warmup_start: Probability 
     """warmup_epochs: linear warmup length (0: none); warmup_start: the lr factor it starts from."""
 
 
-SCHEDULERS = Registry("scheduler", shared=_shared)
+SCHEDULERS.share(_shared)
 
 
 def list_schedulers() -> list[str]:

@@ -26,15 +26,15 @@ import torch
 from torchvision.transforms import v2
 
 from trainlib import device_transforms as device
+from trainlib import entry_checks
 from trainlib.errors import ConfigError
-from trainlib.registry import Registry
+from trainlib.pipelines import BATCH
+from trainlib.signatures import TRANSFORMS
 from trainlib.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
-TRANSFORMS = Registry("transform")
 
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 PadMode = Literal["constant", "edge", "reflect", "symmetric"]
-SAMPLE, BATCH = "sample", "batch"
 
 
 def list_transforms() -> list[str]:
@@ -85,46 +85,6 @@ def zca_whitening(images: torch.Tensor, epsilon: float, max_samples: int) -> tup
 
 
 # --- pipelines ----------------------------------------------------------------------------
-
-def parse_pipeline(items: list[Any] | None, where: str, level: str = SAMPLE) -> list[dict] | None:
-    """Turn ``[name | {name: {params}}]`` into validated ``[{name: ..., **params}]``, nested lists included."""
-    if items is None:
-        return None
-    if not isinstance(items, list):
-        raise ConfigError(f"'{where}' must be a list of transforms, e.g. [random_crop, normalize]", key=where)
-    return [_parse_item(item, f"{where}[{i}]", level) for i, item in enumerate(items)]
-
-
-def _parse_item(item: Any, where: str, level: str) -> dict:
-    if isinstance(item, str):
-        name, params = item, {}
-    elif isinstance(item, dict) and "name" in item:
-        name, params = item["name"], {k: v for k, v in item.items() if k != "name"}
-    elif isinstance(item, dict) and len(item) == 1:
-        name, params = next(iter(item.items()))
-        params = params or {}
-    else:
-        raise ConfigError(f"'{where}' must be a name or {{name: {{params}}}}, not {item!r}", key=where)
-    if not isinstance(params, dict):
-        raise ConfigError(f"'{where}' parameters must be a mapping, not {params!r}", key=where)
-    if name not in TRANSFORMS:
-        raise ConfigError(f"'{where}': unknown transform '{name}'; valid: {', '.join(TRANSFORMS.names())}",
-                          key=where)
-    spec = {"name": name, **TRANSFORMS.validate(name, params, where)}
-    entry = TRANSFORMS.get(name)
-    if entry.meta.get("nested"):
-        spec["transforms"] = parse_pipeline(spec["transforms"], f"{where}.transforms", level)
-    elif entry.meta.get("level", SAMPLE) != level:
-        raise ConfigError(_misplaced(name, where, level), key=where)
-    return spec
-
-
-def _misplaced(name: str, where: str, level: str) -> str:
-    if level == SAMPLE:
-        return f"'{where}': {name} mixes whole batches; put it in transforms.batch"
-    batch_names = [e.name for e in TRANSFORMS.entries() if e.meta.get("level") == BATCH]
-    return f"'{where}': {name} is a per-sample transform; transforms.batch takes {', '.join(batch_names)}"
-
 
 def build_steps(specs: list[dict], ctx: TransformContext) -> list[Callable]:
     return [TRANSFORMS.build(spec, ctx) for spec in specs]
@@ -274,11 +234,7 @@ def pad(ctx: TransformContext, *, padding: NonNegativeInt = 4, fill: int = 0,
 
 # --- colour -------------------------------------------------------------------------------
 
-def _check_hue(*, hue: float, **_) -> str | None:
-    return None if 0.0 <= hue <= 0.5 else f"hue must be in [0, 0.5], not {hue}"
-
-
-@TRANSFORMS.register("color_jitter", check=_check_hue)
+@TRANSFORMS.register("color_jitter", check=entry_checks.hue)
 def color_jitter(ctx: TransformContext, *, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4,
                  hue: float = 0.0) -> Callable:
     """ColorJitter: random brightness, contrast, saturation factors in [1-x, 1+x], hue shift in [-hue, hue]."""
@@ -350,32 +306,20 @@ def lambda_(ctx: TransformContext, *, fn: LambdaName = "identity") -> Callable:
 
 # --- containers of nested pipelines -------------------------------------------------------
 
-def _check_choice(*, transforms: list[Any], p: list[float] | None, **_) -> str | None:
-    if not transforms:
-        return "needs at least one transform in 'transforms'"
-    if p is not None and len(p) != len(transforms):
-        return f"p has {len(p)} weights for {len(transforms)} transforms"
-    return None
-
-
-def _check_nested(*, transforms: list[Any], **_) -> str | None:
-    return None if transforms else "needs at least one transform in 'transforms'"
-
-
-@TRANSFORMS.register("random_choice", nested=True, check=_check_choice)
+@TRANSFORMS.register("random_choice", nested=True, check=entry_checks.choice_weights)
 def random_choice(ctx: TransformContext, *, transforms: list[Any] = [],
                   p: list[NonNegativeFloat] | None = None) -> Callable:
     """RandomChoice: apply one transform of the nested list, picked with weights p (default: uniform)."""
     return v2.RandomChoice(build_steps(transforms, ctx), p=p)
 
 
-@TRANSFORMS.register("random_apply", nested=True, check=_check_nested)
+@TRANSFORMS.register("random_apply", nested=True, check=entry_checks.nested)
 def random_apply(ctx: TransformContext, *, transforms: list[Any] = [], p: Probability = 0.5) -> Callable:
     """RandomApply: apply the whole nested list with probability p."""
     return v2.RandomApply(build_steps(transforms, ctx), p=p)
 
 
-@TRANSFORMS.register("random_order", nested=True, check=_check_nested)
+@TRANSFORMS.register("random_order", nested=True, check=entry_checks.nested)
 def random_order(ctx: TransformContext, *, transforms: list[Any] = []) -> Callable:
     """RandomOrder: apply every transform of the nested list in a random order."""
     return v2.RandomOrder(build_steps(transforms, ctx))

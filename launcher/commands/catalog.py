@@ -5,16 +5,16 @@ import click
 
 from launcher.guard import guarded
 
-# family -> (module, registry attribute); imported only when listed
+# family -> (module, registry attribute): the signatures, read without importing torch
 FAMILIES = {
-    "models": ("trainlib.models", "MODELS"),
-    "datasets": ("trainlib.data.datasets", "DATASETS"),
-    "inits": ("trainlib.inits", "INITS"),
-    "losses": ("trainlib.losses", "LOSSES"),
-    "optimizers": ("trainlib.optimizers", "OPTIMIZERS"),
-    "schedulers": ("trainlib.schedulers", "SCHEDULERS"),
-    "transforms": ("trainlib.transforms", "TRANSFORMS"),
-    "visuals": ("trainlib.visuals", "VISUALS"),
+    "models": ("trainlib.signatures", "MODELS"),
+    "datasets": ("trainlib.signatures", "DATASETS"),
+    "inits": ("trainlib.signatures", "INITS"),
+    "losses": ("trainlib.signatures", "LOSSES"),
+    "optimizers": ("trainlib.signatures", "OPTIMIZERS"),
+    "schedulers": ("trainlib.signatures", "SCHEDULERS"),
+    "transforms": ("trainlib.signatures", "TRANSFORMS"),
+    "visuals": ("trainlib.visual_settings", "VISUALS"),
 }
 
 

@@ -12,7 +12,7 @@ from launcher import docs
 from launcher.commands.catalog import FAMILIES as CATALOG, load_registry
 from launcher.cli import main
 from trainlib.config import FAMILIES, default_config_dict, family_line, load_yaml, resolve
-from trainlib.transforms import BATCH
+from trainlib.pipelines import BATCH
 
 CONFIG_KEY = {"models": "model", "datasets": "data", "inits": "init", "losses": "loss",
               "optimizers": "optimizer", "schedulers": "scheduler"}

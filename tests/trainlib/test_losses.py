@@ -7,7 +7,8 @@ import torch
 from tests.trainlib.catalog_runs import ACC_BAR, short_run_config, train
 from trainlib.config import validate
 from trainlib.errors import ConfigError
-from trainlib.losses import LOSSES, accepts_soft_targets, build_loss, list_losses
+from trainlib.config import accepts_soft_targets
+from trainlib.losses import LOSSES, build_loss, list_losses
 
 K = 10
 

@@ -13,8 +13,9 @@ from trainlib.data.loaders import make_loader
 from trainlib.engine import evaluate
 from trainlib.errors import ConfigError
 from trainlib.models import build_model
-from trainlib.transforms import (BATCH, TRANSFORMS, TransformContext, build_batch_transform, build_pipeline,
-                                 list_transforms, parse_pipeline, zca_whitening)
+from trainlib.pipelines import BATCH, parse_pipeline
+from trainlib.transforms import (TRANSFORMS, TransformContext, build_batch_transform, build_pipeline, list_transforms,
+                                 zca_whitening)
 
 SAMPLE_NAMES = [e.name for e in TRANSFORMS.entries() if e.meta.get("level") != BATCH]
 BATCH_NAMES = [e.name for e in TRANSFORMS.entries() if e.meta.get("level") == BATCH]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainlib import entry_checks
 from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, TensorImages, dataset_root
 from trainlib.data.safe_paths import unique_names
 from trainlib.data.splits import split_per_class
@@ -167,11 +168,7 @@ def _download(root: Path) -> None:
     CIFAR10(str(root), train=True, download=True)
 
 
-def _check(valid_ratio: float, **_) -> str | None:
-    return "valid_ratio must be strictly between 0 and 1" if valid_ratio in (0, 1) else None
-
-
-@DATASETS.register("cifar10", transforms=PHOTO_TRANSFORMS, check=_check)
+@DATASETS.register("cifar10", transforms=PHOTO_TRANSFORMS, check=entry_checks.cifar_valid_ratio)
 def cifar10(*, root: str = "", download: bool = False, valid_ratio: Probability = 0.1, split_seed: int = 0) -> ImageSplits:
     """CIFAR-10 from the python archive or folder: official test_batch as test, valid split off train per class."""
     if download and root and _needs_download(Path(root).expanduser()):

@@ -15,12 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trainlib import entry_checks
 from trainlib.data.splits import split_per_class
 from trainlib.data.stats import channel_stats
 from trainlib.errors import DataError
-from trainlib.registry import Registry
-
-DATASETS = Registry("dataset")
+from trainlib.signatures import DATASETS
 
 
 def list_datasets() -> list[str]:
@@ -120,14 +119,7 @@ def keep_classes(images: torch.Tensor, labels: np.ndarray, class_names: list[str
     return images[torch.as_tensor(keep)], new_id[labels[keep]], [class_names[c] for c in classes]
 
 
-def _check_digit_classes(classes: list[int] | None = None, **_) -> str | None:
-    if classes is not None and (len(set(classes)) != len(classes) or len(classes) < 2
-                                or not all(0 <= c <= 9 for c in classes)):
-        return f"classes must be at least 2 distinct digits 0-9, not {classes}"
-    return None
-
-
-@DATASETS.register("digits", transforms=DIGITS_TRANSFORMS, check=_check_digit_classes)
+@DATASETS.register("digits", transforms=DIGITS_TRANSFORMS, check=entry_checks.digit_classes)
 def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_seed: int = 0,
            classes: list[int] | None = None) -> ImageSplits:
     """scikit-learn's bundled 1,797 handwritten 8x8 digits, upscaled to RGB, split 80/10/10 per class.

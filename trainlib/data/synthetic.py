@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import torch
 
+from trainlib import entry_checks
 from trainlib.data.datasets import DATASETS, PHOTO_TRANSFORMS, ImageSplits, splits_from_arrays
 from trainlib.validation import PositiveInt
 
 
-def _check(num_samples: int, num_classes: int, **_) -> str | None:
-    if num_samples < 10 * num_classes:
-        return f"num_samples must be at least 10 x num_classes ({10 * num_classes}) so every split gets every class"
-    return None
-
-
-@DATASETS.register("fake", transforms=PHOTO_TRANSFORMS, check=_check)
+@DATASETS.register("fake", transforms=PHOTO_TRANSFORMS, check=entry_checks.samples_per_class)
 def fake(*, num_samples: PositiveInt = 2048, num_classes: PositiveInt = 10, image_size: PositiveInt = 32,
          seed: int = 0) -> ImageSplits:
     """Random uint8 RGB images with balanced random labels, split 80/10/10 per class (benchmarks only)."""

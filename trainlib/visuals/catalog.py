@@ -1,22 +1,13 @@
-"""The VISUALS registry: each visual module registers its name, its settings model (a section of
-`visuals` in the config), where it writes, and a builder of its observer.
+"""Building the visual observers of a run from the config's `visuals` section.
 
-    @VISUALS.register("kernels", KernelsVisual, writes=TENSORBOARD, summary="conv kernels of every conv layer")
-    def kernels(item: KernelsVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None: ...
-
-A builder gets the visual's validated settings, the model and one input batch of the model's
-shape; it checks the settings against the model (bad layer names fail here, before any run
-opens) and returns None when the model has nothing to show (no conv layer, no linear head).
-`VisualsConfig` (the config's `visuals` section) is made from the entries: see `visuals_config`.
+The visuals are described (name, settings, where they write) in `trainlib.visual_settings`,
+which the config schema reads; each module of this package attaches its builder there.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
-from pydantic import Field, create_model
-
-from trainlib.registry import Param, Registry
-from trainlib.sections import Section
+from trainlib.visual_settings import MLFLOW, TENSORBOARD, VISUALS
 
 if TYPE_CHECKING:
     import torch
@@ -24,53 +15,6 @@ if TYPE_CHECKING:
 
     from trainlib.config import TrainConfig
     from trainlib.observers import Observer
-
-TENSORBOARD = "tensorboard"
-MLFLOW = "mlflow"  # as PNG artifacts of the run
-DESTINATIONS = (TENSORBOARD, MLFLOW)
-
-
-class VisualRegistry(Registry):
-    """A Registry whose entries' parameters are the fields of their settings model."""
-
-    def register(self, name: str, config: type[Section], *, writes: tuple[str, ...] | str,  # type: ignore[override]
-                 summary: str):
-        writes = (writes,) if isinstance(writes, str) else tuple(writes)
-        unknown = sorted(set(writes) - set(DESTINATIONS))
-        if unknown:
-            raise ValueError(f"visual '{name}' writes to '{unknown[0]}'; valid: {', '.join(DESTINATIONS)}")
-        add = super().register(name, summary, config=config, writes=writes)
-
-        def add_with_settings(fn: Callable[..., Any]) -> Callable[..., Any]:
-            add(fn)
-            entry = self._entries[name]
-            params = {key: Param(key, info.annotation, info.get_default(call_default_factory=True))
-                      for key, info in config.model_fields.items()}
-            self._entries[name] = type(entry)(entry.name, entry.builder, entry.summary, params, entry.meta,
-                                              frozenset(params))
-            return fn
-
-        return add_with_settings
-
-
-VISUALS = VisualRegistry("visual")
-
-
-def list_visuals() -> list[str]:
-    return VISUALS.names()
-
-
-def visuals_config() -> type[Section]:
-    """The `visuals` config section: a master switch, then one field per registered visual."""
-    fields: dict[str, Any] = {
-        entry.name: (entry.meta["config"], Field(default_factory=entry.meta["config"], description=entry.summary))
-        for entry in VISUALS.entries()}
-    # __module__: where the package binds it (pickling finds the class by that name)
-    at_epochs = Field(default_factory=list, description="also draw the visuals at these epochs (a sweep sets its "
-                                                        "scheduler's judging epochs)")
-    return create_model("VisualsConfig", __base__=Section, __module__="trainlib.visuals",
-                        enabled=(bool, Field(True, description="master switch for everything below")),
-                        at_epochs=(list[int], at_epochs), **fields)
 
 
 def build_visuals(cfg: TrainConfig, model: nn.Module, sample: torch.Tensor) -> dict[str, Observer]:

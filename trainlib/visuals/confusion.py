@@ -19,9 +19,8 @@ from torch import nn
 from trainlib.engine import BatchStep, EvalResult, class_ids, forward
 from trainlib.metrics import confusion_matrix
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
+from trainlib.visual_settings import EveryEpochs, VISUALS
 from trainlib.visuals.images import eval_mode
-from trainlib.visuals.items import EveryEpochs
 from trainlib.visuals.sink import Sink
 
 CELL = 30  # pixels
@@ -109,8 +108,6 @@ class ConfusionFigure(Observer):
         self.sink.image(f"confusion_matrix/{split}", confusion_image(cm, self.class_names, title), epoch, artifact=True)
 
 
-@VISUALS.register("confusion", EveryEpochs, writes=(TENSORBOARD, MLFLOW),
-                  summary="confusion matrix figures: valid each logged epoch; train after training (final weights, "
-                          "eval mode, as the tutorial's); the epoch's augmented train batches")
+@VISUALS.register("confusion")
 def confusion(item: EveryEpochs, model: nn.Module, sample: torch.Tensor) -> Observer:
     return ConfusionFigure(item)

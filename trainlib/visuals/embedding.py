@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import Field
 from torch import nn
 
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visual_settings import EmbeddingVisual, VISUALS
 from trainlib.visuals.images import capture, fixed_samples, for_display
-from trainlib.visuals.items import Toggle
-
-
-class EmbeddingVisual(Toggle):
-    count: int = Field(100, ge=1, description="validation images projected (penultimate features), at the end")
 
 
 class Embedding(Observer):
@@ -38,7 +32,7 @@ class Embedding(Observer):
                                      tag="penultimate")
 
 
-@VISUALS.register("embedding", EmbeddingVisual, writes=TENSORBOARD, summary="embedding projector")
+@VISUALS.register("embedding")
 def embedding(item: EmbeddingVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None:
     """The projector of the output layer's input (the last linear layer): none without one."""
     heads = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]

@@ -13,9 +13,8 @@ from torch import nn
 
 from trainlib.data.datasets import transform_specs
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visual_settings import LayerImages, VISUALS
 from trainlib.visuals.images import capture, conv_layers, for_display, grid, pick_layer
-from trainlib.visuals.items import LayerImages
 from trainlib.visuals.layer_visual import LayerVisual
 
 MAX_MAPS = 16  # channels shown per image
@@ -51,9 +50,7 @@ class FeatureMaps(LayerVisual):
         self.sink.image("feature_maps/raw", self.raw, epoch)
 
 
-@VISUALS.register("feature_maps", LayerImages, writes=TENSORBOARD,
-                  summary="feature maps after the ReLU (as the tutorial's 4.3) of a layer (default: the first ReLU "
-                          "module, else the first conv) for fixed images")
+@VISUALS.register("feature_maps")
 def feature_maps(item: LayerImages, model: nn.Module, sample: torch.Tensor) -> Observer | None:
     relus = [name for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
     convs = list(conv_layers(model))

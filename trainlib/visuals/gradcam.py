@@ -14,9 +14,8 @@ from torch import nn
 
 from trainlib.errors import ConfigError
 from trainlib.observers import Observer
-from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
+from trainlib.visual_settings import LayerImages, VISUALS
 from trainlib.visuals.images import capture, conv_layers, eval_mode, for_display, grid, pick_layer
-from trainlib.visuals.items import LayerImages
 from trainlib.visuals.layer_visual import LayerVisual
 
 
@@ -64,9 +63,7 @@ class GradCam(LayerVisual):
         self.sink.image(f"gradcam/{self.layer}", picture, epoch, artifact=True)
 
 
-@VISUALS.register("gradcam", LayerImages, writes=(TENSORBOARD, MLFLOW),
-                  summary="Grad-CAM heat maps of a layer (default: the output of the block holding the last conv) "
-                          "on fixed valid images")
+@VISUALS.register("gradcam")
 def gradcam(item: LayerImages, model: nn.Module, sample: torch.Tensor) -> Observer | None:
     layer = cam_layer(model, item.layer, sample, "visuals.gradcam.layer")
     return GradCam(item, layer) if layer else None

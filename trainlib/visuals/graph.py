@@ -7,9 +7,8 @@ import torch
 from torch import nn
 
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visual_settings import Toggle, VISUALS
 from trainlib.visuals.images import eval_mode, fixed_samples
-from trainlib.visuals.items import Toggle
 
 
 class Graph(Observer):
@@ -25,6 +24,6 @@ class Graph(Observer):
             ctx.echo(f"note: the model graph is not in TensorBoard: tracing failed ({str(exc).splitlines()[0]})")
 
 
-@VISUALS.register("graph", Toggle, writes=TENSORBOARD, summary="the model graph (add_graph)")
+@VISUALS.register("graph")
 def graph(item: Toggle, model: nn.Module, sample: torch.Tensor) -> Observer:
     return Graph()

@@ -13,8 +13,7 @@ from torch import nn
 
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
-from trainlib.visuals.items import EveryEpochs
+from trainlib.visual_settings import EveryEpochs, VISUALS
 
 BINS = 64
 
@@ -85,6 +84,6 @@ class Histograms(Observer):
         write_histograms(self.writer, named, epoch)
 
 
-@VISUALS.register("histograms", EveryEpochs, writes=TENSORBOARD, summary="weights and gradients per layer")
+@VISUALS.register("histograms")
 def histograms_visual(item: EveryEpochs, model: nn.Module, sample: torch.Tensor) -> Observer:
     return Histograms(item)

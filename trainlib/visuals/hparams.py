@@ -8,8 +8,7 @@ from torch import nn
 
 from trainlib.observers import FitContext, Observer
 from trainlib.sections import flatten
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
-from trainlib.visuals.items import Toggle
+from trainlib.visual_settings import Toggle, VISUALS
 
 # sections that do not change what is trained
 SKIPPED = ("visuals.", "diagnose.", "tracking.", "output.", "loader.")
@@ -33,6 +32,6 @@ class HParams(Observer):
                                     global_step=epoch)
 
 
-@VISUALS.register("hparams", Toggle, writes=TENSORBOARD, summary="config + final metrics in the HParams tab")
+@VISUALS.register("hparams")
 def hparams(item: Toggle, model: nn.Module, sample: torch.Tensor) -> Observer:
     return HParams()

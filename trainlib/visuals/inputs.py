@@ -6,9 +6,8 @@ from torch import nn
 
 from trainlib.engine import BatchStep, EvalResult
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import MLFLOW, TENSORBOARD, VISUALS
+from trainlib.visual_settings import ImageGrid, VISUALS
 from trainlib.visuals.images import for_display, grid
-from trainlib.visuals.items import ImageGrid
 from trainlib.visuals.sink import Sink
 
 
@@ -32,7 +31,6 @@ class InputsGrid(Observer):
         self.epoch = epoch + 1
 
 
-@VISUALS.register("inputs", ImageGrid, writes=(TENSORBOARD, MLFLOW),
-                  summary="grid of augmented training inputs (what the model sees)")
+@VISUALS.register("inputs")
 def inputs(item: ImageGrid, model: nn.Module, sample: torch.Tensor) -> Observer:
     return InputsGrid(item)

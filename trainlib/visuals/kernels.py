@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visual_settings import KernelsVisual, VISUALS
 from trainlib.visuals.images import conv_layers, for_display, grid
-from trainlib.visuals.items import EveryEpochs
 from trainlib.visuals.sink import Sink
-
-
-class KernelsVisual(EveryEpochs):
-    max_channels: int = Field(16, ge=1, description="at most this many output (and input) channels per conv layer")
 
 
 def kernel_grid(weight: torch.Tensor, max_channels: int) -> torch.Tensor:
@@ -50,7 +44,6 @@ class ConvKernels(Observer):
                 self.sink.image(f"kernels_split/{name}", kernel_split_grid(conv.weight, self.item.max_channels), epoch)
 
 
-@VISUALS.register("kernels", KernelsVisual, writes=TENSORBOARD, summary="conv kernels of every conv layer, all in one grid and a row "
-                                                                     "per output channel (the tutorial's 4.2)")
+@VISUALS.register("kernels")
 def kernels(item: KernelsVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None:
     return ConvKernels(item) if conv_layers(model) else None

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer
+from trainlib.visual_settings import LayerImages
 from trainlib.visuals.images import fixed_samples
-from trainlib.visuals.items import LayerImages
 from trainlib.visuals.sink import Sink
 
 

@@ -10,8 +10,7 @@ from torch import nn
 
 from trainlib.engine import EvalResult
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
-from trainlib.visuals.items import EveryEpochs
+from trainlib.visual_settings import EveryEpochs, VISUALS
 
 THRESHOLDS = 127  # tensorboardX's default
 MIN_COUNT = 1e-7  # keeps precision and recall finite where nothing is predicted / present
@@ -49,6 +48,6 @@ class PrCurves(Observer):
                                          global_step=epoch, num_thresholds=THRESHOLDS)
 
 
-@VISUALS.register("pr_curves", EveryEpochs, writes=TENSORBOARD, summary="validation PR curve per class")
+@VISUALS.register("pr_curves")
 def pr_curves(item: EveryEpochs, model: nn.Module, sample: torch.Tensor) -> Observer:
     return PrCurves(item)

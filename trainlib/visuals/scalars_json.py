@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
-from trainlib.visuals.items import Toggle
+from trainlib.visual_settings import Toggle, VISUALS
 
 FILE = "scalars.json"
 
@@ -42,7 +41,6 @@ def merged(earlier: dict[str, list], later: dict[str, list]) -> dict[str, list]:
     return out
 
 
-@VISUALS.register("scalars_json", Toggle, writes=TENSORBOARD,
-                  summary="every scalar of the run in scalars.json (export_scalars_to_json; also an MLflow artifact)")
+@VISUALS.register("scalars_json")
 def scalars_json(item: Toggle, model: nn.Module, sample: torch.Tensor) -> Observer:
     return ScalarsJson()

@@ -6,20 +6,13 @@ from __future__ import annotations
 import importlib.util
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from trainlib.observers import FitContext, Observer
-from trainlib.visuals.catalog import TENSORBOARD, VISUALS
+from trainlib.visual_settings import VISUALS, VideoVisual
 from trainlib.visuals.gradcam import cam_layer, grad_cam, overlay
 from trainlib.visuals.images import for_display, grid
-from trainlib.visuals.items import LayerImages
 from trainlib.visuals.layer_visual import LayerVisual
-
-
-class VideoVisual(LayerImages):
-    every: int = Field(1, ge=1, description="a frame every N-th epoch (and the last)")
-    fps: float = Field(2.0, gt=0, description="frames per second")
 
 
 class GradCamVideo(LayerVisual):
@@ -43,9 +36,7 @@ class GradCamVideo(LayerVisual):
             self.writer.add_video(f"gradcam_video/{self.layer}", video, global_step=epoch, fps=self.item.fps)
 
 
-@VISUALS.register("video", VideoVisual, writes=TENSORBOARD,
-                  summary="Grad-CAM of fixed valid images at every epoch as a TensorBoard video (add_video, "
-                          "written at the end; needs moviepy); layer default: as gradcam's")
+@VISUALS.register("video")
 def video(item: VideoVisual, model: nn.Module, sample: torch.Tensor) -> Observer | None:
     layer = cam_layer(model, item.layer, sample, "visuals.video.layer")
     return GradCamVideo(item, layer) if layer else None

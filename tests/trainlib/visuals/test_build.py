@@ -11,9 +11,8 @@ from trainlib.config import VisualsConfig, resolve
 from trainlib.errors import ConfigError
 from trainlib.models import Net, ResNet34
 from trainlib.observers import Observer, due
+from trainlib.visual_settings import DESTINATIONS, MLFLOW, Toggle
 from trainlib.visuals import VISUALS, build_visuals
-from trainlib.visuals.catalog import DESTINATIONS, MLFLOW
-from trainlib.visuals.items import Toggle
 
 SAMPLE = torch.zeros(1, 3, 32, 32)
 ITEMS = [name for name, field in VisualsConfig.model_fields.items()  # the switchable visuals
@@ -85,5 +84,11 @@ def test_due_logs_every_nth_and_the_last_epoch():
 
 def test_a_visual_must_write_to_a_known_place():
     with pytest.raises(ValueError, match="visual 'nowhere' writes to 'stdout'; valid: tensorboard, mlflow"):
-        VISUALS.register("nowhere", Toggle, writes="stdout", summary="writes nowhere")
+        VISUALS.describe("nowhere", Toggle, writes="stdout", summary="writes nowhere")
     assert "nowhere" not in VISUALS
+
+
+def test_every_described_visual_has_its_builder_and_only_a_described_one_can_register():
+    assert all(entry.builder is not None for entry in VISUALS.entries())
+    with pytest.raises(ValueError, match="visual 'undescribed' is not described in trainlib/visual_settings.py"):
+        VISUALS.register("undescribed")
