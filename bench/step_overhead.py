@@ -6,7 +6,9 @@ the in-memory uint8 images, the batch normalised on the fly, forward, cross-entr
 SGD (lr 0.05, momentum 0.9, weight decay 5e-4), and the accuracy counted on the device.
   plain     a hand-written loop on the model object trainlib's `build_parts` built;
   trainlib  `trainlib.run.run` with its defaults on (MLflow + TensorBoardX tracking, visuals,
-            diagnosis); its step time is its `train_one_epoch` call over the epoch's steps.
+            diagnosis); its step time is its `train_one_epoch` call over the epoch's steps;
+  bare      the same with tracking, visuals and diagnosis off: the loop alone, without the
+            observers' per-batch hooks (`bare_*`, to tell the loop's share from theirs).
 Each runs `--epochs` epochs (the first is warm-up, left out); the two are interleaved `--repeats`
 times and each keeps its median. Prints microseconds per step and the difference, as JSON: wall
 time (the goal's measure) and the main thread's CPU time, which moves far less than wall time
@@ -105,27 +107,35 @@ def steps(n: int, batch: int) -> int:
     return -(-n // batch)
 
 
+def bare(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {**cfg, "visuals": {"enabled": False}, "diagnose": {"enabled": False},
+            "tracking": {**cfg["tracking"], "mlflow": False, "tensorboard": False}}
+
+
 def measure(batch: int, args: argparse.Namespace) -> dict[str, Any]:
-    plain, trainlib = [], []
+    plain, trainlib, loop = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
             us, n = plain_us_per_step(config(batch, args.epochs, Path(tmp)))
             plain.append(us)
             trainlib.append(trainlib_us_per_step(config(batch, args.epochs, Path(tmp)), n))
-    p, t = (statistics.median(v[0] for v in plain), statistics.median(v[0] for v in trainlib))
-    pc, tc = (statistics.median(v[1] for v in plain), statistics.median(v[1] for v in trainlib))
+            loop.append(trainlib_us_per_step(bare(config(batch, args.epochs, Path(tmp))), n))
+    (p, pc), (t, tc), (b, bc) = [[statistics.median(v[i] for v in runs) for i in (0, 1)]
+                                 for runs in (plain, trainlib, loop)]
     return {"batch": batch, "plain_us_per_step": round(p, 1), "trainlib_us_per_step": round(t, 1),
             "overhead_us_per_step": round(t - p, 1), "goal_us": GOAL_US, "meets_goal": t - p <= GOAL_US,
             "cpu_plain_us_per_step": round(pc, 1), "cpu_trainlib_us_per_step": round(tc, 1),
             "cpu_overhead_us_per_step": round(tc - pc, 1),
-            "repeats_plain": [round(v[0], 1) for v in plain], "repeats_trainlib": [round(v[0], 1) for v in trainlib]}
+            "bare_overhead_us_per_step": round(b - p, 1), "bare_cpu_overhead_us_per_step": round(bc - pc, 1),
+            "repeats_plain": [round(v[0], 1) for v in plain], "repeats_trainlib": [round(v[0], 1) for v in trainlib],
+            "repeats_bare": [round(v[0], 1) for v in loop]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batches", nargs="+", type=int, default=[16, 128])
     ap.add_argument("--epochs", type=int, default=4, help="per measurement; the first is warm-up")
-    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats of plain and trainlib")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats of plain, trainlib and bare")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
     torch.set_num_threads(1)
