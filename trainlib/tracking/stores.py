@@ -90,14 +90,18 @@ def check_sqlite(db: Path, writable: bool) -> None:
 
 def _start_from_template(db: Path) -> None:
     """Make the new store `db` a copy of the migrated empty template (made first if this machine has none);
-    without a writable cache, MLflow migrates the new store itself."""
+    without it (a cache that cannot be written, a template that could not be made), MLflow migrates
+    the new store itself, as it always did."""
     try:
         template = tables_template()
-    except OSError:
+    except Exception:  # only a shortcut: OSError, or MLflow's or SQLAlchemy's own errors
         return
     partial = db.with_name(f".{db.name}.{os.getpid()}.partial")
-    shutil.copyfile(template, partial)
-    os.replace(partial, db)  # a store appears whole or not at all
+    try:
+        shutil.copyfile(template, partial)
+        os.replace(partial, db)  # a store appears whole or not at all
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def tables_template() -> Path:
