@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "trainlib", "trainlib.errors", "trainlib.validation", "trainlib.registry", "trainlib.yaml_reader",
         "trainlib.tags", "trainlib.compat", "trainlib.sections", "trainlib.diskspace", "trainlib.output_location",
         "trainlib.threads", "trainlib.lease", "trainlib.metrics", "trainlib.ema", "trainlib.precision",
-        "trainlib.device_transforms", "trainlib.checkpoint", "trainlib.reproduce",
+        "trainlib.device_transforms", "trainlib.checkpoint", "trainlib.reproduce", "trainlib.cache",
     )),
     ("registries and config", (
         "trainlib.models", "trainlib.inits", "trainlib.losses", "trainlib.optimizers", "trainlib.schedulers",

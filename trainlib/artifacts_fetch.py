@@ -11,15 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from trainlib.cache import cache_root  # fetched runs live in <root>/runs/<run id>/
 from trainlib.checkpoint import BEST, LAST
 from trainlib.errors import CheckpointError
 
 ARTIFACT_DIR = "checkpoints"
-
-
-def cache_root() -> Path:
-    """$LAUNCH_CACHE_DIR, else ~/.cache/launch: fetched runs live in <root>/runs/<run id>/."""
-    return Path(os.environ.get("LAUNCH_CACHE_DIR") or Path.home() / ".cache" / "launch").expanduser()
 
 
 def fetch_checkpoint(client, run_id: str, name: str, missing: Path) -> tuple[Path, Path]:

@@ -94,6 +94,19 @@ def mlflow_tracking_schemes() -> set[str]:
     return set(private("mlflow", "mlflow.tracking._tracking_service.utils", "_tracking_store_registry")._registry)
 
 
+def mlflow_create_tables(sqlite_uri: str) -> None:
+    """Create and migrate MLflow's tables in the SQLite database at `sqlite_uri`, as a store's first
+    open does, and nothing else (no Default experiment: each store makes its own when first opened)."""
+    import sqlalchemy
+
+    initialize = private("mlflow", "mlflow.store.db.utils", "_initialize_tables")
+    engine = sqlalchemy.create_engine(sqlite_uri)
+    try:
+        initialize(engine)
+    finally:
+        engine.dispose()
+
+
 def torch_scheduler_parts(scheduler: Any) -> tuple[Any, ...]:
     """The scheduler and the schedulers it chains (SequentialLR / ChainedScheduler keep them privately)."""
     return (scheduler, *getattr(scheduler, "_schedulers", ()))

@@ -152,7 +152,8 @@ def accumulated_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.opti
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        outputs, step_loss = [], 0.0
+        outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        step_loss = None
         for i, (x, y) in enumerate(micro):
             with _no_sync(model, i < len(micro) - 1):
                 with options.autocast():
@@ -161,7 +162,7 @@ def accumulated_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.opti
                 share = loss if len(micro) == 1 else loss * (len(y) / total)
                 (options.scaler.scale(share) if options.scaling else share).backward()
             outputs.append((logits.detach().float(), loss.detach().float()))
-            step_loss = step_loss + share.detach()
+            step_loss = share.detach() if i == 0 else step_loss + share.detach()
         if options.scaling:
             options.scaler.unscale_(optimizer)
         if not first:

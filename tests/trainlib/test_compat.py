@@ -92,6 +92,15 @@ def test_mlflow_tracking_schemes_hold_the_stores_launch_uses():
     assert {"", "file", "sqlite", "http", "https"} <= compat.mlflow_tracking_schemes()
 
 
+def test_mlflow_create_tables_migrates_an_empty_store_and_adds_no_rows(tmp_path):
+    import sqlite3
+
+    compat.mlflow_create_tables(f"sqlite:///{tmp_path / 'm.db'}")
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM alembic_version").fetchone() == (1,)
+
+
 def test_torch_scheduler_parts_and_last_lr_are_where_torch_keeps_them():
     import torch
 

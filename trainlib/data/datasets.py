@@ -126,15 +126,28 @@ def digits(*, image_size: int = 32, split: list[float] = [0.8, 0.1, 0.1], split_
 
     `classes` keeps only those digits, relabelled 0..k-1 in the given order.
     """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    small = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    pixels, target = digits_arrays()
+    small = torch.as_tensor(pixels, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0
     big = F.interpolate(small, size=(image_size, image_size), mode="bilinear", align_corners=False)
     images = (big.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)
-    class_names = [str(c) for c in bunch.target_names]
-    images, labels, class_names = keep_classes(images, bunch.target, class_names, classes)
+    class_names = [str(c) for c in range(10)]
+    images, labels, class_names = keep_classes(images, target, class_names, classes)
     return splits_from_arrays(images, labels, class_names, split, split_seed)
+
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's `load_digits()` data (1797 x 64 pixels 0-16) and target, read from the file it
+    ships without importing scikit-learn (its import is most of a default run's data time)."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the digits dataset comes with scikit-learn, which is not installed: pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, mode="rt", encoding="utf-8") as fh:
+        data = np.loadtxt(fh, delimiter=",")
+    return data[:, :-1], data[:, -1].astype(int, copy=False)
 
 
 def dataset_root(root: str) -> Path:

@@ -5,11 +5,19 @@ the store's folder: MLflow's migration is not safe against a second process doin
 and a race leaves a half-migrated store no one can open. A store that cannot be used (an
 unknown URI scheme, a file that is not a SQLite database, a read-only folder, no store where
 one must exist) is a user error naming the store, raised before anything is written.
+
+Creating a SQLite store runs MLflow's ~60 schema migrations (about 1.5 s). They are run once per
+machine and MLflow version into an empty template (`<cache>/mlflow-<version>-tables.db`, the
+cache of trainlib.artifacts_fetch), which a new store starts as a copy of: the same tables MLflow's
+own first open makes, migrated to the same head (MLflow verifies it on open), and no rows: the
+store's first open still creates its Default experiment, as before.
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -41,6 +49,8 @@ def open_store(uri: str | None, *, create: bool):
         if db.exists() and db.stat().st_size and not _has_mlflow_tables(db):
             raise ConfigError(f"{db} is a SQLite database but not an MLflow store (no 'experiments' table); "
                               f"point --tracking-uri at your store")
+        if not db.exists() or not db.stat().st_size:
+            _start_from_template(db)
         return _client(uri)
 
 
@@ -76,6 +86,44 @@ def check_sqlite(db: Path, writable: bool) -> None:
         if not accepts_writes(folder) or (db.exists() and not accepts_writes(db)):
             raise ConfigError(f"MLflow store {db} is read-only ({folder} does not accept writes); "
                               f"point --tracking-uri at a writable place")
+
+
+def _start_from_template(db: Path) -> None:
+    """Make the new store `db` a copy of the migrated empty template (made first if this machine has none);
+    without it (a cache that cannot be written, a template that could not be made), MLflow migrates
+    the new store itself, as it always did."""
+    try:
+        template = tables_template()
+    except Exception:  # only a shortcut: OSError, or MLflow's or SQLAlchemy's own errors
+        return
+    partial = db.with_name(f".{db.name}.{os.getpid()}.partial")
+    try:
+        shutil.copyfile(template, partial)
+        os.replace(partial, db)  # a store appears whole or not at all
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def tables_template() -> Path:
+    """The empty, migrated SQLite store of the installed MLflow (see the module's docstring)."""
+    from importlib.metadata import version
+
+    from trainlib.cache import cache_root
+    from trainlib.compat import mlflow_create_tables
+
+    template = cache_root() / f"mlflow-{version('mlflow')}-tables.db"
+    if template.is_file():
+        return template
+    template.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=template.parent, prefix=f".{template.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        quiet_mlflow_logs()
+        mlflow_create_tables(f"sqlite:///{partial}")
+        os.replace(partial, template)  # two processes making it at once: either copy is whole
+    finally:
+        Path(partial).unlink(missing_ok=True)
+    return template
 
 
 def _has_mlflow_tables(db: Path) -> bool:

@@ -61,46 +61,45 @@ class ConfusionFigure(Observer):
 
     def __init__(self, item: EveryEpochs):
         self.item = item
-        self.train_counts: torch.Tensor | None = None  # (K * K,) true x predicted, on the device
+        self.train_codes: list[torch.Tensor] = []  # per batch: true * K + predicted, on the device
 
     def on_fit_start(self, ctx: FitContext) -> None:
         self.sink = Sink(ctx)
         self.class_names = ctx.data.class_names
         self.due = ctx.due
         self.epoch = ctx.start_epoch + 1
+        self.counting = self.due(self.epoch, self.item.every)  # decided per epoch, not per batch
         self.model, self.train_loader, self.device = ctx.model, ctx.loaders["train"], ctx.device
 
     def after_backward(self, step: BatchStep) -> None:
-        if not self.due(self.epoch, self.item.every):
-            return
-        self.train_counts = self._count(self.train_counts, step.targets, step.logits)
+        if self.counting:  # counted once, at the epoch's end: one op a batch here
+            self.train_codes.append(self._codes(step.targets, step.logits))
 
-    def _count(self, counts: torch.Tensor | None, targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    def _codes(self, targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        return class_ids(targets) * len(self.class_names) + logits.argmax(1)
+
+    def _counts(self, codes: list[torch.Tensor]) -> torch.Tensor:
         k = len(self.class_names)
-        more = torch.bincount(class_ids(targets) * k + logits.argmax(1), minlength=k * k)
-        return more if counts is None else counts + more
+        return torch.bincount(torch.cat(codes), minlength=k * k).cpu().view(k, k)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult | None) -> None:
         self.epoch = epoch + 1
+        self.counting = self.due(self.epoch, self.item.every)
         if not self.due(epoch, self.item.every):
             return
         if valid is not None:  # valid_every: not validated this epoch
             cm = confusion_matrix(valid.preds, valid.targets, len(self.class_names))
             self.draw("valid", cm, epoch, f"valid, epoch {epoch}")
-        if self.train_counts is not None:
-            k = len(self.class_names)
-            self.draw("train_batches", self.train_counts.cpu().view(k, k), epoch,
+        if self.train_codes:
+            self.draw("train_batches", self._counts(self.train_codes), epoch,
                       f"train batches of epoch {epoch} (augmented, train mode, before each step)")
-            self.train_counts = None
+            self.train_codes = []
 
     def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
-        counts = None
         with eval_mode(self.model), torch.no_grad():
-            for x, y in self.train_loader:
-                counts = self._count(counts, y.to(self.device), forward(self.model, x.to(self.device)))
-        if counts is not None:
-            k = len(self.class_names)
-            self.draw("train", counts.cpu().view(k, k), epoch, "train after training (final weights, eval mode)")
+            codes = [self._codes(y.to(self.device), forward(self.model, x.to(self.device))) for x, y in self.train_loader]
+        if codes:
+            self.draw("train", self._counts(codes), epoch, "train after training (final weights, eval mode)")
 
     def draw(self, split: str, cm: torch.Tensor, epoch: int, what: str) -> None:
         acc = float(cm.diag().sum() / cm.sum().clamp(min=1))

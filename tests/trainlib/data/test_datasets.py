@@ -207,3 +207,22 @@ def test_a_missing_root_is_a_data_error_when_built(name, params):
 def test_bad_dataset_params_are_config_errors(name, params, message):
     with pytest.raises(ConfigError, match=message):
         DATASETS.validate(name, params, "data")
+
+
+def test_digits_are_scikit_learns_without_importing_it():
+    """The digits come from the file scikit-learn ships, read as its load_digits() reads it, in a
+    process that never imports scikit-learn (its import was most of a default run's data time)."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    from trainlib.data.datasets import digits_arrays
+
+    pixels, target = digits_arrays()
+    bunch = load_digits()
+    assert (pixels == bunch.data).all() and (target == bunch.target).all() and target.dtype == bunch.target.dtype
+    code = ("import sys; from trainlib.data.datasets import build_dataset; build_dataset({'name': 'digits'}); "
+            "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
