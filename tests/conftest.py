@@ -22,6 +22,27 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the session's `local_ray` run last, one after another (the sort is stable):
+    the Ray starts once, and no other test runs in a process where Ray is initialised."""
+    items.sort(key=lambda item: "local_ray" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> str:
+    """One local Ray on 127.0.0.1 for every test that only schedules work on it; its GCS address.
+    Sized for the most demanding: 3 CPUs (a 2-worker DDP job and its Tune trial), the dashboard
+    (Ray Train frees a stopped trial's workers through it). Tests that kill Ray's processes or need
+    several nodes start their own cluster (tests/cluster_services.py)."""
+    import ray
+
+    from launcher.local_ray import start_local_ray
+
+    context = start_local_ray(num_cpus=3, include_dashboard=True, log_to_driver=False, logging_level="WARNING")
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
 @pytest.fixture(autouse=True)
 def isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run every test in its own folder with no inherited MLflow settings."""
