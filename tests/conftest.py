@@ -43,6 +43,17 @@ def local_ray() -> str:
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def s3_service(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One moto S3 server on 127.0.0.1 for the session; the environment pointing boto3, pyarrow and
+    MLflow at it. Each user makes its own bucket."""
+    from tests.cluster_services import s3_server
+
+    service, env = s3_server(tmp_path_factory.mktemp("s3"))
+    yield env
+    service.stop()
+
+
 @pytest.fixture(autouse=True)
 def isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run every test in its own folder with no inherited MLflow settings."""
