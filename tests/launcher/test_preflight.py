@@ -55,6 +55,7 @@ def test_a_wrong_ray_address_for_a_ddp_job_is_one_line(tmp_path):
     assert written(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_port_that_is_no_ray_head_is_refused_within_30_seconds(tmp_path):
     """Something listens, but it is not a Ray GCS (here: a plain HTTP server)."""
     port = free_port()
