@@ -1,6 +1,6 @@
 """Valid accuracy and time of the short digits run of every loss and every optimizer (markdown table).
 
-The runs are the slow tests' (tests/trainlib/catalog_runs.py: Net, digits, 3 epochs,
+The runs are the slow tests' (tests/trainlib/catalog_runs.py: Net, digits, 2 or 3 epochs,
 batch 64, no augmentation), one process, CPU. Usage:
 
     PYTHONPATH=$PWD python bench/catalog_table.py [--threads N] [--out FILE]
@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.trainlib.catalog_runs import ACC_BAR, EPOCHS, optimizer_spec, short_run_config, train  # noqa: E402
+from tests.trainlib.catalog_runs import ACC_BAR, EPOCHS, EPOCHS_FOR, optimizer_spec, short_run_config, train  # noqa: E402
 
 
 def rows(out_dir: Path) -> list[str]:
@@ -44,7 +44,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    header = [f"Net on digits, {EPOCHS} epochs, batch 64, CPU threads {torch.get_num_threads()}; "
+    more = ", ".join(f"{name} {epochs}" for name, epochs in EPOCHS_FOR.items())
+    header = [f"Net on digits, {EPOCHS} epochs ({more}), batch 64, CPU threads {torch.get_num_threads()}; "
               f"test bar: valid acc >= {ACC_BAR:.0%}", "",
               "| family | name | optimizer | best valid acc | train loss epoch 1 -> last | seconds |",
               "|---|---|---|---|---|---|"]

@@ -22,6 +22,38 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the session's `local_ray` run last, one after another (the sort is stable):
+    the Ray starts once, and no other test runs in a process where Ray is initialised."""
+    items.sort(key=lambda item: "local_ray" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> str:
+    """One local Ray on 127.0.0.1 for every test that only schedules work on it; its GCS address.
+    Sized for the most demanding: 3 CPUs (a 2-worker DDP job and its Tune trial), the dashboard
+    (Ray Train frees a stopped trial's workers through it). Tests that kill Ray's processes or need
+    several nodes start their own cluster (tests/cluster_services.py)."""
+    import ray
+
+    from launcher.cluster.local_ray import start_local_ray
+
+    context = start_local_ray(num_cpus=3, include_dashboard=True, log_to_driver=False, logging_level="WARNING")
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_service(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One moto S3 server on 127.0.0.1 for the session; the environment pointing boto3, pyarrow and
+    MLflow at it. Each user makes its own bucket."""
+    from tests.cluster_services import s3_server
+
+    service, env = s3_server(tmp_path_factory.mktemp("s3"))
+    yield env
+    service.stop()
+
+
 @pytest.fixture(autouse=True)
 def isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run every test in its own folder with no inherited MLflow settings."""

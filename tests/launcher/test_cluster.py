@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from tests.cluster_services import RayCluster, launch, make_bucket, mlflow_server, one_error, s3_server
+from tests.cluster_services import RayCluster, launch, make_bucket, mlflow_server, one_error
 
 pytestmark = pytest.mark.slow
 
@@ -40,15 +40,15 @@ smoke: {epochs: 1, num_samples: 2}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, s3_service):
+    """Its own Ray cluster and `mlflow server` (the tests stop and isolate nodes); the session's S3."""
     root = tmp_path_factory.mktemp("cluster")
     work = root / "work"  # where the user runs `launch`; the isolated node sees an empty tmpfs here
     work.mkdir()
     (work / "cluster.yaml").write_text(SWEEP)
     services = []
     try:
-        s3, s3_env = s3_server(root / "s3")
-        services.append(s3)
+        s3_env = s3_service
         make_bucket(s3_env, BUCKET)
         server, url = mlflow_server(root / "mlflow", f"s3://{BUCKET}/mlartifacts", env=s3_env)
         services.append(server)

@@ -29,6 +29,7 @@ def trials(demo_store):
     return [client.get_run(run_id) for run_id in demo_store.trial_run_ids]
 
 
+@pytest.mark.slow
 def test_shows_differing_params_and_metrics_side_by_side(demo_store, trials):
     prefixes = [r.info.run_id[:8] for r in trials]
     result = invoke("compare", "--tracking-uri", demo_store.uri, *prefixes)
@@ -43,6 +44,7 @@ def test_shows_differing_params_and_metrics_side_by_side(demo_store, trials):
         assert shown == pytest.approx([r.data.metrics[key] for r in trials], abs=1e-4), key
 
 
+@pytest.mark.slow
 def test_all_shows_equal_and_incidental_params_too(demo_store, trials):
     result = invoke("compare", "--tracking-uri", demo_store.uri, "--all", *(r.info.run_id for r in trials))
     assert result.exit_code == 0, result.output
@@ -51,6 +53,7 @@ def test_all_shows_equal_and_incidental_params_too(demo_store, trials):
     assert set(params) == set(trials[0].data.params) | set(trials[1].data.params)
 
 
+@pytest.mark.slow
 def test_json_has_one_value_per_run(demo_store, trials):
     result = invoke("compare", "--tracking-uri", demo_store.uri, "--json", *(r.info.run_id for r in trials))
     assert result.exit_code == 0, result.output
@@ -66,8 +69,22 @@ def test_json_has_one_value_per_run(demo_store, trials):
     (["not-an-id", "ffff"], "unknown run 'not-an-id'"),
     (["ab", "cd"], "too short"),
 ])
+@pytest.mark.slow
 def test_bad_run_ids_are_one_line_exit_2(demo_store, refs, expected):
     result = invoke("compare", "--tracking-uri", demo_store.uri, *refs)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
+
+
+@pytest.mark.parametrize("refs, expected", [
+    (["0123abcd"], "at least two runs"),
+    (["0123abcd", "ffffffff"], "unknown run '0123abcd'"),
+    (["ab", "cd"], "too short"),
+])
+def test_bad_run_ids_in_an_empty_store_are_one_line_exit_2(store, refs, expected):
+    """The fast lane's `launch compare` (the tests above share the session's demo store)."""
+    result = invoke("compare", "--tracking-uri", store, *refs)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]

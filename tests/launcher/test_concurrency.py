@@ -9,6 +9,7 @@ import sys
 import pytest
 
 PROCESSES = 8
+LIGHT = ["--threads", "1", "--batch-size", "256", "-s", "visuals.enabled=false"]
 EPOCH_METRICS = ("train/loss", "train/acc", "valid/loss", "valid/acc", "valid/best_acc", "lr")
 
 
@@ -17,8 +18,10 @@ def test_eight_trainings_started_together_on_a_fresh_folder_all_finish(tmp_path)
     from mlflow import MlflowClient
 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # one thread each (8 processes on the machine's cores), few batches, no pictures: the race is
+    # the store's creation and its writes, which all still happen
     procs = [subprocess.Popen([sys.executable, "-m", "launcher", "train", "--epochs", "1", "--no-progress",
-                               "--seed", str(seed)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               "--seed", str(seed), *LIGHT], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for seed in range(PROCESSES)]
     outputs = [proc.communicate(timeout=900) for proc in procs]
     for proc, (out, err) in zip(procs, outputs):

@@ -14,7 +14,6 @@ import yaml
 from click.testing import CliRunner
 
 from launcher.cli import main
-from launcher.cluster.local_ray import start_local_ray
 from tests.conftest import train_args
 from tests.trainlib.test_distributed import EXACT
 from trainlib.checkpoint import LAST, load_safely
@@ -51,17 +50,7 @@ def evaluate_checkpoint(path: Path, split: str):
 
 
 @pytest.fixture(scope="module")
-def ray_address():
-    """A new local Ray cluster (not one another process started): a CPU per worker, one for a Tune trial."""
-    import ray
-
-    context = start_local_ray(num_cpus=3, include_dashboard=False, logging_level="WARNING")
-    yield context.address_info["address"]
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def tuned(ray_address, tmp_path_factory, empty_store_template):
+def tuned(local_ray, tmp_path_factory, empty_store_template):
     """One Tune trial running a 2-worker, 2-epoch job, as a sweep trial with `resources.workers: 2` does."""
     from mlflow import MlflowClient
     from ray import tune
@@ -124,12 +113,12 @@ def test_every_epoch_reaches_tune_through_ray_train_report(tuned):
 
 
 @pytest.mark.slow
-def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ray_address, tmp_path, store, client):
+def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(local_ray, tmp_path, store, client):
     import ray
 
     (tmp_path / "exact.yaml").write_text(yaml.safe_dump(EXACT))
     args = train_args(tmp_path, store, "--config", str(tmp_path / "exact.yaml"), "--epochs", "3", "--workers", "2")
-    driver = subprocess.Popen([sys.executable, "-m", "launcher", *args], env={**os.environ, "RAY_ADDRESS": ray_address},
+    driver = subprocess.Popen([sys.executable, "-m", "launcher", *args], env={**os.environ, "RAY_ADDRESS": local_ray},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while logged_epochs(client) < 1 and time.time() < deadline and driver.poll() is None:
@@ -137,7 +126,8 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(ra
     assert driver.poll() is None, "the job ended before it could be killed"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
-    while ray.available_resources().get("CPU", 0) < 3 and time.time() < deadline:  # Ray reaps its workers
+    # Ray reaps its workers
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"] and time.time() < deadline:
         time.sleep(0.5)
     killed = only_run(client)
     # the driver could not close it; rank 0, its peers gone, may have ended it FAILED before Ray reaped it

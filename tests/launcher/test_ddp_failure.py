@@ -20,24 +20,18 @@ class FailOnRank1:
             raise FileNotFoundError("diagnostics.json is not on this node")
 
 
-def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(tmp_path, store, client):
-    import ray
+def test_a_failing_rank_ends_the_run_failed_with_the_rank_and_its_error(local_ray, tmp_path, store, client):
     from ray.train import WorkerGroupError
 
     from launcher.cluster.ddp import make_trainer
     from launcher.cluster.job_failure import job_error, new_job_id, runs_end_failed
-    from launcher.cluster.local_ray import start_local_ray
     from trainlib.observers import EpochObserver
 
-    start_local_ray(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    try:
-        job = new_job_id()
-        config = {**EXACT, "epochs": 3, "output": {"dir": str(tmp_path / "runs")},
-                  "tracking": {"uri": store, "experiment": "test"}}
-        with pytest.raises(WorkerGroupError) as failed, runs_end_failed(store, job):
-            make_trainer(config, workers=2, tags={tag.JOB_ID: job}, observers=[EpochObserver(FailOnRank1())]).fit()
-    finally:
-        ray.shutdown()
+    job = new_job_id()
+    config = {**EXACT, "epochs": 3, "output": {"dir": str(tmp_path / "runs")},
+              "tracking": {"uri": store, "experiment": "test"}}
+    with pytest.raises(WorkerGroupError) as failed, runs_end_failed(store, job):
+        make_trainer(config, workers=2, tags={tag.JOB_ID: job}, observers=[EpochObserver(FailOnRank1())]).fit()
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     assert run.info.status == "FAILED"
     assert run.data.tags[tag.FAILED_RANK] == "1"

@@ -31,6 +31,7 @@ def launch(*args: str) -> list[str]:
     return [sys.executable, "-m", "launcher", *args]
 
 
+@pytest.mark.slow
 def test_a_read_only_store_is_one_line_and_leaves_nothing(tmp_path, empty_store_template, can_mount):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -46,6 +47,7 @@ def test_a_read_only_store_is_one_line_and_leaves_nothing(tmp_path, empty_store_
     assert listed.returncode == 0 and "no runs yet" in listed.stdout, listed.stderr  # reading still works
 
 
+@pytest.mark.slow
 def test_a_read_only_output_dir_is_refused_before_the_default_store_is_created(tmp_path, can_mount):
     folder = tmp_path / "ro"
     folder.mkdir()

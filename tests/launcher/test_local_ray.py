@@ -19,19 +19,12 @@ def test_loopback_addresses_are_recognised(address, loopback):
 
 
 @pytest.mark.slow
-def test_a_driver_joins_a_loopback_head_through_ray_address():
-    """A driver that took the machine's network address would wait forever for its raylet."""
-    from launcher.cluster.local_ray import start_local_ray
-
-    import ray
-
-    context = start_local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        probe = ("from launcher.cluster.local_ray import ensure_ray; import ray; ensure_ray(); "
-                 "print(ray.util.get_node_ip_address(), len(ray.nodes()))")
-        env = {**os.environ, "RAY_ADDRESS": context.address_info["gcs_address"]}
-        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=90)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert done.stdout.split()[-2:] == ["127.0.0.1", "1"]  # the head's one node, not a second
-    finally:
-        ray.shutdown()
+def test_a_driver_joins_a_loopback_head_through_ray_address(local_ray):
+    """A driver that took the machine's network address would wait forever for its raylet. The
+    session's `local_ray` is a head start_local_ray started."""
+    probe = ("from launcher.cluster.local_ray import ensure_ray; import ray; ensure_ray(); "
+             "print(ray.util.get_node_ip_address(), len(ray.nodes()))")
+    env = {**os.environ, "RAY_ADDRESS": local_ray}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["127.0.0.1", "1"]  # the head's one node, not a second

@@ -47,6 +47,7 @@ def test_a_wrong_address_is_one_line_within_30_seconds(tmp_path, address):
     assert written(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_wrong_ray_address_for_a_ddp_job_is_one_line(tmp_path):
     address = f"{HOST}:{free_port()}"
     out, seconds = launch("train", "--workers", "2", "--shared-storage", cwd=tmp_path, env={"RAY_ADDRESS": address})
@@ -55,6 +56,7 @@ def test_a_wrong_ray_address_for_a_ddp_job_is_one_line(tmp_path):
     assert written(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_port_that_is_no_ray_head_is_refused_within_30_seconds(tmp_path):
     """Something listens, but it is not a Ray GCS (here: a plain HTTP server)."""
     port = free_port()
@@ -71,6 +73,7 @@ def test_a_port_that_is_no_ray_head_is_refused_within_30_seconds(tmp_path):
     assert seconds < 30, seconds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env, flags, culprits", [
     ({}, [], ["SQLite file", "--tracking-uri http://", "local folder", "s3://", "--shared-storage"]),
     ({}, ["--output-dir", "s3://bucket/runs"], ["SQLite file"]),
@@ -85,6 +88,7 @@ def test_a_cluster_address_with_local_storage_is_refused_before_anything(tmp_pat
     assert written(tmp_path) == []  # no mlflow.db, no runs/
 
 
+@pytest.mark.slow
 def test_ray_address_from_the_environment_counts_as_a_cluster(tmp_path):
     out, _ = launch("train", "--workers", "2", cwd=tmp_path, env={"RAY_ADDRESS": OTHER_MACHINE})
     assert "the DDP job runs on the Ray cluster at" in one_error(out)

@@ -21,6 +21,7 @@ def table_rows(output: str) -> dict[str, list[str]]:
     return {line.split()[0]: line.split() for line in lines}
 
 
+@pytest.mark.slow
 def test_lists_every_run_with_status_params_and_best_metrics(demo_store):
     result = invoke("runs", "--tracking-uri", demo_store.uri)
     assert result.exit_code == 0, result.output
@@ -40,6 +41,7 @@ def test_lists_every_run_with_status_params_and_best_metrics(demo_store):
         assert float(row["valid/best_acc"]) == pytest.approx(run.data.metrics["valid/best_acc"], abs=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["name", "parent id"])
 def test_sweep_lists_only_its_trials(demo_store, which):
     sweep = SWEEP if which == "name" else demo_store.parent_run_id
@@ -49,6 +51,7 @@ def test_sweep_lists_only_its_trials(demo_store, which):
     assert set(table_rows(result.stdout)) == {i[:8] for i in demo_store.trial_run_ids}
 
 
+@pytest.mark.slow
 def test_json_holds_all_params_and_metrics_as_stored(demo_store):
     result = invoke("runs", "--tracking-uri", demo_store.uri, "--sweep", SWEEP, "--json")
     assert result.exit_code == 0, result.output
@@ -62,6 +65,7 @@ def test_json_holds_all_params_and_metrics_as_stored(demo_store):
         assert record["status"] == "FINISHED" and record["duration_s"] > 0
 
 
+@pytest.mark.slow
 def test_experiment_filter_and_limit(demo_store):
     result = invoke("runs", "--tracking-uri", demo_store.uri, "--experiment", "launch", "--limit", "1")
     assert result.exit_code == 0, result.output
@@ -73,6 +77,7 @@ def test_experiment_filter_and_limit(demo_store):
     (["--experiment", "nope"], "unknown experiment 'nope'; valid: Default, launch"),
     (["--sweep", "nope"], f"unknown sweep 'nope'; valid: {SWEEP}"),
 ])
+@pytest.mark.slow
 def test_unknown_experiment_or_sweep_is_one_line_exit_2(demo_store, args, expected):
     result = invoke("runs", "--tracking-uri", demo_store.uri, *args)
     assert result.exit_code == 2
@@ -109,6 +114,7 @@ def test_table_rounds_for_reading_and_json_keeps_full_precision(store):
     assert record["metrics"]["test/acc"] == 0.9624432135562452
 
 
+@pytest.mark.slow
 def test_a_local_sweep_runs_its_trials_on_the_loopback_node_with_their_cpus_as_threads(demo_store):
     """`launch sweep` without --address starts its own Ray: node IP 127.0.0.1, never the machine's
     network address; each trial (resources.cpu 1) runs torch on 1 thread."""

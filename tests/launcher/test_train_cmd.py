@@ -111,6 +111,7 @@ def test_print_config_applies_file_then_set_then_flags(tmp_path):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow
 def test_same_command_twice_gives_identical_metrics(tmp_path, store, client):
     for _ in range(2):
         assert invoke(*train_args(tmp_path, store, "--epochs", "2")).exit_code == 0
@@ -160,6 +161,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, store, clien
     assert steps == {1, 2, 3, 4}
 
 
+@pytest.mark.slow
 def test_sigterm_marks_the_run_killed(tmp_path, store, client):
     cmd = [sys.executable, "-m", "launcher", *train_args(tmp_path, store, "--epochs", "50")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -34,6 +34,7 @@ def gone(tmp_path, store, client, monkeypatch):
     return run
 
 
+@pytest.mark.slow
 def test_eval_by_prefix_downloads_the_checkpoint_from_the_store(gone, store, tmp_path):
     prefix = gone.info.run_id[:8]
     result = invoke("eval", prefix, "--tracking-uri", store)
@@ -46,6 +47,7 @@ def test_eval_by_prefix_downloads_the_checkpoint_from_the_store(gone, store, tmp
     assert again.exit_code == 0 and "downloaded" not in again.output
 
 
+@pytest.mark.slow
 def test_resume_and_finetune_by_prefix_use_the_fetched_checkpoints(gone, store, client, tmp_path):
     prefix = gone.info.run_id[:8]
     resumed = invoke(*train_args(tmp_path, store, "--resume", prefix, "--epochs", "2", "-s", "tracking.log_model=false"))
@@ -60,6 +62,7 @@ def test_resume_and_finetune_by_prefix_use_the_fetched_checkpoints(gone, store, 
     assert "finetune from" in tuned.output
 
 
+@pytest.mark.slow
 def test_a_tampered_checkpoint_artifact_is_refused(gone, store, client, tmp_path):
     artifact = Path(client.get_run(gone.info.run_id).info.artifact_uri.removeprefix("file://")) / "checkpoints" / "best.pt"
     assert artifact.is_file()
@@ -96,6 +99,7 @@ def test_diagnose_takes_the_prefix_launch_runs_prints(store, client):
     assert unknown.exit_code == 2 and "unknown run 'ffff0000'" in unknown.output
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_is_resumed_by_prefix_on_a_machine_without_its_folder(tmp_path, run_config, store, client,
                                                                                  monkeypatch):
     from trainlib.observers import EpochObserver

@@ -27,20 +27,8 @@ def test_mlflow_global_uri_is_set_inside_and_restored_after(tmp_path):
     assert mlflow.get_tracking_uri() == before
 
 
-@pytest.fixture(scope="module")
-def local_ray_address():
-    """One local Ray for this module's Ray tests; its GCS address."""
-    import ray
-
-    from launcher.cluster.local_ray import start_local_ray
-
-    context = start_local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    yield context.address_info["gcs_address"]
-    ray.shutdown()
-
-
 @pytest.mark.slow
-def test_tune_stop_event_is_the_trials_own(tmp_path, local_ray_address):
+def test_tune_stop_event_is_the_trials_own(tmp_path, local_ray):
     from ray import tune
 
     def trainable(config):
@@ -53,8 +41,8 @@ def test_tune_stop_event_is_the_trials_own(tmp_path, local_ray_address):
 
 
 @pytest.mark.slow
-def test_ray_alive_node_ips_of_a_local_ray_are_the_loopback_node(local_ray_address):
-    assert compat.ray_alive_node_ips(local_ray_address) == ["127.0.0.1"]
+def test_ray_alive_node_ips_of_a_local_ray_are_the_loopback_node(local_ray):
+    assert compat.ray_alive_node_ips(local_ray) == ["127.0.0.1"]
 
 
 def test_a_moved_private_api_is_named_with_its_package_version():

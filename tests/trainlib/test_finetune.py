@@ -70,12 +70,14 @@ def scratch_and_finetuned(pretrained):
     return scratch, tuned, lines
 
 
+@pytest.mark.slow
 def test_finetune_beats_scratch_after_one_epoch(scratch_and_finetuned):
     scratch, tuned, _ = scratch_and_finetuned
     print(f"1 epoch on digits 6-9: scratch test acc {scratch['test/acc']:.3f}, finetuned {tuned['test/acc']:.3f}")
     assert tuned["test/acc"] >= scratch["test/acc"] + 0.2
 
 
+@pytest.mark.slow
 def test_finetune_reports_skipped_head_and_tags_its_source(pretrained, scratch_and_finetuned):
     import json
 
@@ -93,6 +95,7 @@ def test_finetune_reports_skipped_head_and_tags_its_source(pretrained, scratch_a
     assert not client.search_logged_models([tuned.info.experiment_id])  # tracking.log_model: false
 
 
+@pytest.mark.slow
 def test_freeze_keeps_weights_bit_identical_until_unfreeze_then_they_train(pretrained):
     store, run_id, source = pretrained
     snapshots = []
@@ -264,6 +267,7 @@ def test_unfreezing_under_ddp_trains_like_one_process(tmp_path):
         torch.testing.assert_close(value, one[name], rtol=1e-4, atol=1e-5, msg=name)
 
 
+@pytest.mark.slow
 def test_finetune_without_an_lr_trains_at_the_finetune_default_and_its_loss_falls(pretrained):
     """The tutorial finetunes at lr 0.001 (head x10); the from-scratch default (0.05, head 0.5) wrecks the weights."""
     store, run_id, _ = pretrained

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from trainlib.models import ResNet34, build_model
 
 
-@pytest.mark.parametrize("stem, size, final_map", [("cifar", 32, 4), ("imagenet", 224, 7)])
+@pytest.mark.parametrize("stem, size, final_map", [("cifar", 32, 4),
+                                                  pytest.param("imagenet", 224, 7, marks=pytest.mark.slow)])
 def test_resnet34_forward_and_backward(stem, size, final_map):
     torch.manual_seed(0)
     model = build_model({"name": "resnet34", "stem": stem}, num_classes=10, in_channels=3)

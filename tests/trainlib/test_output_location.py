@@ -6,21 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_services import make_bucket, s3_server
+from tests.cluster_services import make_bucket
 from trainlib.output_location import child, is_remote, local_root, parent, publish
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
+def s3(s3_service):
     mp = pytest.MonkeyPatch()
-    service, env = s3_server(tmp_path_factory.mktemp("s3"))
     try:
-        for key, value in env.items():
+        for key, value in s3_service.items():
             mp.setenv(key, value)
-        make_bucket(env, "runs")
-        yield env
+        make_bucket(s3_service, "runs")
+        yield s3_service
     finally:
-        service.stop()
         mp.undo()
 
 

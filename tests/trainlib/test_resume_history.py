@@ -17,6 +17,7 @@ from trainlib.run import run
 from trainlib.tags import RUN_DIR
 
 
+@pytest.mark.slow
 def test_resume_from_an_older_checkpoint_relogs_no_step(tmp_path, run_config, client, store):
     """The killed attempt logged epochs 1-3 but its last checkpoint Tune (or the user) kept is epoch 1."""
     cfg = run_config(epochs=3, batch_size=256)

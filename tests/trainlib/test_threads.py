@@ -59,12 +59,14 @@ def threads_in_process(threads: str, env: dict[str, str], one_cpu: bool = False)
     return int(out.split()[-1])
 
 
+@pytest.mark.slow
 def test_auto_honours_omp_num_threads_and_the_config_key_still_wins():
     assert threads_in_process("auto", {"OMP_NUM_THREADS": "1"}) == 1
     assert threads_in_process("null", {"OMP_NUM_THREADS": "3"}) == 3  # null: auto, as older configs say
     assert threads_in_process("2", {"OMP_NUM_THREADS": "1"}) == 2
 
 
+@pytest.mark.slow
 def test_auto_follows_the_cpu_affinity_the_process_was_given():
     assert threads_in_process("auto", {}, one_cpu=True) == 1
     assert threads_in_process("auto", {}) == available_cpus()

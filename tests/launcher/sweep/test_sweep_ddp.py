@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cluster.local_ray import start_local_ray
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
 from tests.launcher.sweep import helpers
@@ -18,17 +17,14 @@ from tests.launcher.sweep.helpers import layer, runs_of, steps, sweep_file, wait
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
+@pytest.fixture(scope="module", autouse=True)
+def hooks_by_value():
+    """The session's `local_ray` has the dashboard, as `launch sweep` starts it for DDP trials: Ray
+    Train frees a stopped trial's workers through it. The hooks below run in the workers."""
     import ray.cloudpickle
 
-    for module in (sys.modules[__name__], helpers):  # the hooks below run in the workers
+    for module in (sys.modules[__name__], helpers):
         ray.cloudpickle.register_pickle_by_value(module)
-    # the dashboard, as `launch sweep` starts it for DDP trials: Ray Train frees a stopped trial's workers through it
-    start_local_ray(num_cpus=2, include_dashboard=True, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def weak_waits_for_strong(runs: str, report) -> None:
@@ -107,10 +103,13 @@ failure: {max_failures: 1}
 
 def test_ddp_trials_that_the_cluster_cannot_host_are_refused_before_anything_is_written(local_ray, tmp_path, store,
                                                                                          client):
+    import ray
+
     from trainlib.errors import ConfigError
 
-    path = sweep_file(tmp_path, "name: big\nspace: {seed: [1]}\nresources: {cpu: 1, workers: 3}\n")
-    with pytest.raises(ConfigError, match="can host 2 DDP workers"):
+    cpus = int(ray.cluster_resources()["CPU"])
+    path = sweep_file(tmp_path, f"name: big\nspace: {{seed: [1]}}\nresources: {{cpu: 1, workers: {cpus + 1}}}\n")
+    with pytest.raises(ConfigError, match=f"can host {cpus} DDP workers"):
         run_sweep(load_sweep(path, [layer(tmp_path, store)]), resume=False, retry_errored=False, address=None,
                   verbose=False)
     assert client.get_experiment_by_name("test") is None or not runs_of(client)[2]

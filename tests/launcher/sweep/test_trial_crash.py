@@ -20,16 +20,12 @@ def die(report) -> None:
     os._exit(17)
 
 
-def test_a_trial_whose_process_dies_ends_failed_with_its_error(tmp_path, store, client):
-    import ray
-
-    from launcher.cluster.local_ray import start_local_ray
+def test_a_trial_whose_process_dies_ends_failed_with_its_error(local_ray, tmp_path, store, client):
+    """On the session's Ray: a trial's worker process dies, Ray itself lives on."""
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    start_local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        path = sweep_file(tmp_path, """\
+    path = sweep_file(tmp_path, """\
 name: crash
 base: {epochs: 2, batch_size: 256}
 space:
@@ -37,10 +33,8 @@ space:
 tune: {search: grid, num_samples: 1}
 failure: {max_failures: 0}
 """)
-        run_sweep(load_sweep(path, [layer(tmp_path, store)]), resume=False, retry_errored=False, address=None,
-                  verbose=False, trial_callbacks=[die])
-    finally:
-        ray.shutdown()
+    run_sweep(load_sweep(path, [layer(tmp_path, store)]), resume=False, retry_errored=False, address=None,
+              verbose=False, trial_callbacks=[die])
     parents, (child,), _ = runs_of(client)
     assert child.info.status == "FAILED"
     error = child.data.tags["launch.error"]

@@ -74,6 +74,7 @@ def test_forcing_memory_on_data_kept_on_disk_is_a_config_error(tmp_path):
         choose_mode("memory", data, PHOTO_TRANSFORMS)
 
 
+@pytest.mark.slow
 def test_a_resumed_fast_path_run_reproduces_an_uninterrupted_one(tmp_path):
     config = {"data": {"name": "fake", "num_samples": 40, "num_classes": 4, "image_size": 32},
               "loader": {"mode": "memory"}, "epochs": 2, "batch_size": 8, "device": "cpu",

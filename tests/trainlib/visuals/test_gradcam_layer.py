@@ -16,6 +16,7 @@ def model_and_sample(name: str):
     return model, torch.randn(2, 3, 32, 32)
 
 
+@pytest.mark.slow
 def test_resnet34_reads_the_last_blocks_output_after_the_residual_sum():
     model, x = model_and_sample("resnet34")
     assert list(conv_layers(model))[-1] == "layer4.2.left.3"  # inside the residual branch
