@@ -13,7 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-from tests.test_import_graph import ROOT, _absolute, _is_type_checking, module_files
+from tests.test_import_graph import ROOT, _absolute, module_files
 
 TESTS = ROOT / "tests"
 
@@ -28,6 +28,12 @@ def _test_functions(tree: ast.Module):
             yield from (n for n in node.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_"))
         elif isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
             yield node
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    """`if TYPE_CHECKING:` (a type-only import exercises nothing)."""
+    test = node.test
+    return getattr(test, "id", None) == "TYPE_CHECKING" or getattr(test, "attr", None) == "TYPE_CHECKING"
 
 
 def in_fast_lane(tree: ast.Module) -> bool:
