@@ -16,6 +16,11 @@ from typing import Any, Callable, Iterator, Sequence
 from trainlib import tags as tag
 
 CONSOLE_LOG = "console.log"  # under `output.dir`/ray: Ray's output a DDP driver keeps off the console
+# Ray Train's controller polls its workers every 2 s by default, and a worker's report of an epoch
+# waits for that poll: a small model's epoch took 2 s whatever its size. The driver's value of this
+# variable is passed on to the controller; a value the user set is kept.
+CONTROLLER_POLL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+CONTROLLER_POLL_S = "0.2"
 
 
 def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
@@ -50,6 +55,7 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
                    "tags": dict(tags or {}), "observers": list(observers), "fail_on_nonfinite": fail_on_nonfinite}
     backend = resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")  # refused before Ray is asked
     torch_config = LoopbackTorchConfig if single_machine() else TorchConfig
+    os.environ.setdefault(CONTROLLER_POLL_ENV, CONTROLLER_POLL_S)
     return InterruptibleTrainer(
         ddp_train_loop,
         train_loop_config=loop_config,

@@ -113,6 +113,20 @@ def test_every_epoch_reaches_tune_through_ray_train_report(tuned):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("user_value, expected", [(None, "0.2"), ("5", "5")])
+def test_the_train_controller_polls_often_unless_the_user_set_it(local_ray, monkeypatch, user_value, expected):
+    """At Ray's default 2 s poll every reported epoch waited up to 2 s (a 10-epoch job: 53 s, now 27 s)."""
+    from launcher.cluster.ddp import CONTROLLER_POLL_ENV, make_trainer
+
+    monkeypatch.delenv(CONTROLLER_POLL_ENV, raising=False)
+    if user_value:
+        monkeypatch.setenv(CONTROLLER_POLL_ENV, user_value)
+    monkeypatch.setenv("RAY_ADDRESS", local_ray)
+    make_trainer(EXACT, workers=2)
+    assert os.environ[CONTROLLER_POLL_ENV] == expected
+
+
+@pytest.mark.slow
 def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(local_ray, tmp_path, store, client):
     import ray
 
