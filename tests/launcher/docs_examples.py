@@ -32,10 +32,6 @@ MASKS = [
 ]
 
 
-def markdown_files() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-
-
 # --- links -----------------------------------------------------------------------------------
 
 def anchor(heading: str) -> str:

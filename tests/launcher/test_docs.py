@@ -105,7 +105,7 @@ def test_the_readme_commands_are_found():
 
 # --- links and examples ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ex.markdown_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", docs.files(), ids=lambda p: p.name)
 def test_every_relative_link_points_at_a_file_and_heading(path):
     assert ex.broken_links(path) == []
 
@@ -123,7 +123,7 @@ def test_anchors_are_githubs():
     assert ex.anchor("DDP: `launch train --workers N`") == "ddp-launch-train---workers-n"
 
 
-EXAMPLES = [e for path in ex.markdown_files() for e in ex.examples(path)]
+EXAMPLES = [e for path in docs.files() for e in ex.examples(path)]
 
 
 @pytest.mark.parametrize("example", [pytest.param(e, id=e.name, marks=[pytest.mark.slow] if e.slow else [])
