@@ -3,18 +3,22 @@
 The seed's Net on the bundled digits (1,437 train images, 32x32), in memory, one thread, at the
 tutorial's batch 16 and at 128. Both loops do the same work per step: a random permutation of
 the in-memory uint8 images, the batch normalised on the fly, forward, cross-entropy, backward,
-SGD (lr 0.05, momentum 0.9, weight decay 5e-4), and the accuracy counted on the device.
-  plain     a hand-written loop on the model object trainlib's `build_parts` built;
+the configured torch SGD step, and the loss and accuracy summed on the device.
+  plain     a hand-written loop on trainlib's model, optimizer (torch's SGD as configured), loss
+            and in-memory uint8 images;
   trainlib  `trainlib.run.run` with its defaults on (MLflow + TensorBoardX tracking, visuals,
             diagnosis); its step time is its `train_one_epoch` call over the epoch's steps;
   bare      the same with tracking, visuals and diagnosis off: the loop alone, without the
-            observers' per-batch hooks (`bare_*`, to tell the loop's share from theirs).
-Each runs `--epochs` epochs (the first is warm-up, left out); the two are interleaved `--repeats`
-times and each keeps its median. Prints microseconds per step and the difference, as JSON: wall
-time (the goal's measure) and the main thread's CPU time, which moves far less than wall time
-when other processes share the cores (wall figures there swing by +-10%, i.e. +-300 us a step).
+            observers' per-batch hooks (to tell the loop's share from theirs).
 
-    PYTHONPATH=$PWD python bench/step_overhead.py            # goal: overhead <= 60 us per step
+Interleaved epoch by epoch, in one process: each of trainlib's epochs is paired with a plain
+epoch run right before or right after it (the order alternates), `--pairs` pairs per variant
+after one warm-up pair. A pair's two epochs are a fraction of a second apart, so a neighbour's
+load on a shared machine mostly hits both; the overhead is the median of the pairs' differences.
+Each figure is given as wall time (the goal's measure) and the main thread's CPU time, which
+moves far less than wall time when other processes share the cores.
+
+    PYTHONPATH=$PWD python bench/step_overhead.py       # goal: overhead <= 60 us per step
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -34,6 +38,7 @@ from trainlib.run import build_parts, run
 
 GOAL_US = 60.0
 NORMALIZE_ONLY = {"train": [{"normalize": {}}], "eval": [{"normalize": {}}]}
+Clock = tuple[float, float]  # (wall, main thread CPU) seconds
 
 
 def config(batch: int, epochs: int, out: Path) -> dict[str, Any]:
@@ -42,35 +47,43 @@ def config(batch: int, epochs: int, out: Path) -> dict[str, Any]:
             "tracking": {"uri": f"sqlite:///{out / 'mlflow.db'}", "experiment": "step_overhead", "log_model": False}}
 
 
-def clocks() -> tuple[float, float]:
+def bare(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {**cfg, "visuals": {"enabled": False}, "diagnose": {"enabled": False},
+            "tracking": {**cfg["tracking"], "mlflow": False, "tensorboard": False}}
+
+
+def clocks() -> Clock:
     return time.perf_counter(), time.thread_time()
 
 
-def per_step(epochs: list[tuple[float, float]], n: int, batch: int) -> tuple[float, float]:
-    """Median (wall, CPU) microseconds per step over the epochs after the first."""
-    return tuple(1e6 * statistics.median(e[i] for e in epochs[1:]) / steps(n, batch) for i in (0, 1))
+def timed(fn: Callable[[], Any]) -> tuple[Any, Clock]:
+    start = clocks()
+    result = fn()
+    return result, tuple(b - a for a, b in zip(start, clocks()))
 
 
-def plain_us_per_step(cfg: dict[str, Any]) -> tuple[tuple[float, float], int]:
-    """The plain loop's median epoch (after the first), in (wall, CPU) microseconds per step; the train images."""
-    parts = build_parts(validate({**cfg, "visuals": {"enabled": False}, "diagnose": {"enabled": False}}))
-    model, train = parts.model, parts.data.train
-    images, labels = train.images, torch.as_tensor(train.labels)
-    mean = torch.tensor(parts.data.mean).view(1, -1, 1, 1)
-    std = torch.tensor(parts.data.std).view(1, -1, 1, 1)
-    scale, shift = 1 / (255 * std), -mean / std
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    batch, n = cfg["batch_size"], len(labels)
-    model.train()
-    times = []
-    for _ in range(cfg["epochs"]):
-        start = clocks()
+class PlainLoop:
+    """The hand-written loop. It trains the very model, optimizer, loss and in-memory images of the
+    trainlib epoch it is paired with (the arguments of that `train_one_epoch` call): the same
+    tensors at the same addresses, so the pair differs only in the code that drives the step."""
+
+    def __init__(self, cfg: dict[str, Any]):
+        data = build_parts(validate(bare(cfg))).data
+        mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+        std = torch.tensor(data.std).view(1, -1, 1, 1)
+        self.scale, self.shift = 1 / (255 * std), -mean / std
+        self.batch = cfg["batch_size"]
+        self.samples = len(data.train)
+
+    def epoch(self, model: torch.nn.Module, loader: Any, loss_fn: torch.nn.Module,
+              opt: torch.optim.Optimizer) -> tuple[float, float]:
+        images, labels, batch, n = loader.images, loader.labels, self.batch, len(loader.labels)
+        model.train()
         total_loss, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
         perm = torch.randperm(n)
         for s in range(0, n, batch):
             idx = perm[s:s + batch]
-            x, y = torch.addcmul(shift, images[idx].float(), scale), labels[idx]
+            x, y = torch.addcmul(self.shift, images[idx].float(), self.scale), labels[idx]
             logits = model(x)
             loss = loss_fn(logits, y)
             opt.zero_grad(set_to_none=True)
@@ -78,72 +91,87 @@ def plain_us_per_step(cfg: dict[str, Any]) -> tuple[tuple[float, float], int]:
             opt.step()
             total_loss += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
-        float(total_loss), float(correct)
-        times.append(tuple(b - a for a, b in zip(start, clocks())))
-    return per_step(times, n, batch), n
+        return float(total_loss) / n, float(correct) / n
 
 
-def trainlib_us_per_step(cfg: dict[str, Any], n: int) -> tuple[float, float]:
-    """trainlib's median epoch (after the first) of `n` train images, in (wall, CPU) microseconds per step."""
-    times: list[tuple[float, float]] = []
+def paired_run(cfg: dict[str, Any], plain: PlainLoop) -> list[tuple[Clock, Clock]]:
+    """trainlib's run of `cfg`, each `train_one_epoch` call paired with a plain epoch on the same
+    model (before it on even pairs, after it on odd ones); per pair, (plain, trainlib) seconds."""
+    pairs: list[tuple[Clock, Clock]] = []
     epoch = trainlib.run.train_one_epoch
 
-    def timed(*args, **kwargs):
-        start = clocks()
-        try:
-            return epoch(*args, **kwargs)
-        finally:
-            times.append(tuple(b - a for a, b in zip(start, clocks())))
+    def paired(model, loader, loss_fn, optimizer, *args, **kwargs):
+        first = len(pairs) % 2 == 0
+        if first:
+            _, p = timed(lambda: plain.epoch(model, loader, loss_fn, optimizer))
+        result, t = timed(lambda: epoch(model, loader, loss_fn, optimizer, *args, **kwargs))
+        if not first:
+            _, p = timed(lambda: plain.epoch(model, loader, loss_fn, optimizer))
+        pairs.append((p, t))
+        return result
 
-    trainlib.run.train_one_epoch = timed
+    trainlib.run.train_one_epoch = paired
     try:
         run(cfg, progress=False, echo=lambda line: None)
     finally:
         trainlib.run.train_one_epoch = epoch
-    return per_step(times, n, cfg["batch_size"])
+    return pairs
 
 
-def steps(n: int, batch: int) -> int:
-    return -(-n // batch)
+def summary(pairs: list[tuple[Clock, Clock]], steps: int) -> dict[str, float]:
+    """Microseconds per step over the pairs after the first (warm-up): medians of each side and of
+    the pairs' differences, wall and CPU; and the floor: the fastest trainlib epoch less the
+    fastest plain one (a neighbour's load only ever adds time)."""
+    us = [[[1e6 * s / steps for s in side] for side in pair] for pair in pairs[1:]]
+    out = {}
+    for clock, i in (("wall", 0), ("cpu", 1)):
+        out[f"{clock}_plain"] = round(statistics.median(p[i] for p, _ in us), 1)
+        out[f"{clock}_trainlib"] = round(statistics.median(t[i] for _, t in us), 1)
+        out[f"{clock}_overhead"] = round(statistics.median(t[i] - p[i] for p, t in us), 1)
+        out[f"{clock}_floor"] = round(min(t[i] for _, t in us) - min(p[i] for p, _ in us), 1)
+    return out
 
 
-def bare(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {**cfg, "visuals": {"enabled": False}, "diagnose": {"enabled": False},
-            "tracking": {**cfg["tracking"], "mlflow": False, "tensorboard": False}}
-
-
-def measure(batch: int, args: argparse.Namespace) -> dict[str, Any]:
-    plain, trainlib, loop = [], [], []
+def measure(batch: int, pairs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeats):
-            us, n = plain_us_per_step(config(batch, args.epochs, Path(tmp)))
-            plain.append(us)
-            trainlib.append(trainlib_us_per_step(config(batch, args.epochs, Path(tmp)), n))
-            loop.append(trainlib_us_per_step(bare(config(batch, args.epochs, Path(tmp))), n))
-    (p, pc), (t, tc), (b, bc) = [[statistics.median(v[i] for v in runs) for i in (0, 1)]
-                                 for runs in (plain, trainlib, loop)]
-    return {"batch": batch, "plain_us_per_step": round(p, 1), "trainlib_us_per_step": round(t, 1),
-            "overhead_us_per_step": round(t - p, 1), "goal_us": GOAL_US, "meets_goal": t - p <= GOAL_US,
-            "cpu_plain_us_per_step": round(pc, 1), "cpu_trainlib_us_per_step": round(tc, 1),
-            "cpu_overhead_us_per_step": round(tc - pc, 1),
-            "bare_overhead_us_per_step": round(b - p, 1), "bare_cpu_overhead_us_per_step": round(bc - pc, 1),
-            "repeats_plain": [round(v[0], 1) for v in plain], "repeats_trainlib": [round(v[0], 1) for v in trainlib],
-            "repeats_bare": [round(v[0], 1) for v in loop]}
+        cfg = config(batch, pairs + 1, Path(tmp))
+        plain = PlainLoop(cfg)
+        steps = -(-plain.samples // batch)
+        defaults = summary(paired_run(cfg, plain), steps)
+        loop = summary(paired_run(bare(cfg), plain), steps)
+    return {"batch": batch, "steps_per_epoch": steps, "pairs": pairs,
+            "plain_us_per_step": defaults["wall_plain"], "trainlib_us_per_step": defaults["wall_trainlib"],
+            "overhead_us_per_step": defaults["wall_overhead"], "goal_us": GOAL_US,
+            "meets_goal": defaults["wall_overhead"] <= GOAL_US,
+            "cpu_plain_us_per_step": defaults["cpu_plain"], "cpu_trainlib_us_per_step": defaults["cpu_trainlib"],
+            "cpu_overhead_us_per_step": defaults["cpu_overhead"], "cpu_meets_goal": defaults["cpu_overhead"] <= GOAL_US,
+            "wall_floor_overhead_us_per_step": defaults["wall_floor"], "cpu_floor_overhead_us_per_step": defaults["cpu_floor"],
+            "bare_overhead_us_per_step": loop["wall_overhead"], "bare_cpu_overhead_us_per_step": loop["cpu_overhead"]}
+
+
+def line(row: dict[str, Any]) -> str:
+    verdict = "meets" if row["meets_goal"] else "MISSES"
+    return (f"batch {row['batch']:>4}: plain {row['plain_us_per_step']:,.0f} us/step, trainlib {row['trainlib_us_per_step']:,.0f}"
+            f" -> overhead {row['overhead_us_per_step']:+,.0f} us wall ({row['cpu_overhead_us_per_step']:+,.0f} CPU, "
+            f"floor {row['cpu_floor_overhead_us_per_step']:+,.0f}), "
+            f"{verdict} the goal (<= {GOAL_US:.0f}); bare loop {row['bare_overhead_us_per_step']:+,.0f} wall "
+            f"({row['bare_cpu_overhead_us_per_step']:+,.0f} CPU)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batches", nargs="+", type=int, default=[16, 128])
-    ap.add_argument("--epochs", type=int, default=4, help="per measurement; the first is warm-up")
-    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats of plain, trainlib and bare")
+    ap.add_argument("--pairs", type=int, default=16, help="paired epochs per variant, after one warm-up pair")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rows = [measure(batch, args) for batch in args.batches]
+    rows = [measure(batch, args.pairs) for batch in args.batches]
     result = {"meta": {"torch": torch.__version__, "threads": torch.get_num_threads()}, "rows": rows,
               "all_meet_goal": all(r["meets_goal"] for r in rows)}
     text = json.dumps(result, indent=1)
     print(text)
+    for row in rows:
+        print(line(row))
     if args.out:
         Path(args.out).write_text(text + "\n")
 
