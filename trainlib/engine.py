@@ -83,6 +83,10 @@ class StepOptions:
     def scaling(self) -> bool:
         return self.scaler is not None and self.scaler.is_enabled()
 
+    @property
+    def clipping(self) -> bool:
+        return self.clip_grad_norm is not None or self.clip_grad_value is not None
+
 
 def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                     schedule: LRSchedule, device: torch.device, desc: str = "", progress: bool = True,
@@ -100,6 +104,7 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen, warmup_samples, warmup_seconds = 0, 0, 0.0
+    accumulate, last = options.accumulate, len(loader) - 1
     micro: list[tuple[torch.Tensor, torch.Tensor]] = []
     start = time.perf_counter()
     bar = tqdm(loader, desc=desc, leave=False, unit="batch", disable=None if progress else True)  # None: tty only
@@ -108,15 +113,16 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
         if batch_transform is not None:
             x, y = batch_transform(x, y)
         micro.append((x, y))
-        if len(micro) < options.accumulate and index < len(loader) - 1:
+        if len(micro) < accumulate and index < last:
             continue
         after_backward = None if on_batch is None else (
             lambda logits, loss, x=x, y=y, index=index: on_batch(BatchStep(index, x, y, logits, loss)))
         for (_, mb_y), (logits, loss) in zip(micro, accumulated_step(model, loss_fn, optimizer, micro, options,
                                                                       after_backward)):
-            total_loss += loss * len(mb_y)
+            n = mb_y.shape[0]  # len() of a tensor goes through Python
+            total_loss.add_(loss, alpha=n)  # one op (a tensor times a Python int is two)
             correct += (logits.argmax(1) == class_ids(mb_y)).sum()
-            seen += len(mb_y)
+            seen += n
         micro = []
         schedule.after_batch()
         if time_first_step and not warmup_samples:
@@ -147,7 +153,9 @@ def accumulated_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.opti
     each micro-batch's mean loss is weighted by its share of the samples. Under DDP the gradients
     are all-reduced once, with the last micro-batch. Returns each micro-batch's (logits, loss) from
     the closure's first evaluation (LBFGS evaluates several times; the others once)."""
-    total = sum(len(y) for _, y in micro)
+    last = len(micro) - 1
+    total = sum(len(y) for _, y in micro) if last else 0  # the samples, to weigh several micro-batches
+    scaling, clipping = options.scaling, options.clipping
     first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def closure() -> torch.Tensor:
@@ -155,24 +163,25 @@ def accumulated_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.opti
         outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         step_loss = None
         for i, (x, y) in enumerate(micro):
-            with _no_sync(model, i < len(micro) - 1):
+            with _no_sync(model, i < last):
                 with options.autocast():
                     logits = forward(model, x)
                     loss = loss_fn(logits, y)
-                share = loss if len(micro) == 1 else loss * (len(y) / total)
-                (options.scaler.scale(share) if options.scaling else share).backward()
-            outputs.append((logits.detach().float(), loss.detach().float()))
+                share = loss if not last else loss * (len(y) / total)
+                (options.scaler.scale(share) if scaling else share).backward()
+            outputs.append((fp32(logits.detach()), fp32(loss.detach())))
             step_loss = share.detach() if i == 0 else step_loss + share.detach()
-        if options.scaling:
+        if scaling:
             options.scaler.unscale_(optimizer)
         if not first:
             first.extend(outputs)
             if after_backward is not None:
                 after_backward(*outputs[-1])
-        clip_gradients(optimizer, options)
+        if clipping:
+            clip_gradients(optimizer, options)
         return step_loss
 
-    if options.scaling:  # GradScaler takes no closure (fp16 + LBFGS is refused by the config)
+    if scaling:  # GradScaler takes no closure (fp16 + LBFGS is refused by the config)
         closure()
         options.scaler.step(optimizer)
         options.scaler.update()
@@ -183,9 +192,12 @@ def accumulated_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.opti
     return first
 
 
+def fp32(t: torch.Tensor) -> torch.Tensor:
+    """`t` as float32 (itself when it is: `.float()` costs a dispatch even then)."""
+    return t if t.dtype is torch.float32 else t.float()
+
+
 def clip_gradients(optimizer: torch.optim.Optimizer, options: StepOptions) -> None:
-    if options.clip_grad_norm is None and options.clip_grad_value is None:
-        return
     params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
     if options.clip_grad_value is not None:
         nn.utils.clip_grad_value_(params, options.clip_grad_value, foreach=True)

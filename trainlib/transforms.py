@@ -105,7 +105,8 @@ def to_float(img: Any) -> torch.Tensor:
     a single image or a batch)."""
     if not isinstance(img, torch.Tensor):
         img = v2.functional.pil_to_tensor(img)
-    img = img.as_subclass(torch.Tensor)
+    if type(img) is not torch.Tensor:  # a tv_tensors subclass (as_subclass costs a dispatch, every batch)
+        img = img.as_subclass(torch.Tensor)
     return img.float().div_(255) if img.dtype == torch.uint8 else img
 
 

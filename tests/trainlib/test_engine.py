@@ -185,3 +185,38 @@ def test_ema_follows_the_weights_by_its_decay():
     for name, value in ema.state_dict().items():
         torch.testing.assert_close(value, 0.75 * before[name] + 0.25 * model.state_dict()[name])
     assert not any(p.requires_grad for p in ema.module.parameters())
+
+
+def plain_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer) -> None:
+    """A hand-written loop doing the epoch's work: step, and the loss and accuracy summed on the device."""
+    loss_fn, total_loss, correct = nn.CrossEntropyLoss(), torch.zeros(()), torch.zeros((), dtype=torch.long)
+    for x, y in loader:
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(x)
+        (loss := loss_fn(logits, y)).backward()
+        optimizer.step()
+        total_loss += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+    float(total_loss), float(correct)
+
+
+def ops_per_step(fn, steps: int) -> float:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(event.count for event in prof.key_averages() if event.key.startswith("aten::")) / steps
+
+
+def test_the_step_dispatches_hardly_more_tensor_ops_than_a_plain_loop():
+    """Each tensor op costs a few microseconds of host time, a step's budget over a plain loop is 60
+    (bench/step_overhead.py): a `.float()`, `.to()` or product with a Python number per step shows here."""
+    loader, model = batches(6, 8), net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    schedule = build_scheduler({"name": "cosine", **SCHEDULERS.validate("cosine", {})}, optimizer, 1, len(loader))
+    execution = Execution(CPU)
+    step = StepOptions(execution, execution.scaler())
+    plain = ops_per_step(lambda: plain_epoch(model, loader, optimizer), len(loader))
+    ours = ops_per_step(lambda: train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, schedule, CPU,
+                                                progress=False, options=step), len(loader))
+    assert ours <= plain + 4, (ours, plain)

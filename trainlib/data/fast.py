@@ -42,6 +42,7 @@ class MemoryBatches:
         self.generator = generator
         self.eval_seed = eval_seed
         self.sampler = sampler
+        self.moves = storage != device  # batches are copied to the device (else already there)
 
     def __len__(self) -> int:
         return math.ceil(self.num_samples() / self.batch_size)
@@ -54,8 +55,9 @@ class MemoryBatches:
         order = self.order(generator)
         for start in range(0, self.num_samples(), self.batch_size):
             idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-            x = self.images[idx].to(self.device, non_blocking=True)
-            y = self.labels[idx].to(self.device, non_blocking=True)
+            x, y = self.images[idx], self.labels[idx]
+            if self.moves:
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             yield self.transform(x, generator), y
 
     def order(self, generator: torch.Generator) -> torch.Tensor | None:
