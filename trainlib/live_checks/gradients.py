@@ -42,10 +42,9 @@ class UpdateRatios:
         if self.before is None:
             return {}
         names, old = list(self.before), list(self.before.values())
-        before = norms_of(old)
-        delta = norms_of(torch._foreach_sub([self.weights[n].detach() for n in names], old))
+        norms = norms_of(old + list(torch._foreach_sub([self.weights[n].detach() for n in names], old)))  # one read
         self.before = None
-        return {n: d / b for n, d, b in zip(names, delta, before) if b > 0}
+        return {n: d / b for n, d, b in zip(names, norms[len(names):], norms[:len(names)]) if b > 0}
 
 
 def norms_of(tensors: list[torch.Tensor]) -> list[float]:

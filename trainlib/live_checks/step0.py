@@ -72,7 +72,7 @@ class LayerScales(LayerHooks):
         if name in self.values or not isinstance(output, torch.Tensor) or not output.is_floating_point():
             return None  # the first forward only (LBFGS evaluates several per step)
         out = output.detach().float()
-        return out.std() if out.numel() > 1 else out.abs().reshape(())
+        return (out.std() if out.numel() > 1 else out.abs()).reshape(1)
 
 
 def exploding_activations(scales: dict[str, float], input_std: float, limit: float) -> Problem | None:

@@ -61,7 +61,7 @@ class ConfusionFigure(Observer):
 
     def __init__(self, item: EveryEpochs):
         self.item = item
-        self.train_codes: list[torch.Tensor] = []  # per batch: true * K + predicted, on the device
+        self.train_batches: list[tuple[torch.Tensor, torch.Tensor]] = []  # per batch: (true, predicted), on the device
 
     def on_fit_start(self, ctx: FitContext) -> None:
         self.sink = Sink(ctx)
@@ -72,15 +72,12 @@ class ConfusionFigure(Observer):
         self.model, self.train_loader, self.device = ctx.model, ctx.loaders["train"], ctx.device
 
     def after_backward(self, step: BatchStep) -> None:
-        if self.counting:  # counted once, at the epoch's end: one op a batch here
-            self.train_codes.append(self._codes(step.targets, step.logits))
+        if self.counting:  # counted once, at the epoch's end: one op a batch here (the argmax)
+            self.train_batches.append((class_ids(step.targets), step.logits.argmax(1)))
 
-    def _codes(self, targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        return class_ids(targets) * len(self.class_names) + logits.argmax(1)
-
-    def _counts(self, codes: list[torch.Tensor]) -> torch.Tensor:
-        k = len(self.class_names)
-        return torch.bincount(torch.cat(codes), minlength=k * k).cpu().view(k, k)
+    def _counts(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        true, predicted = (torch.cat(column) for column in zip(*batches))
+        return confusion_matrix(predicted, true, len(self.class_names)).cpu()
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], valid: EvalResult | None) -> None:
         self.epoch = epoch + 1
@@ -90,16 +87,17 @@ class ConfusionFigure(Observer):
         if valid is not None:  # valid_every: not validated this epoch
             cm = confusion_matrix(valid.preds, valid.targets, len(self.class_names))
             self.draw("valid", cm, epoch, f"valid, epoch {epoch}")
-        if self.train_codes:
-            self.draw("train_batches", self._counts(self.train_codes), epoch,
+        if self.train_batches:
+            self.draw("train_batches", self._counts(self.train_batches), epoch,
                       f"train batches of epoch {epoch} (augmented, train mode, before each step)")
-            self.train_codes = []
+            self.train_batches = []
 
     def on_fit_end(self, epoch: int, final: dict[str, float]) -> None:
         with eval_mode(self.model), torch.no_grad():
-            codes = [self._codes(y.to(self.device), forward(self.model, x.to(self.device))) for x, y in self.train_loader]
-        if codes:
-            self.draw("train", self._counts(codes), epoch, "train after training (final weights, eval mode)")
+            batches = [(class_ids(y.to(self.device)), forward(self.model, x.to(self.device)).argmax(1))
+                       for x, y in self.train_loader]
+        if batches:
+            self.draw("train", self._counts(batches), epoch, "train after training (final weights, eval mode)")
 
     def draw(self, split: str, cm: torch.Tensor, epoch: int, what: str) -> None:
         acc = float(cm.diag().sum() / cm.sum().clamp(min=1))
