@@ -29,20 +29,29 @@ class UpdateRatios:
     def __init__(self, weights: dict[str, nn.Parameter]):
         self.weights = weights
         self.before: dict[str, torch.Tensor] | None = None
+        self._copies: list[torch.Tensor] | None = None  # the snapshot's buffers, reused
 
     @property
     def pending(self) -> bool:
         return self.before is not None
 
     def snapshot(self) -> None:
-        self.before = {name: p.detach().clone() for name, p in self.weights.items()}
+        """Copy the weights (after the first time, into the same buffers: one op for all)."""
+        with torch.no_grad():
+            if self._copies is None:
+                self._copies = [p.clone() for p in self.weights.values()]
+            else:
+                torch._foreach_copy_(self._copies, list(self.weights.values()))
+        self.before = dict(zip(self.weights, self._copies))
 
     def take(self) -> dict[str, float]:
         """Ratios since the snapshot (empty if none); layers with zero weights are skipped."""
         if self.before is None:
             return {}
         names, old = list(self.before), list(self.before.values())
-        norms = norms_of(old + list(torch._foreach_sub([self.weights[n].detach() for n in names], old)))  # one read
+        with torch.no_grad():
+            delta = torch._foreach_sub([self.weights[n] for n in names], old)
+        norms = norms_of(old + list(delta))  # one read back for both
         self.before = None
         return {n: d / b for n, d, b in zip(names, norms[len(names):], norms[:len(names)]) if b > 0}
 

@@ -104,6 +104,11 @@ def test_grad_norms_and_update_ratios():
         net.fc1.weight.mul_(1.5)
     got = ratios.take()
     assert got["fc1.weight"] == pytest.approx(0.5, rel=1e-5) and got["conv1.weight"] == 0.0
+    ratios.snapshot()  # the second snapshot reuses the first one's buffers: it is of the weights now
+    with torch.no_grad():
+        net.conv1.weight.mul_(0.5)
+    got = ratios.take()
+    assert got["fc1.weight"] == 0.0 and got["conv1.weight"] == pytest.approx(0.5, rel=1e-5) and not ratios.pending
 
 
 def test_dead_units_on_functional_relu_and_relu_modules():
