@@ -161,7 +161,7 @@ def line(row: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batches", nargs="+", type=int, default=[16, 128])
-    ap.add_argument("--pairs", type=int, default=16, help="paired epochs per variant, after one warm-up pair")
+    ap.add_argument("--pairs", type=int, default=24, help="paired epochs per variant, after one warm-up pair")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
     torch.set_num_threads(1)
