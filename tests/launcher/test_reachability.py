@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_services import HOST, free_port, launch, one_error
+from tests.cluster_services import HOST, free_port, launch, one_error, port_free
 
 SWEEP = str(Path(__file__).resolve().parents[2] / "search_spaces" / "optim.yaml")
 OTHER_MACHINE = "192.0.2.1:6379"  # TEST-NET-1 (RFC 5737): no machine answers there
@@ -63,13 +63,16 @@ def test_a_port_that_is_no_ray_head_is_refused_within_30_seconds(tmp_path):
     server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", HOST],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path / "..")
     try:
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30
+        while port_free(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
         out, seconds = launch("sweep", SWEEP, "--smoke", "--address", f"{HOST}:{port}", "--shared-storage",
                               cwd=tmp_path)
     finally:
         server.terminate()
         server.wait()
-    assert f"the Ray cluster at {HOST}:{port}" in one_error(out)
+    line = one_error(out)
+    assert f"the Ray cluster at {HOST}:{port}" in line and "speaks no gRPC" in line, line  # sniffed, not timed out
     assert seconds < 30, seconds
 
 
