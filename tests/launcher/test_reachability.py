@@ -120,3 +120,33 @@ def test_a_cluster_without_a_node_on_this_machine_is_refused(node_ips, refused):
             probe.answer()
     else:
         assert probe.answer() == 2
+
+
+@pytest.mark.parametrize("greeting, said", [
+    (bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]), ""),  # an HTTP/2 SETTINGS frame: a gRPC server, as a Ray head's GCS
+    (b"", ""),  # closed without a word: Ray's own client gives the verdict
+    (None, ""),  # silent: the same
+    (b"HTTP/1.0 400 Bad request\r\nServer: x\r\n\r\n", "HTTP/1.0 400 Bad request"),
+    (b"\r\n<html>", "<html>"),
+])
+def test_an_http2_greeting_tells_a_grpc_server_from_any_other(monkeypatch, greeting, said):
+    import socket
+    import threading
+
+    from launcher.cluster import reachability
+
+    monkeypatch.setattr(reachability, "SNIFF_TIMEOUT_S", 0.3)
+    with socket.create_server((HOST, 0)) as server:
+        def answer() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(len(reachability.HTTP2_PREFACE))
+                if greeting is not None:
+                    connection.sendall(greeting)
+                else:
+                    time.sleep(1)
+        thread = threading.Thread(target=answer)
+        thread.start()
+        with socket.create_connection(server.getsockname()) as connection:
+            assert reachability.http2_reply(connection) == said
+        thread.join()
