@@ -19,9 +19,7 @@ import functools
 import ipaddress
 import logging
 import os
-import signal
 import sys
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -42,30 +40,17 @@ def loopback_node() -> Iterator[str]:
 
 def start_local_ray(**options: Any):
     """`ray.init` of a new local instance bound to 127.0.0.1 (node IP and, if included, dashboard),
-    whose processes end with this one however it ends (launcher.cluster.ray_reaper) and outlive a
-    Ctrl-C until this one ends them."""
+    whose processes end with this one however it ends (launcher.cluster.ray_reaper). They run in a
+    session of their own: a terminal's Ctrl-C reached Ray's dashboard, which died of it, and Ray
+    Train's abort then waited ~8 s on its State API; this process handles Ctrl-C and ends them."""
     import ray
 
-    with loopback_node(), sigint_ignored():
+    from trainlib.compat import ray_processes_in_own_session
+
+    with loopback_node(), ray_processes_in_own_session():  # a terminal's Ctrl-C is ours to handle
         context = ray.init(address="local", _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **options)
     reap_at_exit()
     return context
-
-
-@contextmanager
-def sigint_ignored() -> Iterator[None]:
-    """The processes started inside ignore SIGINT (an ignored signal stays ignored in a child, and
-    Python then installs no KeyboardInterrupt handler). A terminal's Ctrl-C reaches its whole process
-    group: Ray's dashboard died of it, and Ray Train's abort then waited ~8 s for the dashboard's
-    State API. This process handles Ctrl-C and ends the instance itself (ray.shutdown, the reaper)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, before)
 
 
 @functools.lru_cache(maxsize=1)
