@@ -24,6 +24,9 @@ from pathlib import Path
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
 RAY_START = [sys.executable, "-m", "launcher.cluster.local_ray", "start"]  # `ray start`, nodes kept on 127.0.0.1
+# On SIGTERM a `ray start --block` node first asks its GCS to drain it, for up to 30 s; stopped as a
+# process group, its GCS is gone too and the head waited out the test's 20 s before its SIGKILL.
+NO_DRAIN = {"RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
 
 
 LISTEN_PORTS = range(20_000, 32_000)  # below Linux's ephemeral range (32768-60999), above Ray's worker ports
@@ -147,7 +150,7 @@ class RayCluster:
         args = ["--head", "--port", str(self.port), "--ray-client-server-port", str(free_port()),
                 "--dashboard-host", HOST, "--dashboard-port", str(free_port()),
                 *self.node_args("head", self.temp / "head", num_cpus)]
-        self.services.append(start("ray head", [*RAY_START, *args], self.root / "head.log", self.env))
+        self.services.append(start("ray head", [*RAY_START, *args], self.root / "head.log", {**self.env, **NO_DRAIN}))
 
     def start_worker(self, num_cpus: int = 1, isolate: Path | None = None, label: str = "worker",
                      env: dict[str, str] | None = None) -> None:
@@ -162,7 +165,8 @@ class RayCluster:
             mounts = " && ".join(f"mount -t tmpfs -o size=512m tmpfs {shlex.quote(str(p))}" for p in (isolate, temp))
             inner = f"{mounts} && cd {shlex.quote(str(isolate))} && exec {shlex.join(ray_cmd)}"
             command = f"exec unshare --mount --propagation private sh -c {shlex.quote(inner)}"
-        self.services.append(start(f"ray {label}", command, self.root / f"{label}.log", {**self.env, **(env or {})}))
+        self.services.append(start(f"ray {label}", command, self.root / f"{label}.log",
+                                   {**self.env, **NO_DRAIN, **(env or {})}))
 
     def wait_nodes(self, count: int, timeout_s: float = 240) -> None:
         """Until `count` nodes are alive (asked in a subprocess: this process stays out of Ray)."""

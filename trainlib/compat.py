@@ -135,3 +135,23 @@ def ray_torch_backend() -> tuple[type, Callable[[], None]]:
 def ray_worker_output_dispatcher() -> Any:
     """The driver's dispatcher of its workers' stdout/stderr lines (handlers by name; Ray's printer: ray_print_logs)."""
     return private("ray", "ray._private.ray_logging", "global_worker_stdstream_dispatcher")
+
+
+@contextlib.contextmanager
+def ray_processes_in_own_session() -> Iterator[None]:
+    """The processes ray.init starts inside (GCS, raylet, dashboard; the workers the raylet starts later)
+    run in a session of their own: a terminal's Ctrl-C, sent to its foreground process group, does not
+    reach them. Ray's own guard (SIGINT blocked in each child) did not hold for its dashboard."""
+    module = "ray._private.services"
+    popen = private("ray", module, "ConsolePopen")
+    services = importlib.import_module(module)
+
+    class OwnSession(popen):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs, start_new_session=True)
+
+    setattr(services, "ConsolePopen", OwnSession)
+    try:
+        yield
+    finally:
+        setattr(services, "ConsolePopen", popen)

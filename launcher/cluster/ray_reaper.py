@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 POLL_S = 1.0
-GRACE_S = 5.0
+GRACE_S = 2.0  # Ray's idle workers and agents, their raylet gone, outlived a SIGTERM: the SIGKILL follows soon
 
 Process = tuple[int, str]  # pid, start time (field 22 of /proc/PID/stat)
 

@@ -18,6 +18,8 @@ from trainlib.tracking.reachable import check_tracking_server
 
 RAY_CONNECT_TIMEOUT_S = 5.0
 RAY_PROBE_TIMEOUT_S = 22.0  # from the command's start; the limit users are promised is 30 s
+SNIFF_TIMEOUT_S = 3.0  # a head's gRPC server sends its HTTP/2 SETTINGS at once
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + an empty SETTINGS
 LOCAL_ADDRESSES = (None, "", "local")
 SERVER_HINT = "--tracking-uri http://HOST:PORT (an `mlflow server` every node reaches)"
 STORAGE_HINT = ("--output-dir s3://BUCKET/PATH (storage every node reaches), or --shared-storage when "
@@ -83,11 +85,16 @@ class ClusterProbe:
     def dial(self) -> None:
         host, port = split_address(self.address.removeprefix("ray://"), self.address)
         try:
-            with socket.create_connection((host, port), timeout=RAY_CONNECT_TIMEOUT_S):
-                pass
+            connection = socket.create_connection((host, port), timeout=RAY_CONNECT_TIMEOUT_S)
         except OSError as exc:
             raise ConfigError(f"no Ray cluster answers at {self.address} ({exc.strerror or exc}); start one "
                               f"(ray start --head --port {port}) or fix --address / $RAY_ADDRESS") from None
+        with connection:
+            reply = http2_reply(connection)
+        if reply:  # it answered, but not as a gRPC server (Ray's GCS and client server are gRPC)
+            raise ConfigError(f"the Ray cluster at {self.address} answers on its port but not as a Ray head does: "
+                              f"it speaks no gRPC (it said {reply!r}); is it a Ray head (its GCS port, "
+                              f"ray start --head --port {port})?")
 
     def answer(self) -> int:
         remaining = max(1.0, RAY_PROBE_TIMEOUT_S - (time.monotonic() - self.started))
@@ -109,6 +116,23 @@ class ClusterProbe:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.communicate()
+
+
+def http2_reply(connection: socket.socket) -> str:
+    """What a server that is no gRPC server said to an HTTP/2 greeting (its first bytes); "" when it
+    answered with HTTP/2 SETTINGS as a gRPC server does, or stayed silent or closed (then Ray's own
+    client gives the verdict). Skipped when Ray speaks TLS (RAY_USE_TLS): the greeting would be wrong."""
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return ""
+    try:
+        connection.settimeout(SNIFF_TIMEOUT_S)
+        connection.sendall(HTTP2_PREFACE)
+        head = connection.recv(64)
+    except OSError:
+        return ""
+    if not head or (len(head) >= 4 and head[3] == 4):  # a frame header: 3 bytes of length, then the type
+        return ""
+    return (head[:24].decode("latin-1").strip().splitlines() or [repr(head[:24])])[0]
 
 
 def is_this_machine(host: str) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_services import HOST, free_port, launch, one_error
+from tests.cluster_services import HOST, free_port, launch, one_error, port_free
 
 SWEEP = str(Path(__file__).resolve().parents[2] / "search_spaces" / "optim.yaml")
 OTHER_MACHINE = "192.0.2.1:6379"  # TEST-NET-1 (RFC 5737): no machine answers there
@@ -63,13 +63,16 @@ def test_a_port_that_is_no_ray_head_is_refused_within_30_seconds(tmp_path):
     server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", HOST],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path / "..")
     try:
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30
+        while port_free(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
         out, seconds = launch("sweep", SWEEP, "--smoke", "--address", f"{HOST}:{port}", "--shared-storage",
                               cwd=tmp_path)
     finally:
         server.terminate()
         server.wait()
-    assert f"the Ray cluster at {HOST}:{port}" in one_error(out)
+    line = one_error(out)
+    assert f"the Ray cluster at {HOST}:{port}" in line and "speaks no gRPC" in line, line  # sniffed, not timed out
     assert seconds < 30, seconds
 
 
@@ -117,3 +120,33 @@ def test_a_cluster_without_a_node_on_this_machine_is_refused(node_ips, refused):
             probe.answer()
     else:
         assert probe.answer() == 2
+
+
+@pytest.mark.parametrize("greeting, said", [
+    (bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]), ""),  # an HTTP/2 SETTINGS frame: a gRPC server, as a Ray head's GCS
+    (b"", ""),  # closed without a word: Ray's own client gives the verdict
+    (None, ""),  # silent: the same
+    (b"HTTP/1.0 400 Bad request\r\nServer: x\r\n\r\n", "HTTP/1.0 400 Bad request"),
+    (b"\r\n<html>", "<html>"),
+])
+def test_an_http2_greeting_tells_a_grpc_server_from_any_other(monkeypatch, greeting, said):
+    import socket
+    import threading
+
+    from launcher.cluster import reachability
+
+    monkeypatch.setattr(reachability, "SNIFF_TIMEOUT_S", 0.3)
+    with socket.create_server((HOST, 0)) as server:
+        def answer() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(len(reachability.HTTP2_PREFACE))
+                if greeting is not None:
+                    connection.sendall(greeting)
+                else:
+                    time.sleep(1)
+        thread = threading.Thread(target=answer)
+        thread.start()
+        with socket.create_connection(server.getsockname()) as connection:
+            assert reachability.http2_reply(connection) == said
+        thread.join()

@@ -129,3 +129,16 @@ def test_ray_train_pieces_the_ddp_driver_builds_on_are_there():
     dispatcher = compat.ray_worker_output_dispatcher()
     assert callable(dispatcher.add_handler) and callable(dispatcher.remove_handler)
     importlib.import_module(compat.RAY_TOKEN_LOGGER)  # the logger is named after its module
+
+
+def test_ray_processes_in_own_session_start_a_session_inside_and_not_after():
+    import sys
+
+    def session_of_a_child() -> bool:
+        popen = compat.private("ray", "ray._private.services", "ConsolePopen")
+        child = popen([sys.executable, "-c", "import os; print(os.getsid(0) == os.getpid())"], stdout=-1, text=True)
+        return child.communicate()[0].strip() == "True"
+
+    with compat.ray_processes_in_own_session():
+        assert session_of_a_child()
+    assert not session_of_a_child()
