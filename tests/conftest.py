@@ -24,10 +24,30 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
+# Tests that start a Ray of their own (`ray start` nodes, or a `launch sweep` / `launch train --workers`
+# process with its own local Ray), by node id prefix.
+OWN_RAY = ("tests/launcher/test_cluster.py", "tests/launcher/sweep/test_sweep_ray.py",
+           "tests/launcher/sweep/test_sweep_faults.py", "tests/launcher/test_ddp_interrupt.py",
+           "tests/launcher/test_bad_input.py::test_sweep_resume_refuses_a_planted_tuner_pkl")
+# Session set-ups that start a Ray: the session's Ray, and the demo store's `launch sweep`.
+RAY_FIXTURES = {"local_ray", "demo_store", "mlflow_service"}
+
+
+def starts_ray(item: pytest.Item) -> bool:
+    return item.nodeid.startswith(OWN_RAY) or bool(RAY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests on the session's `local_ray` run last, one after another (the sort is stable):
-    the Ray starts once, and no other test runs in a process where Ray is initialised."""
+    the Ray starts once, and no other test runs in a process where Ray is initialised.
+    Under pytest-xdist (`-n 2 --dist loadgroup`) every test that starts a Ray, its own or the
+    session's, is in one group: one worker runs them one after another, so two Rays never start at
+    once on two cores and only that worker starts the session's Ray and builds the demo store."""
     items.sort(key=lambda item: "local_ray" in getattr(item, "fixturenames", ()))
+    for item in items:
+        if starts_ray(item):
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(scope="session")
