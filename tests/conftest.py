@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,6 +174,7 @@ DEFAULT_RUN_EPOCHS = 2
 
 def train_default_run(root: Path, template: Path) -> dict[str, str]:
     from click.testing import CliRunner
+    from mlflow import MlflowClient
 
     from launcher.cli import main
 
@@ -185,8 +186,6 @@ def train_default_run(root: Path, template: Path) -> dict[str, str]:
         result = CliRunner().invoke(main, train_args(root, uri, "--epochs", str(DEFAULT_RUN_EPOCHS)),
                                     catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    from mlflow import MlflowClient
-
     client = MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     return {"run_id": run.info.run_id, "run_dir": run.data.tags["launch.run_dir"], "output": result.output}
