@@ -1,16 +1,18 @@
 """Shared fixtures: an isolated working dir, a fresh real MLflow SQLite store, fast run configs,
-a tiny CIFAR-10 python release."""
+a tiny CIFAR-10 python release, the session's Ray and S3 server, the shared default tracked run."""
 from __future__ import annotations
 
 import os
 import shutil
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.data_files import write_cifar_release
+from tests.shared_runs import assert_unchanged, built_once, forget_artifact_locations, relocated_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,10 +24,30 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
+# Tests that start a Ray of their own (`ray start` nodes, or a `launch sweep` / `launch train --workers`
+# process with its own local Ray), by node id prefix.
+OWN_RAY = ("tests/launcher/test_cluster.py", "tests/launcher/sweep/test_sweep_ray.py",
+           "tests/launcher/sweep/test_sweep_faults.py", "tests/launcher/test_ddp_interrupt.py",
+           "tests/launcher/test_bad_input.py::test_sweep_resume_refuses_a_planted_tuner_pkl")
+# Session set-ups that start a Ray: the session's Ray, and the demo store's `launch sweep`.
+RAY_FIXTURES = {"local_ray", "demo_store", "mlflow_service"}
+
+
+def starts_ray(item: pytest.Item) -> bool:
+    return item.nodeid.startswith(OWN_RAY) or bool(RAY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests on the session's `local_ray` run last, one after another (the sort is stable):
-    the Ray starts once, and no other test runs in a process where Ray is initialised."""
+    the Ray starts once, and no other test runs in a process where Ray is initialised.
+    Under pytest-xdist (`-n 2 --dist loadgroup`) every test that starts a Ray, its own or the
+    session's, is in one group: one worker runs them one after another, so two Rays never start at
+    once on two cores and only that worker starts the session's Ray and builds the demo store."""
     items.sort(key=lambda item: "local_ray" in getattr(item, "fixturenames", ()))
+    for item in items:
+        if starts_ray(item):
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +144,69 @@ def cifar_archive(cifar_release: Path) -> Path:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(cifar_release, arcname="cifar-10-batches-py")
     return archive
+
+
+@dataclass
+class TrackedRun:
+    """A finished tracked run: its store folder (mlflow.db, mlartifacts/, runs/), URI, id, run folder
+    and what `launch train` printed."""
+    root: Path
+    uri: str
+    run_id: str
+    run_dir: Path
+    output: str
+
+    def client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri)
+
+    def copy_to(self, folder: Path) -> TrackedRun:
+        """The same run in a relocated copy of its store (tests/shared_runs.py), for a test that writes."""
+        relocated_copy(self.root, folder)
+        forget_artifact_locations(self.run_id)
+        return TrackedRun(folder, f"sqlite:///{folder / 'mlflow.db'}", self.run_id,
+                          folder / self.run_dir.relative_to(self.root), self.output)
+
+
+DEFAULT_RUN_EPOCHS = 2
+
+
+def train_default_run(root: Path, template: Path) -> dict[str, str]:
+    from click.testing import CliRunner
+    from mlflow import MlflowClient
+
+    from launcher.cli import main
+
+    shutil.copy(template, root / "mlflow.db")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        result = CliRunner().invoke(main, train_args(root, uri, "--epochs", str(DEFAULT_RUN_EPOCHS)),
+                                    catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    return {"run_id": run.info.run_id, "run_dir": run.data.tags["launch.run_dir"], "output": result.output}
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory: pytest.TempPathFactory, empty_store_template: Path) -> TrackedRun:
+    """One tracked `launch train --epochs 2` at every other default (net on digits, sgd, visuals,
+    diagnosis, MLflow model logging) in experiment `test`, trained once per test run (once across
+    pytest-xdist workers too). READ-ONLY: a test that writes to its store or folders (eval outputs,
+    `--log`, a registered model, a resume, a report) takes `default_run_copy`; the session's end
+    fails when any of its files changed."""
+    root, data = built_once(tmp_path_factory, "default-run", lambda folder: train_default_run(
+        folder, empty_store_template))
+    built = data["built"]
+    yield TrackedRun(root, f"sqlite:///{root / 'mlflow.db'}", built["run_id"], Path(built["run_dir"]), built["output"])
+    assert_unchanged(root, data["digest"], "default_run")
+
+
+@pytest.fixture
+def default_run_copy(default_run: TrackedRun, tmp_path: Path) -> TrackedRun:
+    """The shared default run in this test's own relocated copy of its store: free to change."""
+    yield default_run.copy_to(tmp_path / "default-run")
+    forget_artifact_locations(default_run.run_id)

@@ -1,5 +1,6 @@
 """Tracked runs shared by the visuals, diagnosis and doctor tests: each is trained once per
-test session (cached under pytest's base temp folder) and read back by many tests."""
+test run (cached in tests/shared_runs.py's shared root: once across pytest-xdist workers too) and
+read back by many tests."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+
+from tests.shared_runs import locked, shared_root
 
 # the default run (visuals and diagnosis at their defaults), shortened to 5 epochs
 HEALTHY = {"epochs": 5}
@@ -46,11 +49,14 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def train_once(root: Path, template: Path, name: str, *layers: dict[str, Any]) -> ObservedRun:
-    """Train `name` with config `layers` on the CPU unless this session already did."""
-    cache = root / "observed" / name / "run.json"
-    if not cache.exists():
-        cache.write_text(json.dumps(asdict(_train(cache.parent, template, layers))))
+def train_once(tmp_path_factory, template: Path, name: str, *layers: dict[str, Any]) -> ObservedRun:
+    """Train `name` with config `layers` on the CPU unless this test run already did."""
+    cache = shared_root(tmp_path_factory) / "observed" / name / "run.json"
+    with locked(cache.parent.with_name(f"{name}.lock")):
+        if not cache.exists():
+            shutil.rmtree(cache.parent, ignore_errors=True)  # what a training that failed half-way left
+            run = _train(cache.parent, template, layers)
+            cache.write_text(json.dumps(asdict(run)))
     return ObservedRun(**json.loads(cache.read_text()))
 
 
@@ -79,7 +85,7 @@ def _train(base: Path, template: Path, layers: tuple[dict[str, Any], ...]) -> Ob
 
 
 def healthy_run(tmp_path_factory, empty_store_template: Path) -> ObservedRun:
-    return train_once(tmp_path_factory.getbasetemp(), empty_store_template, "healthy", HEALTHY)
+    return train_once(tmp_path_factory, empty_store_template, "healthy", HEALTHY)
 
 
 def read_events(logdir: Path) -> dict[str, dict[str, list[int]]]:

@@ -1,8 +1,8 @@
 """A real MLflow store with a `launch train` run and a real `launch sweep` (a parent run with
-two trained trials).
+two trained trials), and one `mlflow server` serving a copy of it.
 
-Shared by the `launch runs` / `launch compare` tests and the browser test, so its trainings
-and its sweep run once per session.
+Shared by the `launch runs` / `compare` / `report` tests and the browser tests, so its trainings
+and its sweep run once per test run (once across pytest-xdist workers too).
 """
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+from tests.shared_runs import assert_unchanged, built_once, relocated_copy
 from trainlib import tags as tag
 
 EXPERIMENT = "launch"
@@ -82,7 +83,28 @@ def run_sweep(root: Path, uri: str) -> None:
 
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory: pytest.TempPathFactory, empty_store_template: Path) -> DemoStore:
-    return make_demo_store(tmp_path_factory.mktemp("demo-store"), empty_store_template)
+    """READ-ONLY (the session's end fails when any of its files changed): a test that writes to it,
+    a `launch report` that logs its page on the run included, takes a relocated copy
+    (tests/shared_runs.py) or reads it through `mlflow_service`."""
+    root, data = built_once(tmp_path_factory, "demo-store", lambda folder: {
+        k: str(v) if isinstance(v, Path) else v for k, v in asdict(make_demo_store(folder, empty_store_template)).items()})
+    yield DemoStore(**{**data["built"], "root": root})
+    assert_unchanged(root, data["digest"], "demo_store")
+
+
+@pytest.fixture(scope="session")
+def mlflow_service(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> tuple[str, Path]:
+    """One `mlflow server` on 127.0.0.1 for the tests that only read and write through a server: it
+    serves a copy of the demo store (the same run ids), its new artifacts proxied to a folder. Its
+    URL and the copy's folder. Tests that stop a server keep their own (test_tracking_server_loss),
+    and so does test_cluster (its server's artifacts go to the cluster's S3 bucket)."""
+    from tests.cluster_services import mlflow_server
+
+    root = relocated_copy(demo_store.root, tmp_path_factory.mktemp("mlflow-service") / "store")
+    os.replace(root / "mlflow.db", root / "server.db")
+    service, url = mlflow_server(root, str(root / "served-artifacts"))
+    yield url, root
+    service.stop()
 
 
 def port_open(url: str) -> bool:

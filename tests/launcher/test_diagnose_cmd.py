@@ -72,7 +72,7 @@ def test_json_gives_the_verdict_culprit_evidence_and_deciding_probe(tmp_path_fac
     from tests.trainlib.diagnose.test_verdict import FAULTS, QUIET
 
     with planted_datasets():
-        observed = train_once(tmp_path_factory.getbasetemp(), empty_store_template, "deep-shuffled_labels", QUIET,
+        observed = train_once(tmp_path_factory, empty_store_template, "deep-shuffled_labels", QUIET,
                               FAULTS["shuffled_labels"][0])
         result = invoke("diagnose", observed.run_id, "--tracking-uri", observed.store, "--json")
     assert result.exit_code == 0, result.output

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from launcher.cli import main
-from tests.conftest import train_args
+from tests.shared_runs import forget_artifact_locations
 
 
 def invoke(*args: str):
@@ -18,18 +17,13 @@ def invoke(*args: str):
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, empty_store_template):
-    """One tracked 2-epoch `launch train` (MLflow model logging on, the default)."""
-    from mlflow import MlflowClient
-
-    tmp = tmp_path_factory.mktemp("eval")
-    shutil.copy(empty_store_template, tmp / "mlflow.db")
-    store = f"sqlite:///{tmp / 'mlflow.db'}"
-    result = invoke(*train_args(tmp, store, "--epochs", "2", "-s", "optimizer.name=adam", "--lr", "0.003"))
-    assert result.exit_code == 0, result.output
-    client = MlflowClient(tracking_uri=store)
-    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
-    return tmp, store, client, run, result.output
+def finished(default_run, tmp_path_factory):
+    """The session's default run (tests/conftest.py) in this module's own copy of its store: eval
+    writes into the run's folder and `--log` onto the run."""
+    run = default_run.copy_to(tmp_path_factory.mktemp("eval") / "store")
+    client = run.client()
+    yield run.root, run.uri, client, client.get_run(run.run_id), run.output
+    forget_artifact_locations(run.run_id)
 
 
 def test_eval_of_the_last_checkpoint_matches_the_runs_test_accuracy(finished):

@@ -37,7 +37,8 @@ def test_a_dead_tracking_server_is_one_line_within_15_seconds(tmp_path, command)
     assert written(tmp_path) == []
 
 
-@pytest.mark.parametrize("address", [f"{HOST}:{free_port()}", f"ray://{HOST}:{free_port()}", OTHER_MACHINE])
+@pytest.mark.parametrize("address", [f"{HOST}:{free_port()}", f"ray://{HOST}:{free_port()}", OTHER_MACHINE],
+                         ids=["free-port", "ray-client-free-port", OTHER_MACHINE])  # one id in every xdist worker
 def test_a_wrong_address_is_one_line_within_30_seconds(tmp_path, address):
     args = ["--output-dir", "s3://bucket/sweeps", "--shared-storage"]
     out, seconds = launch("sweep", SWEEP, "--smoke", "--address", address, *args, cwd=tmp_path)

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from launcher.cli import main
 from launcher.reproduction import report_match
-from tests.conftest import train_args
+from tests.shared_runs import relocated_copy
 from trainlib import tags as tag
 from trainlib.reproduce import first_difference, same
 
@@ -23,20 +23,18 @@ def test_the_first_difference_is_the_earliest_step_then_the_first_metric():
 
 
 @pytest.mark.slow
-def test_a_cpu_run_reproduces_bit_for_bit_and_a_changed_version_or_metric_is_reported(tmp_path, store, client):
+def test_a_cpu_run_reproduces_bit_for_bit_and_a_changed_version_or_metric_is_reported(default_run_copy, tmp_path):
     import mlflow
 
-    args = train_args(tmp_path, store, "--epochs", "2", "--batch-size", "128")
-    first = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert first.exit_code == 0, first.output
-    (original,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    store, client = default_run_copy.uri, default_run_copy.client()  # the shared default run, copied: changed below
+    original = client.get_run(default_run_copy.run_id)
     run_id = original.info.run_id
     assert original.data.tags[tag.MLFLOW_VERSION] == mlflow.__version__  # what reproduction needs, recorded
     assert {tag.TORCH_VERSION, tag.TORCHVISION_VERSION, tag.RAY_VERSION, tag.LAUNCH_VERSION,
             tag.DEVICE} <= set(original.data.tags)
 
-    again = CliRunner().invoke(main, ["train", "--reproduce", run_id[:8], "--tracking-uri", store, "--no-progress"],
-                               catch_exceptions=False)
+    again = CliRunner().invoke(main, ["train", "--reproduce", run_id[:8], "--tracking-uri", store, "--no-progress",
+                                      "--output-dir", str(tmp_path / "runs")], catch_exceptions=False)
     assert again.exit_code == 0, again.output
     assert f"metric values of run {run_id} match bit for bit" in again.output
     assert "environment differs" not in again.output
@@ -67,16 +65,12 @@ def test_reproduce_takes_no_other_config(tmp_path, store):
 def test_a_sweep_trial_reproduces_bit_for_bit_outside_ray(demo_store, tmp_path):
     """The command a sweep's report gives for its best trial: the trial ran on 1 torch thread in its Ray
     worker; the reproduction uses the threads it recorded, so CPU sums add up in the same order."""
-    import shutil
-    from pathlib import Path
-
     from mlflow import MlflowClient
 
-    copy = tmp_path / "copy.db"  # the demo store is shared by the session: its runs stay as they are
-    shutil.copy(Path(demo_store.uri.removeprefix("sqlite:///")), copy)
+    copy = relocated_copy(demo_store.root, tmp_path / "copy")  # the demo store is shared: its runs stay as they are
     trial = demo_store.trial_run_ids[0]
     assert MlflowClient(demo_store.uri).get_run(trial).data.tags[tag.THREADS] == "1"
-    result = CliRunner().invoke(main, ["train", "--reproduce", trial, "--tracking-uri", f"sqlite:///{copy}",
+    result = CliRunner().invoke(main, ["train", "--reproduce", trial, "--tracking-uri", f"sqlite:///{copy}/mlflow.db",
                                        "--no-progress", "--output-dir", str(tmp_path / "runs")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert f"metric values of run {trial} match bit for bit" in result.output

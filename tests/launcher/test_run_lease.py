@@ -11,20 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from launcher.cli import main
 from tests.cluster_services import launch, one_error
-from tests.conftest import train_args
 from trainlib.lease import LEASE_FILE
-
-
-def trained_run(tmp_path: Path, store: str, client) -> tuple[str, Path]:
-    """A FINISHED 1-epoch run (resumable to more epochs): its id and run folder."""
-    result = CliRunner().invoke(main, train_args(tmp_path, store, "--epochs", "1"), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
-    return run.info.run_id, Path(run.data.tags["launch.run_dir"])
 
 
 def resume_process(run_id: str, store: str, epochs: int) -> subprocess.Popen:
@@ -53,8 +42,9 @@ def epoch_steps(client, run_id: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_second_resume_of_a_run_being_resumed_is_refused_at_once(tmp_path, store, client):
-    run_id, run_dir = trained_run(tmp_path, store, client)
+def test_a_second_resume_of_a_run_being_resumed_is_refused_at_once(tmp_path, default_run_copy):
+    run_id, run_dir, store = default_run_copy.run_id, default_run_copy.run_dir, default_run_copy.uri  # 2 epochs done
+    client = default_run_copy.client()
     first = resume_process(run_id, store, epochs=3)
     wait_for_holder(run_dir, first)
     first.send_signal(signal.SIGSTOP)  # it holds the run: keep it there while the second one tries
@@ -74,8 +64,9 @@ def test_a_second_resume_of_a_run_being_resumed_is_refused_at_once(tmp_path, sto
 
 
 @pytest.mark.slow
-def test_the_lease_of_a_killed_holder_is_taken_over(tmp_path, store, client):
-    run_id, run_dir = trained_run(tmp_path, store, client)
+def test_the_lease_of_a_killed_holder_is_taken_over(tmp_path, default_run_copy):
+    run_id, run_dir, store = default_run_copy.run_id, default_run_copy.run_dir, default_run_copy.uri  # 2 epochs done
+    client = default_run_copy.client()
     crashed = resume_process(run_id, store, epochs=3)
     wait_for_holder(run_dir, crashed)
     os.kill(crashed.pid, signal.SIGKILL)

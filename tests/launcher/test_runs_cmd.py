@@ -52,6 +52,15 @@ def test_sweep_lists_only_its_trials(demo_store, which):
 
 
 @pytest.mark.slow
+def test_a_sweep_is_listed_through_an_mlflow_server(demo_store, mlflow_service):
+    url, _ = mlflow_service
+    result = invoke("runs", "--tracking-uri", url, "--sweep", SWEEP)
+    assert result.exit_code == 0, result.output
+    assert demo_store.parent_run_id in result.stdout.splitlines()[0]
+    assert set(table_rows(result.stdout)) == {i[:8] for i in demo_store.trial_run_ids}
+
+
+@pytest.mark.slow
 def test_json_holds_all_params_and_metrics_as_stored(demo_store):
     result = invoke("runs", "--tracking-uri", demo_store.uri, "--sweep", SWEEP, "--json")
     assert result.exit_code == 0, result.output

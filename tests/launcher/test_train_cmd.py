@@ -36,25 +36,15 @@ def tb_scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, empty_store_template):
-    """One tracked 3-epoch `launch train` shared by the read-back tests below."""
-    import shutil
-
-    from mlflow import MlflowClient
-
-    tmp = tmp_path_factory.mktemp("train")
-    shutil.copy(empty_store_template, tmp / "mlflow.db")
-    store = f"sqlite:///{tmp / 'mlflow.db'}"
-    result = CliRunner().invoke(main, train_args(tmp, store, "--epochs", "3"), catch_exceptions=False)
-    return result, MlflowClient(tracking_uri=store)
+@pytest.fixture
+def trained(default_run):
+    """The session's shared default run (`launch train --epochs 2`, tests/conftest.py): read it back only."""
+    return default_run.output, default_run.client()
 
 
 def test_train_prints_epochs_test_accuracy_report_and_where_to_look(trained):
-    result, _ = trained
-    assert result.exit_code == 0, result.output
-    out = result.output
-    assert out.count("epoch ") >= 3 and "valid loss" in out and "img/s" in out
+    out, _ = trained
+    assert out.count("epoch ") >= 2 and "valid loss" in out and "img/s" in out
     assert "test acc" in out and "recall:" in out and "precision:" in out
     assert "run id:" in out and "tensorboard --logdir" in out and "launch ui" in out
     # the resolved optimizer and schedule come first: what the run uses, catalog defaults filled in
@@ -68,10 +58,10 @@ def test_mlflow_run_holds_params_metrics_artifacts_and_tags(trained):
     run = only_run(client)
     assert run.info.status == "FINISHED"
     params = run.data.params
-    assert params["model.name"] == "net" and params["optimizer.name"] == "sgd" and params["epochs"] == "3"
+    assert params["model.name"] == "net" and params["optimizer.name"] == "sgd" and params["epochs"] == "2"
     for key in ("train/loss", "train/acc", "valid/loss", "valid/acc", "lr"):
         history = client.get_metric_history(run.info.run_id, key)
-        assert sorted(m.step for m in history) == [1, 2, 3], key
+        assert sorted(m.step for m in history) == [1, 2], key
     assert 0.0 <= run.data.metrics["test/acc"] <= 1.0
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "confusion_matrix.png", "per_class_report.txt", "checkpoints"} <= artifacts
@@ -81,7 +71,7 @@ def test_mlflow_run_holds_params_metrics_artifacts_and_tags(trained):
     assert tags["launch.seed"] == "0" and tags["launch.torch_version"] == torch.__version__
     assert tags["launch.device"] == "cpu"
     logged = yaml.safe_load(Path(client.download_artifacts(run.info.run_id, "config.yaml")).read_text())
-    assert logged["epochs"] == 3 and logged["optimizer"]["lr"] == 0.05
+    assert logged["epochs"] == 2 and logged["optimizer"]["lr"] == 0.05
 
 
 def test_tensorboard_event_files_match_mlflow(trained):
@@ -90,7 +80,7 @@ def test_tensorboard_event_files_match_mlflow(trained):
     scalars = tb_scalars(Path(run.data.tags["launch.run_dir"]) / "tb")
     assert {"train/loss", "valid/acc", "lr"} <= set(scalars)
     mlflow_valid = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "valid/acc")}
-    assert [s for s, _ in scalars["valid/acc"]] == [1, 2, 3]
+    assert [s for s, _ in scalars["valid/acc"]] == [1, 2]
     for step, value in scalars["valid/acc"]:
         assert value == pytest.approx(mlflow_valid[step], abs=1e-6)
     tb = Path(run.data.tags["launch.run_dir"]) / "tb"

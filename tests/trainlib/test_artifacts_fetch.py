@@ -21,40 +21,39 @@ def invoke(*args: str):
 
 
 @pytest.fixture
-def gone(tmp_path, store, client, monkeypatch):
-    """A finished 1-epoch run whose run folder was deleted; a cache and a working dir that never saw it."""
-    result = invoke(*train_args(tmp_path, store, "--epochs", "1", "-s", "tracking.log_model=false"))
-    assert result.exit_code == 0, result.output
-    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
-    shutil.rmtree(run.data.tags["launch.run_dir"])
+def gone(default_run_copy, tmp_path, monkeypatch):
+    """The shared default run (2 epochs, finished) in this test's copy of its store, its run folder
+    deleted; a cache and a working dir that never saw it."""
+    shutil.rmtree(default_run_copy.run_dir)
     monkeypatch.setenv("LAUNCH_CACHE_DIR", str(tmp_path / "cache"))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    return run
+    return default_run_copy
 
 
 @pytest.mark.slow
-def test_eval_by_prefix_downloads_the_checkpoint_from_the_store(gone, store, tmp_path):
-    prefix = gone.info.run_id[:8]
-    result = invoke("eval", prefix, "--tracking-uri", store)
+def test_eval_by_prefix_downloads_the_checkpoint_from_the_store(gone, tmp_path):
+    prefix = gone.run_id[:8]
+    result = invoke("eval", f"{prefix}:last", "--tracking-uri", gone.uri)
     assert result.exit_code == 0, result.output
-    fetched = tmp_path / "cache" / "runs" / gone.info.run_id / "checkpoints" / "best.pt"
-    assert f"downloaded checkpoints/best.pt of run {prefix}" in result.output and str(fetched) in result.output
+    fetched = tmp_path / "cache" / "runs" / gone.run_id / "checkpoints" / "last.pt"
+    assert f"downloaded checkpoints/last.pt of run {prefix}" in result.output and str(fetched) in result.output
     assert fetched.is_file()
-    assert f"test acc {gone.data.metrics['test/acc']:.2%}" in result.output  # 1 epoch: best is the final model
-    again = invoke("eval", prefix, "--tracking-uri", store)  # cached: no second download
+    test_acc = gone.client().get_run(gone.run_id).data.metrics["test/acc"]
+    assert f"test acc {test_acc:.2%}" in result.output  # the run's test accuracy is its final model's
+    again = invoke("eval", f"{prefix}:last", "--tracking-uri", gone.uri)  # cached: no second download
     assert again.exit_code == 0 and "downloaded" not in again.output
 
 
 @pytest.mark.slow
-def test_resume_and_finetune_by_prefix_use_the_fetched_checkpoints(gone, store, client, tmp_path):
-    prefix = gone.info.run_id[:8]
-    resumed = invoke(*train_args(tmp_path, store, "--resume", prefix, "--epochs", "2", "-s", "tracking.log_model=false"))
+def test_resume_and_finetune_by_prefix_use_the_fetched_checkpoints(gone, tmp_path):
+    prefix, store, client = gone.run_id[:8], gone.uri, gone.client()
+    resumed = invoke(*train_args(tmp_path, store, "--resume", prefix, "--epochs", "3", "-s", "tracking.log_model=false"))
     assert resumed.exit_code == 0, resumed.output
     assert "downloaded checkpoints/last.pt" in resumed.output
-    run = client.get_run(gone.info.run_id)
-    assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "train/loss")) == 2
+    run = client.get_run(gone.run_id)
+    assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "train/loss")) == 3
     continued_in_the_output_folder(run, tmp_path)
     tuned = invoke(*train_args(tmp_path, store, "--finetune", f"{prefix}:best", "--epochs", "1",
                                "-s", "tracking.log_model=false"))
@@ -63,8 +62,9 @@ def test_resume_and_finetune_by_prefix_use_the_fetched_checkpoints(gone, store, 
 
 
 @pytest.mark.slow
-def test_a_tampered_checkpoint_artifact_is_refused(gone, store, client, tmp_path):
-    artifact = Path(client.get_run(gone.info.run_id).info.artifact_uri.removeprefix("file://")) / "checkpoints" / "best.pt"
+def test_a_tampered_checkpoint_artifact_is_refused(gone):
+    client = gone.client()
+    artifact = Path(client.get_run(gone.run_id).info.artifact_uri.removeprefix("file://")) / "checkpoints" / "best.pt"
     assert artifact.is_file()
 
     class Payload:
@@ -72,7 +72,7 @@ def test_a_tampered_checkpoint_artifact_is_refused(gone, store, client, tmp_path
             return (os.system, ("echo pwned",))
 
     artifact.write_bytes(pickle.dumps(Payload()))
-    result = invoke("eval", gone.info.run_id[:8], "--tracking-uri", store)
+    result = invoke("eval", gone.run_id[:8], "--tracking-uri", gone.uri)
     assert result.exit_code == 2
     assert "error: " in result.output and "not a PyTorch file" in result.output or "refusing to load" in result.output
 

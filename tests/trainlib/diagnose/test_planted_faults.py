@@ -40,7 +40,7 @@ FAULTS = {
 def planted(tmp_path_factory, empty_store_template):
     def train(fault: str):
         with planted_datasets():
-            return train_once(tmp_path_factory.getbasetemp(), empty_store_template, fault, QUIET, FAULTS[fault][0])
+            return train_once(tmp_path_factory, empty_store_template, fault, QUIET, FAULTS[fault][0])
     return train
 
 

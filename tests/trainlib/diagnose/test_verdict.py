@@ -54,7 +54,7 @@ HEALTHY = {
 def trained(tmp_path_factory, empty_store_template):
     def train(name: str, config: dict):
         with planted_datasets():
-            return train_once(tmp_path_factory.getbasetemp(), empty_store_template, f"deep-{name}", QUIET, config)
+            return train_once(tmp_path_factory, empty_store_template, f"deep-{name}", QUIET, config)
     return train
 
 

@@ -24,7 +24,7 @@ TUTORIAL = {"epochs": 3, "visuals": {"at_epochs": [1]}}
 
 @pytest.fixture(scope="module")
 def tutorial_run(tmp_path_factory, empty_store_template):
-    return train_once(tmp_path_factory.getbasetemp(), empty_store_template, "tutorial", TUTORIAL)
+    return train_once(tmp_path_factory, empty_store_template, "tutorial", TUTORIAL)
 
 
 @pytest.fixture(scope="module")
