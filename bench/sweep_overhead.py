@@ -6,8 +6,11 @@
    comparable on any machine), timing Ray's start-up separately.
 Per-trial overhead = sweep wall time without Ray start-up / trials - in-process wall time per run;
 it is split into the time while a trial's MLflow run is open (reporting to Tune, checkpoint
-copies; run durations compared) and around it (Tune scheduling, the trial process). The
-training seconds per epoch of both show how much the machine's load moved between them.
+copies; run durations compared) and around it (Tune scheduling, the trial process). Around it is
+split again, from the runs' start and end times: before the first trial's run opens (Tune's set-up,
+the trial process's start and imports), between one run's end and the next one's start (Tune's
+per-trial work), and after the last run ends (the summary, the report). The training seconds per
+epoch of both show how much the machine's load moved between them.
 Goal (issue 26): <= 0.25 s per trial beyond training, 16 one-epoch trials; Ray's start-up apart.
 
 Usage: python bench/sweep_overhead.py [--trials 16] [--batch-size 128]
@@ -55,7 +58,6 @@ def sweep(workdir: Path, trials: int, batch_size: int) -> dict:
     from launcher.cluster.local_ray import start_local_ray
     from launcher.sweep.cmd import run_sweep
     from launcher.sweep.loading import load_sweep
-    from launcher.sweep.tracking import client_for
 
     path = workdir / "bench.yaml"
     path.write_text(f"name: bench\nspace:\n  seed: {{grid: {list(range(trials))}}}\n"
@@ -64,23 +66,37 @@ def sweep(workdir: Path, trials: int, batch_size: int) -> dict:
     start_local_ray(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - start
     swept = load_sweep(path, [base_layer(workdir, batch_size)])
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.time()
     with contextlib.redirect_stdout(io.StringIO()):
         run_sweep(swept, resume=False, retry_errored=False, address=None, verbose=False)
     total = time.perf_counter() - start
     ray.shutdown()
-    return {"ray_startup_s": startup, "sweep_s": total}
+    return {"ray_startup_s": startup, "sweep_s": total, "started": started, "ended": started + total}
 
 
-def tracked(workdir: Path, experiment: str) -> tuple[list[float], list[float]]:
-    """Each run's open time (MLflow start to end) and training seconds per epoch (trials only)."""
+def trial_runs(workdir: Path, experiment: str) -> list:
+    """The experiment's runs but a sweep's parent run."""
     from launcher.sweep.tracking import client_for
 
     client = client_for(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
-    runs = [r for r in runs if r.data.tags.get("launch.kind") != "sweep"]
+    return [r for r in runs if r.data.tags.get("launch.kind") != "sweep"]
+
+
+def tracked(workdir: Path, experiment: str) -> tuple[list[float], list[float]]:
+    """Each run's open time (MLflow start to end) and training seconds per epoch (trials only)."""
+    runs = trial_runs(workdir, experiment)
     return ([(r.info.end_time - r.info.start_time) / 1000 for r in runs],
             [r.data.metrics["time/epoch_s"] for r in runs])
+
+
+def spans(workdir: Path, experiment: str, swept: dict) -> dict:
+    """Before the first trial's run opens, between runs (mean), after the last run ends: seconds."""
+    runs = sorted((r.info.start_time / 1000, r.info.end_time / 1000) for r in trial_runs(workdir, experiment))
+    gaps = [nxt[0] - end for (_, end), nxt in zip(runs, runs[1:])]
+    return {"before_the_first_run_s": round(runs[0][0] - swept["started"], 2),
+            "between_runs_s": round(statistics.mean(gaps), 3) if gaps else None,
+            "after_the_last_run_s": round(swept["ended"] - runs[-1][1], 2)}
 
 
 def main() -> None:
@@ -95,6 +111,7 @@ def main() -> None:
         swp = sweep(work, args.trials, args.batch_size)
         seq += sequential(work, range(half, args.trials), args.batch_size)
         (seq_open, seq_train), (sweep_open, sweep_train) = tracked(work, "bench-seq"), tracked(work, "bench")
+        around_split = spans(work, "bench", swp)
     n, mean = args.trials, statistics.mean
     per_trial = swp["sweep_s"] / n
     around = (per_trial - mean(sweep_open)) - (mean(seq) - mean(seq_open))
@@ -106,6 +123,7 @@ def main() -> None:
         "overhead_per_trial_s": round(per_trial - mean(seq), 2),
         "of_which_around_the_run_s": round(around, 2),
         "of_which_while_the_run_is_open_s": round(mean(sweep_open) - mean(seq_open), 2),
+        "around_the_runs_per_sweep": around_split,
         "train_s_per_epoch_in_process_vs_sweep": [round(statistics.median(seq_train), 2),
                                                   round(statistics.median(sweep_train), 2)],
         "goal_per_trial_s": GOAL_S,

@@ -9,13 +9,16 @@ from trainlib import tags as tag
 ARTIFACT = "report.html"
 
 
-def write_report(client, uri: str, run, path: Path) -> Path:
-    """The report of `run` (a sweep's parent run, or any run) written to `path` and logged to that run."""
+def write_report(client, uri: str, run, path: Path, drawn=None) -> Path:
+    """The report of `run` (a sweep's parent run, or any run) written to `path` and logged to that run;
+    `drawn`: a sweep's summary in hand (launcher.report.sweep_report.Drawn), not read and drawn again."""
     from launcher.report.run_report import build_run_report
     from launcher.report.sweep_report import build_sweep_report
 
-    build = build_sweep_report if run.data.tags.get(tag.KIND) == "sweep" else build_run_report
-    _, page = build(client, uri, run)
+    if run.data.tags.get(tag.KIND) == "sweep":
+        _, page = build_sweep_report(client, uri, run, drawn)
+    else:
+        _, page = build_run_report(client, uri, run)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)
     with tempfile.TemporaryDirectory() as tmp:  # logged under its artifact name, whatever the file is called

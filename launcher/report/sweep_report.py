@@ -5,6 +5,9 @@ Everything is read back from MLflow (the parent run's params say the metric, mod
 it is the same from any machine that reaches the store."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from launcher.report import html
 from launcher.report.charts import plot_importance
 from launcher.report.importance import Importance, Scored, param_importance
@@ -23,10 +26,42 @@ def objective_of(parent) -> Objective:
     return Objective(params.get("tune.metric", "valid/acc"), params.get("tune.mode", "max"), kinds)
 
 
-def build_sweep_report(client, uri: str, parent) -> tuple[str, str]:
-    """(title, HTML page) of the sweep whose parent run is `parent`."""
+@dataclass(frozen=True)
+class Drawn:
+    """What a sweep's driver holds when it writes the report: the trials it read back from the store and
+    its summary's two pictures (comparison.png, parameters.png) drawn from them for `objective`."""
+
+    objective: Objective
+    rows: list[TrialRow]
+    curves: bytes
+    parameters: bytes
+
+    @classmethod
+    def from_summary(cls, objective: Objective, rows: list[TrialRow], sweep_dir: Path) -> Drawn:
+        return cls(objective, rows, (sweep_dir / "comparison.png").read_bytes(),
+                   (sweep_dir / "parameters.png").read_bytes())
+
+    def fits(self, objective: Objective) -> bool:
+        """Whether these pictures are the ones the report draws for `objective` (space keys in the same order)."""
+        return (self.objective.metric, self.objective.mode, list(self.objective.kinds.items())) == (
+            objective.metric, objective.mode, list(objective.kinds.items()))
+
+
+def draw(uri: str, parent, objective: Objective) -> Drawn:
+    """The trials read back from the store and their two pictures, as the sweep's summary draws them."""
+    rows = collect_rows(SweepRun(uri, parent.info.experiment_id, parent.info.run_id), objective.metric,
+                        objective.mode)
+    return Drawn(objective, rows, html.figure_png(lambda out: plot_comparison(rows, objective, out)),
+                 html.figure_png(lambda out: plot_parameters(rows, objective, out)))
+
+
+def build_sweep_report(client, uri: str, parent, drawn: Drawn | None = None) -> tuple[str, str]:
+    """(title, HTML page) of the sweep whose parent run is `parent`. `drawn`: the sweep's own summary (its
+    driver writes the report right after it), used where it fits the parent's objective, else read and drawn anew."""
     objective = objective_of(parent)
-    rows = collect_rows(SweepRun(uri, parent.info.experiment_id, parent.info.run_id), objective.metric, objective.mode)
+    if drawn is None or not drawn.fits(objective):
+        drawn = draw(uri, parent, objective)
+    rows = drawn.rows
     best = next(iter(ranked([r for r in rows if r.status in SCORED], objective.mode)), None)
     scored = [Scored(r.params, r.best) for r in rows if r.status in SCORED and r.best is not None]
     importance = param_importance(scored, [k for k, kind in objective.kinds.items() if kind in LOG_KINDS])
@@ -34,11 +69,10 @@ def build_sweep_report(client, uri: str, parent) -> tuple[str, str]:
              f"{len(rows)} trials, {objective.metric} ({objective.mode})")
     sections = [
         trials_section(client, rows, objective, best),
-        html.section("Validation curves", "curves", html.image(
-            html.figure_png(lambda out: plot_comparison(rows, objective, out)), "curves", "curves-chart")),
+        html.section("Validation curves", "curves", html.image(drawn.curves, "curves", "curves-chart")),
         importance_section(importance, objective),
-        html.section(f"{objective.metric} against each parameter", "parameters", html.image(
-            html.figure_png(lambda out: plot_parameters(rows, objective, out)), "parameters", "parameters-chart")),
+        html.section(f"{objective.metric} against each parameter", "parameters",
+                     html.image(drawn.parameters, "parameters", "parameters-chart")),
         best_section(client, uri, best, objective),
     ]
     return title, html.page(title, sections)

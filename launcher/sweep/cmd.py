@@ -110,21 +110,25 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     best = write_summary(record, swept, workspace.dir, rows, "KILLED" if outcome.unfinished else "FINISHED")
     for line in summary(swept, rows, best, record, workspace.dir, workspace.storage):
         click.echo(line)
-    write_sweep_report(record, workspace.dir / "report.html")
+    write_sweep_report(record, workspace.dir, swept, rows)
     if outcome.unfinished:
         click.echo(f"interrupted with {outcome.unfinished} trials unfinished; continue with: "
                    f"launch sweep {swept.source} --resume{' --smoke' if swept.smoke else ''}", err=True)
         sys.exit(INTERRUPTED_EXIT)
 
 
-def write_sweep_report(record, path) -> None:
-    """The sweep's HTML report (launch report), in its folder and on its parent run; a sweep whose
-    report cannot be built has still run: that is a warning."""
+def write_sweep_report(record, sweep_dir: Path, swept, rows) -> None:
+    """The sweep's HTML report (launch report), in its folder and on its parent run, from the rows and
+    pictures its summary just wrote there; a sweep whose report cannot be built has still run: that is a warning."""
     from launcher.report import write_report
+    from launcher.report.sweep_report import Drawn
+    from launcher.sweep.pictures import Objective
 
     client = record.client
+    path = sweep_dir / "report.html"
     try:
-        written = write_report(client, record.uri, client.get_run(record.parent_run_id), path)
+        drawn = Drawn.from_summary(Objective.of(swept), rows, sweep_dir)
+        written = write_report(client, record.uri, client.get_run(record.parent_run_id), path, drawn)
     except Exception as exc:  # noqa: BLE001 - the trials are recorded whatever happens here
         click.echo(f"warning: no report ({type(exc).__name__}: {exc}); try: launch report {record.parent_run_id}",
                    err=True)

@@ -239,3 +239,28 @@ resources: {cpu: 0.5}
     assert sorted(set(steps(client, again))) == [1, 2, 3]
     first = min(client.get_metric_history(again.info.run_id, "train/loss"), key=lambda m: m.step)
     assert first.step == 1 and first.timestamp < killed_at, "epoch 1 was not trained again"
+
+
+def test_trials_one_at_a_time_run_in_one_reused_process_and_each_keeps_its_own_records(cluster, tmp_path, store,
+                                                                                       client):
+    """Issue 26: with `reuse_actors` the second and third trial start in the first one's process (no new
+    process, no second import of torch and MLflow), read from Tune's own records (each result's pid);
+    each trial still has its own child run, run folder, checkpoint and TensorBoard files."""
+    path = sweep_file(tmp_path, """\
+name: reused
+base: {epochs: 1, batch_size: 256}
+space:
+  seed: {grid: [0, 1, 2]}
+tune: {search: grid, num_samples: 1, max_concurrent_trials: 1}
+resources: {cpu: 1}
+""")
+    run_sweep(load_sweep(path, [layer(tmp_path, store)]), resume=False, retry_errored=False, address=None,
+              verbose=False)
+    (parent,), children, _ = runs_of(client)
+    assert parent.info.status == "FINISHED" and [c.info.status for c in children] == ["FINISHED"] * 3
+    tune_dir = Path(parent.data.tags["launch.sweep_dir"]) / "tune"
+    results = [json.loads(line) for found in tune_dir.glob("*/result.json") for line in found.read_text().splitlines()]
+    assert len(results) == 3 and len({r["pid"] for r in results}) == 1, "three trials, one process"
+    run_dirs = {Path(c.data.tags["launch.run_dir"]) for c in children}
+    assert len(run_dirs) == 3
+    assert all((d / "checkpoints" / "last.pt").is_file() and any((d / "tb").glob("events.*")) for d in run_dirs)
