@@ -16,7 +16,6 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
 
 from trainlib.errors import ConfigError
 
@@ -89,12 +88,16 @@ def random_vertical_flip(ctx: DeviceContext, *, p: float = 0.5) -> DeviceOp:
 
 def resize(ctx: DeviceContext, *, size: int = 0, interpolation: str = "bilinear", antialias: bool = True) -> DeviceOp:
     """torchvision's own resize over the batch: the same kernel per image (a no-op at the same size)."""
+    from torchvision.transforms.v2 import functional as TF  # torchvision only where it is used
+
     shape = [size or ctx.image_size] * 2
     return lambda x, generator: TF.resize(x, shape, interpolation=interpolation, antialias=antialias)
 
 
 def center_crop(ctx: DeviceContext, *, size: int = 0) -> DeviceOp:
     """torchvision's own center crop over the batch (zero-padded when the crop is larger)."""
+    from torchvision.transforms.v2 import functional as TF
+
     shape = [size or ctx.image_size] * 2
     return lambda x, generator: TF.center_crop(x, shape)
 

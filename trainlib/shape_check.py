@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from trainlib.errors import ConfigError
-from trainlib.transforms import TransformContext, build_steps, to_float
+from trainlib.device_transforms import DeviceContext
+from trainlib.signatures import TRANSFORMS
+from trainlib.transforms import TransformContext, has_device_version, to_float
 
 PIPELINES = {"train": "train", "eval": "valid"}  # pipeline -> the split whose first sample it gets
 
@@ -36,7 +38,7 @@ def _through(specs: list[dict], ctx: TransformContext, image: torch.Tensor,
     """The sample after each step: [(step name, shape)], and the final float tensor."""
     shapes = [("the dataset", tuple(image.shape))]
     x = image
-    for spec, step in zip(specs, build_steps(specs, ctx)):
+    for spec, step in zip(specs, sample_steps(specs, ctx)):
         try:
             x = step(x)
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
@@ -45,6 +47,29 @@ def _through(specs: list[dict], ctx: TransformContext, image: torch.Tensor,
         if isinstance(x, torch.Tensor):
             shapes.append((spec["name"], tuple(x.shape)))
     return shapes, to_float(x)
+
+
+def sample_steps(specs: list[dict], ctx: TransformContext) -> list:
+    """Each step as a function of one image: a transform's device version where it has one and the
+    image is a tensor (the same transform over a batch of one, and no ~1.5 s torchvision import on
+    a run whose pipelines all have one), else the transform itself."""
+    batch_ctx = DeviceContext(ctx.mean, ctx.std, ctx.image_size, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+
+    def step(spec: dict):
+        if not has_device_version(spec):
+            return TRANSFORMS.build(spec, ctx)
+        op = TRANSFORMS.get(spec["name"]).meta["device"](batch_ctx, **{k: v for k, v in spec.items() if k != "name"})
+        cpu_step = None
+
+        def on_one_image(x: Any) -> Any:
+            nonlocal cpu_step
+            if isinstance(x, torch.Tensor):
+                return op(x.unsqueeze(0), generator)[0]
+            cpu_step = cpu_step or TRANSFORMS.build(spec, ctx)  # a PIL image (after to_pil_image)
+            return cpu_step(x)
+        return on_one_image
+    return [step(spec) for spec in specs]
 
 
 def _forward(model: nn.Module, x: torch.Tensor, pipeline: str, shapes: list, model_name: str) -> None:

@@ -20,10 +20,10 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, Literal
 
 import torch
-from torchvision.transforms import v2
 
 from trainlib import device_transforms as device
 from trainlib import entry_checks
@@ -35,6 +35,14 @@ from trainlib.validation import NonNegativeFloat, NonNegativeInt, PositiveFloat,
 
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 PadMode = Literal["constant", "edge", "reflect", "symmetric"]
+
+
+def v2() -> ModuleType:
+    """torchvision's transforms, imported on first use: importing torchvision costs ~1.5 s (its
+    models import torch._dynamo), which a run whose pipelines run on the device never needs."""
+    from torchvision.transforms import v2 as transforms_v2
+
+    return transforms_v2
 
 
 def list_transforms() -> list[str]:
@@ -92,19 +100,19 @@ def build_steps(specs: list[dict], ctx: TransformContext) -> list[Callable]:
 
 def build_pipeline(specs: list[dict], ctx: TransformContext) -> Callable[[Any], torch.Tensor]:
     """Per-sample pipeline: image -> float tensor."""
-    return v2.Compose([*build_steps(specs, ctx), to_float])
+    return v2().Compose([*build_steps(specs, ctx), to_float])
 
 
 def build_batch_transform(specs: list[dict] | None, ctx: TransformContext) -> Callable | None:
     """Batch pipeline: (images, class ids) -> (images, class probabilities); None when empty."""
-    return v2.Compose(build_steps(specs, ctx)) if specs else None
+    return v2().Compose(build_steps(specs, ctx)) if specs else None
 
 
 def to_float(img: Any) -> torch.Tensor:
     """Make the pipeline's output a plain float tensor whatever it ended with (uint8, PIL, float;
     a single image or a batch)."""
     if not isinstance(img, torch.Tensor):
-        img = v2.functional.pil_to_tensor(img)
+        img = v2().functional.pil_to_tensor(img)
     if type(img) is not torch.Tensor:  # a tv_tensors subclass (as_subclass costs a dispatch, every batch)
         img = img.as_subclass(torch.Tensor)
     return img.float().div_(255) if img.dtype == torch.uint8 else img
@@ -158,13 +166,13 @@ def fold_to_tensor(specs: list[dict]) -> list[dict]:
 def random_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, padding: NonNegativeInt = 4,
                 padding_mode: PadMode = "constant", fill: int = 0) -> Callable:
     """RandomCrop of `size` (0: the image size) after padding each side by `padding` (with `fill` if constant)."""
-    return v2.RandomCrop(size or ctx.image_size, padding=padding, padding_mode=padding_mode, fill=fill)
+    return v2().RandomCrop(size or ctx.image_size, padding=padding, padding_mode=padding_mode, fill=fill)
 
 
 @TRANSFORMS.register("center_crop", device=device.center_crop)
 def center_crop(ctx: TransformContext, *, size: NonNegativeInt = 0) -> Callable:
     """CenterCrop of `size` (0: the image size; after pad/resize to a larger size)."""
-    return v2.CenterCrop(size or ctx.image_size)
+    return v2().CenterCrop(size or ctx.image_size)
 
 
 @TRANSFORMS.register("random_resized_crop")
@@ -172,42 +180,42 @@ def random_resized_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, scal
                         ratio: tuple[float, float] = (3 / 4, 4 / 3),
                         interpolation: Interpolation = "bilinear") -> Callable:
     """RandomResizedCrop: a random area/aspect crop resized to `size` (0: the image size)."""
-    return v2.RandomResizedCrop(size or ctx.image_size, scale=scale, ratio=ratio, interpolation=interpolation)
+    return v2().RandomResizedCrop(size or ctx.image_size, scale=scale, ratio=ratio, interpolation=interpolation)
 
 
 def _stack_crops(crops: tuple) -> torch.Tensor:
-    return torch.stack([v2.functional.to_image(c).as_subclass(torch.Tensor) for c in crops])
+    return torch.stack([v2().functional.to_image(c).as_subclass(torch.Tensor) for c in crops])
 
 
 @TRANSFORMS.register("five_crop")
 def five_crop(ctx: TransformContext, *, size: NonNegativeInt = 0) -> Callable:
     """FiveCrop: 4 corners + center of `size` (0: the image size), stacked (5, C, size, size); logits averaged."""
-    return v2.Compose([v2.FiveCrop(size or ctx.image_size), _stack_crops])
+    return v2().Compose([v2().FiveCrop(size or ctx.image_size), _stack_crops])
 
 
 @TRANSFORMS.register("ten_crop")
 def ten_crop(ctx: TransformContext, *, size: NonNegativeInt = 0, vertical_flip: bool = False) -> Callable:
     """TenCrop: five_crop of the image and of its (horizontal, or vertical) flip, stacked (10, C, size, size)."""
-    return v2.Compose([v2.TenCrop(size or ctx.image_size, vertical_flip=vertical_flip), _stack_crops])
+    return v2().Compose([v2().TenCrop(size or ctx.image_size, vertical_flip=vertical_flip), _stack_crops])
 
 
 @TRANSFORMS.register("random_horizontal_flip", device=device.random_horizontal_flip)
 def random_horizontal_flip(ctx: TransformContext, *, p: Probability = 0.5) -> Callable:
     """Flip left-right with probability p."""
-    return v2.RandomHorizontalFlip(p)
+    return v2().RandomHorizontalFlip(p)
 
 
 @TRANSFORMS.register("random_vertical_flip", device=device.random_vertical_flip)
 def random_vertical_flip(ctx: TransformContext, *, p: Probability = 0.5) -> Callable:
     """Flip upside-down with probability p."""
-    return v2.RandomVerticalFlip(p)
+    return v2().RandomVerticalFlip(p)
 
 
 @TRANSFORMS.register("random_rotation")
 def random_rotation(ctx: TransformContext, *, degrees: float = 15.0, interpolation: Interpolation = "nearest",
                     fill: int = 0) -> Callable:
     """RandomRotation by an angle in [-degrees, degrees] (same size; corners filled with `fill`)."""
-    return v2.RandomRotation(degrees, interpolation=interpolation, fill=fill)
+    return v2().RandomRotation(degrees, interpolation=interpolation, fill=fill)
 
 
 @TRANSFORMS.register("random_affine")
@@ -215,7 +223,7 @@ def random_affine(ctx: TransformContext, *, degrees: float = 0.0,
                   translate: tuple[float, float] | None = (0.1, 0.1), scale: tuple[float, float] | None = None,
                   shear: float | None = None, interpolation: Interpolation = "nearest", fill: int = 0) -> Callable:
     """RandomAffine: rotation in [-degrees, degrees], translation fractions, scale range, shear degrees."""
-    return v2.RandomAffine(degrees, translate=translate, scale=scale, shear=shear,
+    return v2().RandomAffine(degrees, translate=translate, scale=scale, shear=shear,
                            interpolation=interpolation, fill=fill)
 
 
@@ -223,14 +231,14 @@ def random_affine(ctx: TransformContext, *, degrees: float = 0.0,
 def resize(ctx: TransformContext, *, size: NonNegativeInt = 0, interpolation: Interpolation = "bilinear",
            antialias: bool = True) -> Callable:
     """Resize to size x size (0: the image size)."""
-    return v2.Resize((size or ctx.image_size,) * 2, interpolation=interpolation, antialias=antialias)
+    return v2().Resize((size or ctx.image_size,) * 2, interpolation=interpolation, antialias=antialias)
 
 
 @TRANSFORMS.register("pad")
 def pad(ctx: TransformContext, *, padding: NonNegativeInt = 4, fill: int = 0,
         padding_mode: PadMode = "constant") -> Callable:
     """Pad each side by `padding` (the image grows: crop it back for fixed-size models such as net)."""
-    return v2.Pad(padding, fill=fill, padding_mode=padding_mode)
+    return v2().Pad(padding, fill=fill, padding_mode=padding_mode)
 
 
 # --- colour -------------------------------------------------------------------------------
@@ -239,28 +247,28 @@ def pad(ctx: TransformContext, *, padding: NonNegativeInt = 4, fill: int = 0,
 def color_jitter(ctx: TransformContext, *, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4,
                  hue: float = 0.0) -> Callable:
     """ColorJitter: random brightness, contrast, saturation factors in [1-x, 1+x], hue shift in [-hue, hue]."""
-    return v2.ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
+    return v2().ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
 
 
 @TRANSFORMS.register("grayscale")
 def grayscale(ctx: TransformContext, *, num_output_channels: Literal[1, 3] = 3) -> Callable:
     """Grayscale with 3 (same model input) or 1 output channels."""
-    return v2.Grayscale(num_output_channels)
+    return v2().Grayscale(num_output_channels)
 
 
 @TRANSFORMS.register("random_grayscale")
 def random_grayscale(ctx: TransformContext, *, p: Probability = 0.1) -> Callable:
     """Grayscale (keeping the channel count) with probability p."""
-    return v2.RandomGrayscale(p)
+    return v2().RandomGrayscale(p)
 
 
 @TRANSFORMS.register("normalize", device=device.normalize)
 def normalize(ctx: TransformContext, *, mean: list[float] | None = None,
               std: list[float] | None = None) -> Callable:
     """Scale to [0, 1] and normalize per channel (default: the train split's mean/std)."""
-    return v2.Compose([
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(list(mean or ctx.mean), list(std or ctx.std)),
+    return v2().Compose([
+        v2().ToDtype(torch.float32, scale=True),
+        v2().Normalize(list(mean or ctx.mean), list(std or ctx.std)),
     ])
 
 
@@ -269,7 +277,7 @@ def linear_transformation(ctx: TransformContext, *, epsilon: PositiveFloat = 0.1
                           max_samples: PositiveInt = 1000) -> Callable:
     """LinearTransformation: ZCA whitening of the train split (<= max_samples images); float out, not with normalize."""
     matrix, mean = ctx.zca(epsilon, max_samples)
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.LinearTransformation(matrix, mean)])
+    return v2().Compose([v2().ToDtype(torch.float32, scale=True), v2().LinearTransformation(matrix, mean)])
 
 
 # --- type conversions, named functions ----------------------------------------------------
@@ -277,7 +285,7 @@ def linear_transformation(ctx: TransformContext, *, epsilon: PositiveFloat = 0.1
 @TRANSFORMS.register("to_pil_image")
 def to_pil_image(ctx: TransformContext) -> Callable:
     """ToPILImage: uint8 tensor -> PIL image (for PIL-only steps; back with to_tensor or at the pipeline's end)."""
-    return v2.ToPILImage()
+    return v2().ToPILImage()
 
 
 @TRANSFORMS.register("to_tensor", device=device.to_tensor)
@@ -290,19 +298,23 @@ def _identity(img: Any) -> Any:
     return img
 
 
+def _invert(img: Any) -> Any:
+    return v2().functional.invert(img)
+
+
 def _to_rgb(img: torch.Tensor) -> torch.Tensor:
     return img.expand(3, -1, -1) if img.shape[-3] == 1 else img
 
 
 # Named functions for `lambda` (configs never carry code).
-LAMBDAS: dict[str, Callable] = {"identity": _identity, "invert": v2.functional.invert, "to_rgb": _to_rgb}
+LAMBDAS: dict[str, Callable] = {"identity": _identity, "invert": _invert, "to_rgb": _to_rgb}
 LambdaName = Literal[tuple(LAMBDAS)]
 
 
 @TRANSFORMS.register("lambda")
 def lambda_(ctx: TransformContext, *, fn: LambdaName = "identity") -> Callable:
     """Lambda with a named function: identity, invert (255 - x), to_rgb (1 -> 3 channels)."""
-    return v2.Lambda(LAMBDAS[fn])
+    return v2().Lambda(LAMBDAS[fn])
 
 
 # --- containers of nested pipelines -------------------------------------------------------
@@ -311,19 +323,19 @@ def lambda_(ctx: TransformContext, *, fn: LambdaName = "identity") -> Callable:
 def random_choice(ctx: TransformContext, *, transforms: list[Any] = [],
                   p: list[NonNegativeFloat] | None = None) -> Callable:
     """RandomChoice: apply one transform of the nested list, picked with weights p (default: uniform)."""
-    return v2.RandomChoice(build_steps(transforms, ctx), p=p)
+    return v2().RandomChoice(build_steps(transforms, ctx), p=p)
 
 
 @TRANSFORMS.register("random_apply", nested=True, check=entry_checks.nested)
 def random_apply(ctx: TransformContext, *, transforms: list[Any] = [], p: Probability = 0.5) -> Callable:
     """RandomApply: apply the whole nested list with probability p."""
-    return v2.RandomApply(build_steps(transforms, ctx), p=p)
+    return v2().RandomApply(build_steps(transforms, ctx), p=p)
 
 
 @TRANSFORMS.register("random_order", nested=True, check=entry_checks.nested)
 def random_order(ctx: TransformContext, *, transforms: list[Any] = []) -> Callable:
     """RandomOrder: apply every transform of the nested list in a random order."""
-    return v2.RandomOrder(build_steps(transforms, ctx))
+    return v2().RandomOrder(build_steps(transforms, ctx))
 
 
 # --- automatic augmentation policies ------------------------------------------------------
@@ -332,33 +344,33 @@ def random_order(ctx: TransformContext, *, transforms: list[Any] = []) -> Callab
 def random_erasing(ctx: TransformContext, *, p: Probability = 0.5, scale: tuple[float, float] = (0.02, 0.33),
                    ratio: tuple[float, float] = (0.3, 3.3), value: float = 0.0) -> Callable:
     """RandomErasing: blank a random rectangle (area fraction in scale) with `value`, with probability p."""
-    return v2.RandomErasing(p=p, scale=scale, ratio=ratio, value=value)
+    return v2().RandomErasing(p=p, scale=scale, ratio=ratio, value=value)
 
 
 @TRANSFORMS.register("auto_augment")
 def auto_augment(ctx: TransformContext, *, policy: Literal["cifar10", "imagenet", "svhn"] = "cifar10") -> Callable:
     """AutoAugment with a learned policy (cifar10, imagenet or svhn)."""
-    return v2.AutoAugment(v2.AutoAugmentPolicy(policy))
+    return v2().AutoAugment(v2().AutoAugmentPolicy(policy))
 
 
 @TRANSFORMS.register("rand_augment")
 def rand_augment(ctx: TransformContext, *, num_ops: PositiveInt = 2, magnitude: int = 9,
                  num_magnitude_bins: int = 31) -> Callable:
     """RandAugment: num_ops random ops at a fixed magnitude."""
-    return v2.RandAugment(num_ops=num_ops, magnitude=magnitude, num_magnitude_bins=num_magnitude_bins)
+    return v2().RandAugment(num_ops=num_ops, magnitude=magnitude, num_magnitude_bins=num_magnitude_bins)
 
 
 @TRANSFORMS.register("trivial_augment_wide")
 def trivial_augment_wide(ctx: TransformContext, *, num_magnitude_bins: int = 31) -> Callable:
     """TrivialAugmentWide: one random op at a random magnitude."""
-    return v2.TrivialAugmentWide(num_magnitude_bins=num_magnitude_bins)
+    return v2().TrivialAugmentWide(num_magnitude_bins=num_magnitude_bins)
 
 
 @TRANSFORMS.register("augmix")
 def augmix(ctx: TransformContext, *, severity: int = 3, mixture_width: int = 3, chain_depth: int = -1,
            alpha: float = 1.0, all_ops: bool = True) -> Callable:
     """AugMix: a Dirichlet mix of augmentation chains, blended with the original."""
-    return v2.AugMix(severity=severity, mixture_width=mixture_width, chain_depth=chain_depth,
+    return v2().AugMix(severity=severity, mixture_width=mixture_width, chain_depth=chain_depth,
                      alpha=alpha, all_ops=all_ops)
 
 
@@ -367,10 +379,10 @@ def augmix(ctx: TransformContext, *, severity: int = 3, mixture_width: int = 3, 
 @TRANSFORMS.register("mixup", level=BATCH)
 def mixup(ctx: TransformContext, *, alpha: PositiveFloat = 1.0) -> Callable:
     """MixUp (batch): blend image pairs and their one-hot labels with a Beta(alpha, alpha) weight."""
-    return v2.MixUp(alpha=alpha, num_classes=ctx.num_classes)
+    return v2().MixUp(alpha=alpha, num_classes=ctx.num_classes)
 
 
 @TRANSFORMS.register("cutmix", level=BATCH)
 def cutmix(ctx: TransformContext, *, alpha: PositiveFloat = 1.0) -> Callable:
     """CutMix (batch): paste a box from another image, labels mixed by the box's area."""
-    return v2.CutMix(alpha=alpha, num_classes=ctx.num_classes)
+    return v2().CutMix(alpha=alpha, num_classes=ctx.num_classes)

@@ -1,12 +1,12 @@
 """Image helpers shared by the visuals: fixed samples, display scaling, grids, layers by name."""
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
 from trainlib.errors import ConfigError
 
@@ -41,8 +41,21 @@ def for_display(x: torch.Tensor) -> torch.Tensor:
 
 
 def grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
-    """A (C, H, W) grid of images already in [0, 1]."""
-    return make_grid(images, nrow=nrow, padding=1, pad_value=1.0)
+    """A (C, H, W) grid of images (N, C, H, W) already in [0, 1], `nrow` to a row, 1 px white between:
+    torchvision's make_grid(padding=1, pad_value=1.0), pixel for pixel (one channel shown as three,
+    one image unpadded), without importing torchvision (~1.5 s) into every run."""
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    if len(images) == 1:
+        return images[0].clone()
+    n, channels, height, width = images.shape
+    columns = min(nrow, n)
+    rows = math.ceil(n / columns)
+    canvas = images.new_full((channels, rows * (height + 1) + 1, columns * (width + 1) + 1), 1.0)
+    for k, image in enumerate(images):
+        top, left = 1 + (k // columns) * (height + 1), 1 + (k % columns) * (width + 1)
+        canvas[:, top:top + height, left:left + width] = image
+    return canvas
 
 
 def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:

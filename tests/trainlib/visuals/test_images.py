@@ -1,13 +1,17 @@
 """Grad-CAM, kernel grids and feature maps: what the pictures show."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 import torch
 from torch import nn
 
 from trainlib.models import Net
 from trainlib.visuals.feature_maps import MAX_MAPS, feature_map_grid
 from trainlib.visuals.gradcam import grad_cam, overlay
-from trainlib.visuals.images import capture, for_display
+from trainlib.visuals.images import capture, for_display, grid
 from trainlib.visuals.kernels import kernel_grid, kernel_split_grid
 
 
@@ -67,3 +71,20 @@ def test_feature_maps_one_row_per_image():
     picture = feature_map_grid(maps)
     assert picture.shape[1:] == (1 + 2 * 11, 1 + MAX_MAPS * 11)
     assert feature_map_grid(capture(net, "fc1", torch.randn(2, 3, 32, 32))).shape[1] == 1 + 2 * 2
+
+
+@pytest.mark.parametrize("shape, nrow", [((1, 1, 5, 4), 8), ((1, 3, 4, 4), 8), ((7, 1, 5, 3), 3),
+                                         ((16, 3, 4, 4), 8), ((9, 3, 6, 2), 4), ((5, 1, 3, 3), 8)])
+def test_grid_is_torchvisions_make_grid_pixel_for_pixel(shape, nrow):
+    from torchvision.utils import make_grid
+
+    images = torch.rand(shape)
+    assert torch.equal(grid(images, nrow=nrow), make_grid(images, nrow=nrow, padding=1, pad_value=1.0))
+
+
+def test_a_default_run_path_imports_no_torchvision():
+    """torchvision costs ~1.5 s to import (its models import torch._dynamo): the run, its registries
+    and its visuals import it only where a CPU transform or a torchvision model is built."""
+    code = "import sys, trainlib.run, trainlib.visuals; print('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
