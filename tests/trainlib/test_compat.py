@@ -142,3 +142,13 @@ def test_ray_processes_in_own_session_start_a_session_inside_and_not_after():
     with compat.ray_processes_in_own_session():
         assert session_of_a_child()
     assert not session_of_a_child()
+
+
+def test_mlflow_requirement_check_is_skipped_inside_and_restored_after():
+    from mlflow.utils import requirements_utils
+
+    check = requirements_utils._check_requirement_satisfied
+    assert check("torch==0.0.1") is not None  # a mismatch, found
+    with compat.mlflow_without_requirement_check():
+        assert requirements_utils._check_requirement_satisfied("torch==0.0.1") is None
+    assert requirements_utils._check_requirement_satisfied is check

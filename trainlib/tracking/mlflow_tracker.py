@@ -171,7 +171,7 @@ class MlflowTracker:
         import torch
         from mlflow.models import infer_signature
 
-        from trainlib.compat import mlflow_global_uri
+        from trainlib.compat import mlflow_global_uri, mlflow_without_requirement_check
 
         model = copy.deepcopy(model).cpu().eval()
         example = input_example.detach().cpu().contiguous()  # torch.export guards the example's strides
@@ -183,7 +183,7 @@ class MlflowTracker:
             return
         # mlflow.pytorch.log_model has no client argument: it reads the global tracking URI.
         try:
-            with mlflow_global_uri(self.uri):
+            with mlflow_global_uri(self.uri), mlflow_without_requirement_check():
                 mlflow.pytorch.log_model(model, name=MODEL_NAME, model_id=logged.model_id, run_id=self.run_id,
                                          input_example=example.numpy(),
                                          signature=infer_signature(example.numpy(), output.numpy()),
