@@ -56,7 +56,7 @@ def mlflow_without_requirement_check() -> Iterator[None]:
     name = "_check_requirement_satisfied"
     check = private("mlflow", module, name)
     requirements = importlib.import_module(module)
-    setattr(requirements, name, lambda requirement: None)  # None: satisfied
+    setattr(requirements, name, lambda *_: None)  # None: satisfied
     try:
         yield
     finally:
