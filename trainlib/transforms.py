@@ -144,14 +144,18 @@ def require_device_versions(specs: list[dict]) -> None:
 def build_device_pipeline(specs: list[dict], ctx: device.DeviceContext) -> device.DeviceOp:
     """Compose the device versions; the output is float (scaled to [0, 1] when nothing normalized it)."""
     require_device_versions(specs)
-    ops = [TRANSFORMS.get(s["name"]).meta["device"](ctx, **{k: v for k, v in s.items() if k != "name"})
-           for s in fold_to_tensor(specs)]
+    ops = [build_device_op(s, ctx) for s in fold_to_tensor(specs)]
 
     def apply(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         for op in ops:
             x = op(x, generator)
         return to_float(x)
     return apply
+
+
+def build_device_op(spec: dict, ctx: device.DeviceContext) -> device.DeviceOp:
+    """The device version of one spec (has_device_version(spec) must hold)."""
+    return TRANSFORMS.get(spec["name"]).meta["device"](ctx, **{k: v for k, v in spec.items() if k != "name"})
 
 
 def fold_to_tensor(specs: list[dict]) -> list[dict]:
