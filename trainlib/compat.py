@@ -143,6 +143,24 @@ def override_ray_train_sigint_hook(trainer_class: type, handler: Callable[[Any, 
     setattr(trainer_class, hook, handler)
 
 
+def drop_ray_train_datasets_callback_without_datasets(trainer_class: type) -> None:
+    """A TorchTrainer subclass given no Ray Datasets starts no DatasetManager actor. Ray Train's default
+    callbacks (its private `_create_default_callbacks`) start one per job whatever it is given: a
+    process of its own (~1.4 CPU-s here) while the workers start."""
+    hook = "_create_default_callbacks"
+    datasets_callback = private("ray", "ray.train.v2._internal.callbacks.datasets", "DatasetsCallback")
+    defaults = getattr(trainer_class, hook, None)
+    if not callable(defaults):
+        raise PrivateApiMoved(f"ray {version('ray')} has no TorchTrainer.{hook}: trainlib/compat.py needs updating "
+                              f"for it")
+
+    def without_unused_datasets_callback(trainer: Any) -> list:
+        callbacks = defaults(trainer)
+        return callbacks if trainer.datasets else [c for c in callbacks if not isinstance(c, datasets_callback)]
+
+    setattr(trainer_class, hook, without_unused_datasets_callback)
+
+
 def ray_torch_backend() -> tuple[type, Callable[[], None]]:
     """Ray Train's torch Backend class and its per-worker env-var set-up (to subclass the backend)."""
     module = "ray.train.torch.config"

@@ -21,6 +21,9 @@ CONSOLE_LOG = "console.log"  # under `output.dir`/ray: Ray's output a DDP driver
 # variable is passed on to the controller; a value the user set is kept.
 CONTROLLER_POLL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 CONTROLLER_POLL_S = "0.2"
+# Ray Train starts a preemption watcher (an actor process polling Ray for nodes being drained) per job.
+# When every node is this machine, nothing drains a node the job could outlive; a value the user set is kept.
+PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
 
 def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
@@ -54,8 +57,11 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     loop_config = {"config": cfg.to_dict(), "resume": absolute_source(resume), "command": command,
                    "tags": dict(tags or {}), "observers": list(observers), "fail_on_nonfinite": fail_on_nonfinite}
     backend = resolve_backend(cfg.distributed.backend, "cuda" if gpus else "cpu")  # refused before Ray is asked
-    torch_config = LoopbackTorchConfig if single_machine() else TorchConfig
+    on_one_machine = single_machine()
+    torch_config = LoopbackTorchConfig if on_one_machine else TorchConfig
     os.environ.setdefault(CONTROLLER_POLL_ENV, CONTROLLER_POLL_S)
+    if on_one_machine:
+        os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
     return InterruptibleTrainer(
         ddp_train_loop,
         train_loop_config=loop_config,

@@ -22,7 +22,8 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from launcher.guard import raise_interrupt
 from launcher.cluster.local_ray import LOOPBACK, on_loopback
-from trainlib.compat import override_ray_train_sigint_hook, ray_torch_backend
+from trainlib.compat import (drop_ray_train_datasets_callback_without_datasets, override_ray_train_sigint_hook,
+                             ray_torch_backend)
 
 TorchBackend, set_torch_distributed_env_vars = ray_torch_backend()
 
@@ -60,6 +61,7 @@ class InterruptibleTrainer(TorchTrainer):
 
 
 override_ray_train_sigint_hook(InterruptibleTrainer, InterruptibleTrainer.register_signal_handlers)
+drop_ray_train_datasets_callback_without_datasets(InterruptibleTrainer)  # our workers load their own data
 
 
 def single_machine() -> bool:

@@ -127,6 +127,30 @@ def test_the_train_controller_polls_often_unless_the_user_set_it(local_ray, monk
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("user_value, expected", [(None, "0"), ("1", "1")])
+def test_a_job_on_one_machine_starts_no_preemption_watcher_unless_the_user_asked(local_ray, monkeypatch, user_value,
+                                                                                expected):
+    from launcher.cluster.ddp import PREEMPTION_WATCHER_ENV, make_trainer
+
+    monkeypatch.delenv(PREEMPTION_WATCHER_ENV, raising=False)
+    if user_value:
+        monkeypatch.setenv(PREEMPTION_WATCHER_ENV, user_value)
+    monkeypatch.setenv("RAY_ADDRESS", local_ray)
+    make_trainer(EXACT, workers=2)
+    assert os.environ[PREEMPTION_WATCHER_ENV] == expected
+
+
+@pytest.mark.slow
+def test_the_job_started_neither_a_preemption_watcher_nor_a_dataset_manager(tuned):
+    """Each is an actor process of its own (~1.3 CPU-s each here, while the workers start)."""
+    from ray.util.state import list_actors
+
+    started = {actor.class_name for actor in list_actors(limit=10_000)}
+    assert {"TrainController", "RayTrainWorker"} <= started  # the query sees the job's actors, dead ones too
+    assert not started & {"PreemptionWatcher", "DatasetManager"}
+
+
+@pytest.mark.slow
 def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(local_ray, tmp_path, store, client):
     import ray
 

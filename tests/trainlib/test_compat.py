@@ -128,7 +128,21 @@ def test_ray_train_pieces_the_ddp_driver_builds_on_are_there():
         compat.override_ray_train_sigint_hook(object, lambda self, controller: None)
     dispatcher = compat.ray_worker_output_dispatcher()
     assert callable(dispatcher.add_handler) and callable(dispatcher.remove_handler)
+    compat.drop_ray_train_datasets_callback_without_datasets(trainer)
+    with pytest.raises(compat.PrivateApiMoved, match="has no TorchTrainer._create_default_callbacks"):
+        compat.drop_ray_train_datasets_callback_without_datasets(object)
     importlib.import_module(compat.RAY_TOKEN_LOGGER)  # the logger is named after its module
+
+
+@pytest.mark.parametrize("datasets, kept", [({}, False), ({"train": lambda: None}, True)], ids=["none", "one"])
+def test_ray_train_starts_its_dataset_manager_only_for_ray_datasets(datasets, kept):
+    from ray.train.torch import TorchTrainer
+
+    trainer = type("Trainer", (TorchTrainer,), {})
+    compat.drop_ray_train_datasets_callback_without_datasets(trainer)
+    callbacks = {type(c).__name__ for c in trainer(lambda config: None, datasets=datasets)._create_default_callbacks()}
+    assert ("DatasetsCallback" in callbacks) == kept
+    assert "BackendSetupCallback" in callbacks  # the others stay
 
 
 def test_ray_processes_in_own_session_start_a_session_inside_and_not_after():
