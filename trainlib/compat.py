@@ -63,6 +63,22 @@ def mlflow_without_requirement_check() -> Iterator[None]:
         setattr(requirements, name, check)
 
 
+def finish_interpreter_work() -> None:
+    """What the interpreter does at exit before it tears its modules down: tell library worker threads
+    to stop and join every non-daemon thread (threading._shutdown), then run the exit handlers
+    (atexit._run_exitfuncs); after this, only the teardown is left, which writes nothing."""
+    import atexit
+    import sys
+    import threading
+
+    for module, name in ((threading, "_shutdown"), (atexit, "_run_exitfuncs")):
+        step = getattr(module, name, None)
+        if not callable(step):
+            raise PrivateApiMoved(f"Python {sys.version.split()[0]} has no {module.__name__}.{name}: "
+                                  f"trainlib/compat.py needs updating for it")
+        step()
+
+
 def add_summary(writer: Any, summary: Any, step: int) -> None:
     """Write a ready-made Summary proto through a tensorboardX SummaryWriter (e.g. an image already PNG-encoded)."""
     writer._get_file_writer().add_summary(summary, step)
