@@ -52,7 +52,7 @@ SECTIONS = [
 ]
 
 CHILD = r"""
-import importlib, json, sys, time
+import atexit, importlib, json, sys, time
 
 sections, out = json.loads(sys.argv[1]), sys.argv[2]
 totals, stack, marks = {}, [], {}
@@ -75,6 +75,12 @@ def timed(name, fn):
     return wrapper
 
 
+def dump():
+    with open(out, "w") as fh:
+        json.dump({"totals": totals, "run_start": marks["run:start"], "run_end": marks["run:end"]}, fh)
+
+
+atexit.register(dump)  # `entry` ends the process once the exit handlers ran
 for name, module, attr in sections:
     owner = importlib.import_module(module)
     *path, leaf = attr.split(".")
@@ -82,13 +88,9 @@ for name, module, attr in sections:
         owner = getattr(owner, part)
     setattr(owner, leaf, timed(name, getattr(owner, leaf)))
 sys.argv = ["launch", "train", "--no-progress"]
-from launcher.cli import main
+from launcher.cli import entry
 
-try:
-    main()
-finally:
-    with open(out, "w") as fh:
-        json.dump({"totals": totals, "run_start": marks["run:start"], "run_end": marks["run:end"]}, fh)
+entry()
 """
 
 
