@@ -14,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from launcher.cli import main
+from launcher.cluster.ddp import CONTROLLER_POLL_ENV, PREEMPTION_WATCHER_ENV
 from tests.conftest import train_args
 from tests.trainlib.test_distributed import EXACT
 from trainlib.checkpoint import LAST, load_safely
@@ -113,31 +114,22 @@ def test_every_epoch_reaches_tune_through_ray_train_report(tuned):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("user_value, expected", [(None, "0.2"), ("5", "5")])
-def test_the_train_controller_polls_often_unless_the_user_set_it(local_ray, monkeypatch, user_value, expected):
-    """At Ray's default 2 s poll every reported epoch waited up to 2 s (a 10-epoch job: 53 s, now 27 s)."""
-    from launcher.cluster.ddp import CONTROLLER_POLL_ENV, make_trainer
+@pytest.mark.parametrize("variable, user_value, expected", [
+    (CONTROLLER_POLL_ENV, None, "0.2"), (CONTROLLER_POLL_ENV, "5", "5"),
+    (PREEMPTION_WATCHER_ENV, None, "0"), (PREEMPTION_WATCHER_ENV, "1", "1"),
+], ids=["poll", "poll set by the user", "no preemption watcher", "watcher set by the user"])
+def test_a_job_on_one_machine_gets_ray_train_settings_unless_the_user_set_them(local_ray, monkeypatch, variable,
+                                                                               user_value, expected):
+    """The controller's poll: at Ray's default 2 s every reported epoch waited up to 2 s (a 10-epoch job:
+    53 s, now 27 s). The preemption watcher: an actor process nothing needs when every node is this machine."""
+    from launcher.cluster.ddp import make_trainer
 
-    monkeypatch.delenv(CONTROLLER_POLL_ENV, raising=False)
+    monkeypatch.delenv(variable, raising=False)
     if user_value:
-        monkeypatch.setenv(CONTROLLER_POLL_ENV, user_value)
+        monkeypatch.setenv(variable, user_value)
     monkeypatch.setenv("RAY_ADDRESS", local_ray)
     make_trainer(EXACT, workers=2)
-    assert os.environ[CONTROLLER_POLL_ENV] == expected
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("user_value, expected", [(None, "0"), ("1", "1")])
-def test_a_job_on_one_machine_starts_no_preemption_watcher_unless_the_user_asked(local_ray, monkeypatch, user_value,
-                                                                                expected):
-    from launcher.cluster.ddp import PREEMPTION_WATCHER_ENV, make_trainer
-
-    monkeypatch.delenv(PREEMPTION_WATCHER_ENV, raising=False)
-    if user_value:
-        monkeypatch.setenv(PREEMPTION_WATCHER_ENV, user_value)
-    monkeypatch.setenv("RAY_ADDRESS", local_ray)
-    make_trainer(EXACT, workers=2)
-    assert os.environ[PREEMPTION_WATCHER_ENV] == expected
+    assert os.environ[variable] == expected
 
 
 @pytest.mark.slow
