@@ -35,15 +35,14 @@ def base_layer(workdir: Path, batch_size: int) -> dict:
 
 
 def sequential(workdir: Path, seeds: range, batch_size: int) -> list[float]:
-    import torch
-
     from trainlib.config import resolve
     from trainlib.run import run
 
-    torch.set_num_threads(1)  # as in a trial with resources.cpu 1 (Ray sets OMP_NUM_THREADS=1 there)
     walls = []
     for seed in seeds:
-        cfg = resolve([base_layer(workdir, batch_size), {"seed": seed, "tracking": {"experiment": "bench-seq"}}])
+        # one thread, as in a trial with resources.cpu 1; run() sets torch's threads from the config
+        cfg = resolve([base_layer(workdir, batch_size),
+                       {"seed": seed, "threads": 1, "tracking": {"experiment": "bench-seq"}}])
         start = time.perf_counter()
         run(cfg, progress=False, echo=lambda _: None)
         walls.append(time.perf_counter() - start)
