@@ -82,6 +82,21 @@ class StopReasons(Callback):
                                                      f"{self.epochs} ({self.metric} {value:.4f})")
 
 
+class ImportsAhead(Callback):
+    """Once the first trial has started, what the summary and the report need is imported in the
+    background (launcher.sweep.reporting_imports)."""
+
+    def __init__(self):
+        self.started = False
+
+    def on_trial_start(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        from launcher.sweep.reporting_imports import import_ahead
+
+        if not self.started:
+            self.started = True
+            import_ahead()
+
+
 class StateDigest(Callback):
     """Record on the parent run each version of the Tune state that Tune writes (in its staging
     folder and in the sweep folder), so a resume restores only files the sweep wrote (see

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -39,7 +38,7 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
             retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
     from launcher.cluster.ray_logs import warn_once_per_sweep
-    from launcher.sweep.callbacks import LiveConsole, StateDigest, StopReasons, TrialFailures
+    from launcher.sweep.callbacks import ImportsAhead, LiveConsole, StateDigest, StopReasons, TrialFailures
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
@@ -50,35 +49,10 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
         tuner = restore_tuner(workspace, trainable, retry_errored)
     else:
         callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record),
-                     StateDigest(record, workspace.tune_dir)]
+                     StateDigest(record, workspace.tune_dir), ImportsAhead(), *trial_result_files()]
         tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
-    import_reporting_ahead()
     results = tuner.fit()
     return outcome(workspace, errored={Path(r.path).name for r in results if r.error is not None})
-
-
-def import_reporting_ahead() -> threading.Thread:
-    """Import what the summary and the report need (matplotlib; scikit-learn and scipy behind optuna's
-    fANOVA) in the background while the trials run and the driver mostly waits on Ray: after the last
-    trial these imports took 2-3 s of every sweep (issue 26). Started once the Tuner is built, so it
-    shares the interpreter with Tune's waiting, not with the driver's own set-up."""
-    thread = threading.Thread(target=_import_reporting, name="import-reporting", daemon=True)
-    thread.start()
-    return thread
-
-
-def _import_reporting() -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # as launcher.sweep.pictures does, before pyplot picks a backend
-        import matplotlib.pyplot  # noqa: F401
-        import optuna.importance  # noqa: F401
-        import tensorboardX.summary  # noqa: F401
-
-        import launcher.report.sweep_report  # noqa: F401
-    except Exception:  # noqa: BLE001 - only a head start: the summary's own imports say what is wrong
-        pass
 
 
 def outcome(workspace: Workspace, errored: set[str]) -> Outcome:
@@ -91,6 +65,19 @@ def outcome(workspace: Workspace, errored: set[str]) -> Outcome:
     trials = ExperimentAnalysis(workspace.tune_dir).trials
     unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR") and t.trial_id not in errored]
     return Outcome(len(trials), len(unfinished))
+
+
+def trial_result_files() -> list:
+    """Tune's result files in each trial's folder (result.json, progress.csv: what ExperimentAnalysis reads),
+    passed explicitly so that Tune adds no logger of its own (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS): its
+    TensorBoard one imported tensorboardX, and with it torch, into the driver before the first trial
+    started (1.5 s of every sweep), for event files each trial's run folder already holds (`tb/`).
+    Only for a new sweep: a resumed one gets its callbacks back from Tune's state, which for a sweep
+    started by an earlier version holds no result-file loggers (Tune adds its defaults then)."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
 
 
 def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: list, reuse_actors: bool = True) -> Any:

@@ -245,7 +245,8 @@ def test_trials_one_at_a_time_run_in_one_reused_process_and_each_keeps_its_own_r
                                                                                        client):
     """Issue 26: with `reuse_actors` the second and third trial start in the first one's process (no new
     process, no second import of torch and MLflow), read from Tune's own records (each result's pid);
-    each trial still has its own child run, run folder, checkpoint and TensorBoard files."""
+    each trial still has its own child run, run folder, checkpoint and TensorBoard files. Tune writes its
+    result files, but no TensorBoard files of its own (its logger imported torch into the driver)."""
     path = sweep_file(tmp_path, """\
 name: reused
 base: {epochs: 1, batch_size: 256}
@@ -261,6 +262,8 @@ resources: {cpu: 1}
     tune_dir = Path(parent.data.tags["launch.sweep_dir"]) / "tune"
     results = [json.loads(line) for found in tune_dir.glob("*/result.json") for line in found.read_text().splitlines()]
     assert len(results) == 3 and len({r["pid"] for r in results}) == 1, "three trials, one process"
+    assert len(list(tune_dir.glob("*/progress.csv"))) == 3
+    assert not list(tune_dir.glob("*/events.out.tfevents.*")), "Tune's TensorBoard logger (torch in the driver)"
     run_dirs = {Path(c.data.tags["launch.run_dir"]) for c in children}
     assert len(run_dirs) == 3
     assert all((d / "checkpoints" / "last.pt").is_file() and any((d / "tb").glob("events.*")) for d in run_dirs)
