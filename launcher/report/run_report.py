@@ -16,15 +16,6 @@ def rerun_command(run_id: str, uri: str) -> str:
     return f"launch train --reproduce {run_id} --tracking-uri {uri}"
 
 
-def artifact_text(client, run_id: str, path: str) -> str | None:
-    """A text artifact of the run, or None when it has none at that path."""
-    folder = str(Path(path).parent) if "/" in path else None
-    if not any(a.path == path for a in client.list_artifacts(run_id, folder)):
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        return Path(client.download_artifacts(run_id, path, tmp)).read_text()
-
-
 def png_artifacts(client, run_id: str, folder: str | None = None) -> list[str]:
     """The run's PNG artifacts (depth first, checkpoints and the MLflow model skipped), at most MAX_VISUALS."""
     found: list[str] = []
@@ -54,13 +45,14 @@ def build_run_report(client, uri: str, run) -> tuple[str, str]:
     """(title, HTML page) of one run."""
     from trainlib.diagnose.doctor import recorded_verdict
     from trainlib.diagnose.report import render
+    from trainlib.tracking.artifact_reads import artifact_text
 
     run_id = run.info.run_id
     report, verdict = recorded_verdict(client, run_id)
     title = f"run {run.info.run_name} ({run_id[:8]}): {report.model} on {report.dataset}, {run.info.status}"
     curves = (html.image(html.figure_png(lambda out: plot_run_curves(report.curves, title, out)), "curves",
                          "curves-chart") if report.curves else html.paragraph("no epoch completed", "note"))
-    config = artifact_text(client, run_id, "config.yaml")
+    config = artifact_text(client.tracking_uri, run, "config.yaml")
     sections = [
         html.section("Curves", "curves", curves),
         visuals_section(client, run_id),

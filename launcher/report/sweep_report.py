@@ -11,7 +11,7 @@ from pathlib import Path
 from launcher.report import html
 from launcher.report.charts import plot_importance
 from launcher.report.importance import Importance, Scored, param_importance
-from launcher.report.run_report import artifact_text, rerun_command
+from launcher.report.run_report import rerun_command
 from launcher.sweep.pictures import LOG_KINDS, Objective, plot_comparison, plot_parameters, varying_keys
 from launcher.sweep.tracking import SweepRun, TrialRow, collect_rows, ranked
 from trainlib import tags as tag
@@ -109,7 +109,9 @@ def importance_section(importance: Importance, objective: Objective) -> str:
 def best_section(client, uri: str, best: TrialRow | None, objective: Objective) -> str:
     if best is None:
         return html.section("Best trial", "best", html.paragraph("no trial finished with a value", "note"))
-    config = artifact_text(client, best.run_id, "config.yaml") or "(no config.yaml artifact)"
+    from trainlib.tracking.artifact_reads import artifact_text
+
+    config = artifact_text(client.tracking_uri, client.get_run(best.run_id), "config.yaml") or "(no config.yaml artifact)"
     return html.section(
         "Best trial", "best",
         html.paragraph(f"{best.trial} (run {best.run_id}): best {objective.metric} {best.best:.4g}"),

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from trainlib import tags as tag
 from trainlib.live_checks.catalog import CHECKS
@@ -85,18 +83,18 @@ def load_report(client, run_id: str) -> Report:
     final = {k: v for k, v in run.data.metrics.items() if k.startswith("test/")}
     return Report(run_id, run.info.run_name, run.info.status, params.get("model.name", "?"),
                   params.get("data.name", "?"), len(curves[0].values) if curves else 0, params.get("epochs", "?"),
-                  tags.get(tag.STOP_REASON), tags.get(tag.ERROR), curves, final, _diagnostics(client, run_id))
+                  tags.get(tag.STOP_REASON), tags.get(tag.ERROR), curves, final, _diagnostics(client, run))
 
 
 def _history(client, run_id: str, key: str) -> list[float]:
     return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
 
 
-def _diagnostics(client, run_id: str) -> dict:
-    if not any(a.path == ARTIFACT for a in client.list_artifacts(run_id)):
-        return {}
-    with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(Path(client.download_artifacts(run_id, ARTIFACT, tmp)).read_text())
+def _diagnostics(client, run) -> dict:
+    from trainlib.tracking.artifact_reads import artifact_text
+
+    text = artifact_text(client.tracking_uri, run, ARTIFACT)
+    return json.loads(text) if text is not None else {}
 
 
 def render(report: Report, verdict, probes=None) -> str:
