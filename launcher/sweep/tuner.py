@@ -1,10 +1,11 @@
 """The Tuner: running a sweep's trials on the connected Ray cluster, or resuming them."""
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from launcher.sweep.cluster import cap_ddp_trials
 from launcher.sweep.loading import Sweep
@@ -12,6 +13,8 @@ from launcher.sweep.schema import Resources
 from launcher.sweep.tracking import SweepRun
 from launcher.sweep.workspace import Workspace, label_of
 from trainlib.errors import ConfigError
+
+NO_DEFAULT_LOGGERS_ENV = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"  # Tune's own switch (ray.tune.utils.callback)
 
 
 class TrialNamer:
@@ -51,7 +54,8 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
         callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record),
                      StateDigest(record, workspace.tune_dir), ImportsAhead(), *trial_result_files()]
         tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
-    results = tuner.fit()
+    with no_default_loggers(not resume):
+        results = tuner.fit()
     return outcome(workspace, errored={Path(r.path).name for r in results if r.error is not None})
 
 
@@ -69,15 +73,28 @@ def outcome(workspace: Workspace, errored: set[str]) -> Outcome:
 
 def trial_result_files() -> list:
     """Tune's result files in each trial's folder (result.json, progress.csv: what ExperimentAnalysis reads),
-    passed explicitly so that Tune adds no logger of its own (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS): its
-    TensorBoard one imported tensorboardX, and with it torch, into the driver before the first trial
-    started (1.5 s of every sweep), for event files each trial's run folder already holds (`tb/`).
-    Only for a new sweep: a resumed one gets its callbacks back from Tune's state, which for a sweep
-    started by an earlier version holds no result-file loggers (Tune adds its defaults then)."""
+    passed explicitly so that Tune need add no logger of its own (no_default_loggers)."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     return [CSVLoggerCallback(), JsonLoggerCallback()]
+
+
+@contextlib.contextmanager
+def no_default_loggers(active: bool) -> Iterator[None]:
+    """While `active`, Tuner.fit adds none of Tune's default loggers: its TensorBoard one imported
+    tensorboardX, and with it torch, into the driver before the first trial started (1.5 s of every
+    sweep), for event files each trial's run folder already holds (`tb/`). For a new sweep only, which
+    passes trial_result_files: a resumed one gets its callbacks back from Tune's state, where a sweep
+    started by an earlier version has no result-file loggers. The variable is set for the fit alone: a
+    Tuner fitted later in this process (a library user's) gets Tune's defaults, and a user's setting stays."""
+    if not active or NO_DEFAULT_LOGGERS_ENV in os.environ:
+        yield
+        return
+    os.environ[NO_DEFAULT_LOGGERS_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(NO_DEFAULT_LOGGERS_ENV, None)
 
 
 def build_tuner(sweep: Sweep, workspace: Workspace, trainable: Any, callbacks: list, reuse_actors: bool = True) -> Any:

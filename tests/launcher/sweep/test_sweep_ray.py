@@ -23,6 +23,7 @@ from launcher.cli import main
 from launcher.cluster.local_ray import loopback_node
 from launcher.sweep.cmd import run_sweep
 from launcher.sweep.loading import load_sweep
+from launcher.sweep.tuner import NO_DEFAULT_LOGGERS_ENV
 from tests.launcher.sweep import helpers
 from tests.launcher.sweep.helpers import layer, most_at_once, runs_of, steps, sweep_file, wait_for
 
@@ -264,6 +265,7 @@ resources: {cpu: 1}
     assert len(results) == 3 and len({r["pid"] for r in results}) == 1, "three trials, one process"
     assert len(list(tune_dir.glob("*/progress.csv"))) == 3
     assert not list(tune_dir.glob("*/events.out.tfevents.*")), "Tune's TensorBoard logger (torch in the driver)"
+    assert NO_DEFAULT_LOGGERS_ENV not in os.environ, "a Tuner fitted later in this process gets Tune's loggers"
     run_dirs = {Path(c.data.tags["launch.run_dir"]) for c in children}
     assert len(run_dirs) == 3
     assert all((d / "checkpoints" / "last.pt").is_file() and any((d / "tb").glob("events.*")) for d in run_dirs)
