@@ -44,7 +44,8 @@ def one_run(workdir: Path, epochs: int, step0_on: bool, index: int) -> float:
     from trainlib.config import resolve
     from trainlib.run import run
 
-    cfg = resolve([{"epochs": epochs, "output": {"dir": str(workdir / "runs")}, "diagnose": {"step0": step0_on}, "threads": 1,
+    cfg = resolve([{"epochs": epochs, "output": {"dir": str(workdir / "runs")}, "diagnose": {"step0": step0_on},
+                    "threads": 1,  # the one thread main() reports: run() sets torch's threads from the config
                     "tracking": {"uri": f"sqlite:///{workdir / 'bench.db'}", "run_name": f"bench-{index}"}}])
     start = time.perf_counter()
     run(cfg, progress=False, echo=lambda _: None)

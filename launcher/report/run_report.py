@@ -7,6 +7,7 @@ from pathlib import Path
 
 from launcher.report import html
 from launcher.report.charts import plot_run_curves
+from trainlib.tracking.artifact_reads import artifact_text
 
 MAX_VISUALS = 40  # PNG artifacts embedded; a run logging visuals every epoch has many
 SKIPPED_FOLDERS = ("checkpoints", "model")
@@ -45,7 +46,6 @@ def build_run_report(client, uri: str, run) -> tuple[str, str]:
     """(title, HTML page) of one run."""
     from trainlib.diagnose.doctor import recorded_verdict
     from trainlib.diagnose.report import render
-    from trainlib.tracking.artifact_reads import artifact_text
 
     run_id = run.info.run_id
     report, verdict = recorded_verdict(client, run_id)

@@ -15,6 +15,7 @@ from launcher.report.run_report import rerun_command
 from launcher.sweep.pictures import LOG_KINDS, Objective, plot_comparison, plot_parameters, varying_keys
 from launcher.sweep.tracking import SweepRun, TrialRow, collect_rows, ranked
 from trainlib import tags as tag
+from trainlib.tracking.artifact_reads import artifact_text
 
 SCORED = ("FINISHED", "KILLED")  # finished and stopped trials count for the importance
 
@@ -109,9 +110,8 @@ def importance_section(importance: Importance, objective: Objective) -> str:
 def best_section(client, uri: str, best: TrialRow | None, objective: Objective) -> str:
     if best is None:
         return html.section("Best trial", "best", html.paragraph("no trial finished with a value", "note"))
-    from trainlib.tracking.artifact_reads import artifact_text
-
-    config = artifact_text(client.tracking_uri, client.get_run(best.run_id), "config.yaml") or "(no config.yaml artifact)"
+    config = artifact_text(client.tracking_uri, client.get_run(best.run_id), "config.yaml")
+    config = config or "(no config.yaml artifact)"
     return html.section(
         "Best trial", "best",
         html.paragraph(f"{best.trial} (run {best.run_id}): best {objective.metric} {best.best:.4g}"),
