@@ -6,8 +6,8 @@ reads, a module attribute a library reads. Add a name here only with such a reas
 # Ray Tune calls its Callback hooks by name, with these keyword arguments
 on_step_end, on_trial_start, on_trial_complete, on_trial_error, on_trial_recover, on_trial_result, on_experiment_end  # noqa
 iteration  # noqa
-# Ray Train calls a Backend's on_start by name
-on_start  # noqa
+# Ray Train calls a Backend's on_start and on_shutdown by name and reads share_cuda_visible_devices
+on_start, on_shutdown, share_cuda_visible_devices  # noqa
 # pydantic reads model_config and the schemas' fields (finetune.default_lr, the sweep file's distributions and schedulers)
 model_config, default_lr  # noqa
 normal, qnormal, fifo, asha, hyperband, median, pbt  # noqa

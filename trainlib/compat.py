@@ -10,7 +10,7 @@ import contextlib
 import importlib
 import threading
 from importlib.metadata import version
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 # torch LR schedulers keep their last learning rates per param group under this attribute
 TORCH_LAST_LR = "_last_lr"
@@ -177,10 +177,61 @@ def drop_ray_train_datasets_callback_without_datasets(trainer_class: type) -> No
     setattr(trainer_class, hook, without_unused_datasets_callback)
 
 
-def ray_torch_backend() -> tuple[type, Callable[[], None]]:
-    """Ray Train's torch Backend class and its per-worker env-var set-up (to subclass the backend)."""
+class RayTorchWorkerSteps(NamedTuple):
+    """Ray Train's torch pieces that run on the workers (and the driver's wrapper of their function)."""
+    context: type  # wraps the workers' function (the driver passes it with the function)
+    framework: Any  # TrainingFramework.TORCH, for Ray's run state
+    set_env_vars: Callable[[], None]  # RANK, WORLD_SIZE, LOCAL_RANK... as torchrun sets them
+    shutdown: Callable[..., None]  # destroy_process_group=...: the process group destroyed, CUDA cache emptied
+
+
+def ray_torch_worker_steps() -> RayTorchWorkerSteps:
+    """What Ray's torch backend does on each worker, for a backend of our own (importing it imports torch)."""
     module = "ray.train.torch.config"
-    return private("ray", module, "_TorchBackend"), private("ray", module, "_set_torch_distributed_env_vars")
+    return RayTorchWorkerSteps(private("ray", module, "TorchConfigContextManager"),
+                               private("ray", "ray.train.v2._internal.util", "TrainingFramework").TORCH,
+                               private("ray", module, "_set_torch_distributed_env_vars"),
+                               private("ray", module, "_shutdown_torch"))
+
+
+def adjust_ray_train_controller(trainer_class: type, adjust: Callable[[Any, dict[str, Any]], None]) -> None:
+    """Let `adjust(trainer, kwargs)` change what a TorchTrainer subclass starts Ray Train's controller with
+    (its private `_initialize_and_run_controller(**kwargs)`: `scaling_policy`, `callbacks`, ...)."""
+    hook = "_initialize_and_run_controller"
+    start = getattr(trainer_class, hook, None)
+    if not callable(start):
+        raise PrivateApiMoved(f"ray {version('ray')} has no TorchTrainer.{hook}: trainlib/compat.py needs updating "
+                              f"for it")
+
+    def adjusted_start(trainer: Any, **kwargs: Any) -> Any:
+        adjust(trainer, kwargs)
+        return start(trainer, **kwargs)
+
+    setattr(trainer_class, hook, adjusted_start)
+
+
+def ray_train_placement_group_cleaner() -> type:
+    """The controller callback that starts Ray Train's placement-group cleaner (an actor process per job)."""
+    return private("ray", "ray.train.v2._internal.callbacks.placement_group_callback",
+                   "PlacementGroupCleanerCallback")
+
+
+def ray_train_fixed_scaling_without_autoscaler(module: str, name: str) -> type:
+    """Ray Train's fixed scaling policy without its resource requests to the cluster autoscaler's
+    coordinator (an actor process of its own, which the controller waits for before it starts the
+    workers), as class `name` of `module`: Ray pickles it to the controller by reference."""
+    base = private("ray", "ray.train.v2._internal.execution.scaling_policy.fixed", "FixedScalingPolicy")
+    requests = ("after_controller_start", "_maybe_send_resource_request")  # the cancel skips a request never sent
+    missing = [hook for hook in requests if not callable(getattr(base, hook, None))]
+    if missing:
+        raise PrivateApiMoved(f"ray {version('ray')} has no FixedScalingPolicy.{missing[0]}: trainlib/compat.py "
+                              f"needs updating for it")
+    return type(name, (base,), {"__module__": module, "__qualname__": name,
+                                **{hook: _no_request for hook in requests}})
+
+
+def _no_request(*_: Any) -> None:
+    return None
 
 
 def ray_worker_output_dispatcher() -> Any:

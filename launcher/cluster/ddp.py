@@ -29,7 +29,7 @@ PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float | None = None,
                  cpus_per_worker: float = 1, resume: str | None = None, run_config=None,
                  tags: dict[str, str] | None = None, observers: Sequence[Any] = (),
-                 fail_on_nonfinite: bool = False, command: str | None = None):
+                 fail_on_nonfinite: bool = False, command: str | None = None, own_instance: bool = False):
     """A Ray Train TorchTrainer running `config` (a TrainConfig or a train-config dict).
 
     workers / gpus_per_worker: override `distributed.workers` / `.gpus_per_worker` (the run
@@ -42,13 +42,15 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     rank 0 with its checkpoint folder; the last epoch comes with the test metrics.
     tags, observers: as `trainlib.run` takes them (trainlib Observers; they run on every rank).
     fail_on_nonfinite: a NaN/Inf train loss fails the job (a sweep trial's rule).
+    own_instance: the Ray instance lives and dies with this job (launcher.cluster.own_instance).
     Ctrl-C / SIGTERM of a driver running `fit` in its main thread abort the job and raise
     KeyboardInterrupt; on one machine every socket of the job listens on 127.0.0.1 (ddp_trainer).
     """
     from ray.train import ScalingConfig
     from ray.train.torch import TorchConfig
 
-    from launcher.cluster.ddp_trainer import InterruptibleTrainer, LoopbackTorchConfig, single_machine
+    from launcher.cluster.ddp_trainer import InterruptibleTrainer, single_machine
+    from launcher.cluster.loopback_backend import LoopbackTorchConfig
     from trainlib.distributed import resolve_backend
 
     cfg = ddp_config(config, workers, gpus_per_worker)
@@ -62,7 +64,7 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
     os.environ.setdefault(CONTROLLER_POLL_ENV, CONTROLLER_POLL_S)
     if on_one_machine:
         os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
-    return InterruptibleTrainer(
+    trainer = InterruptibleTrainer(
         ddp_train_loop,
         train_loop_config=loop_config,
         torch_config=torch_config(backend=backend),
@@ -70,6 +72,8 @@ def make_trainer(config, *, workers: int | None = None, gpus_per_worker: float |
                                      resources_per_worker=resources),
         run_config=run_config or default_run_config(cfg),
     )
+    trainer.own_instance = own_instance
+    return trainer
 
 
 def ddp_config(config, workers: int | None, gpus_per_worker: float | None):
@@ -212,7 +216,7 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
 
     check_resources(cfg, started=False)
     log_file = None if is_remote(cfg.output.dir) else Path(cfg.output.dir) / "ray" / CONSOLE_LOG
-    ensure_ray(verbose, log_file)
+    own_instance = ensure_ray(verbose, log_file)
     workers_console(verbose, log_file)
     signal.signal(signal.SIGTERM, raise_interrupt)  # ray.init put its own (sys.exit; and a C++ stack dump)
     check_resources(cfg, started=True)
@@ -220,7 +224,8 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.mlflow else None
     try:
         with runs_end_failed(uri, job):
-            result = make_trainer(cfg, resume=resume, command=command, tags={tag.JOB_ID: job}).fit()
+            result = make_trainer(cfg, resume=resume, command=command, tags={tag.JOB_ID: job},
+                                  own_instance=own_instance).fit()
     except WorkerGroupError as exc:
         raise job_error(exc) from None
     out = result.return_value

@@ -90,20 +90,23 @@ def on_loopback(address: str) -> bool:
         return False
 
 
-def ensure_ray(verbose: bool = False, log_file: Path | None = None) -> None:
-    """Ray for a `launch` command: the cluster at $RAY_ADDRESS if set, else a new local instance;
-    Ray's notes about itself on the console only when `verbose` (else in `log_file`)."""
+def ensure_ray(verbose: bool = False, log_file: Path | None = None) -> bool:
+    """Ray for a `launch` command: the cluster at $RAY_ADDRESS if set, else a new local instance
+    without the dashboard (its only user in a job is Ray Train's placement-group cleaner, which a job
+    on its own instance does without: launcher.cluster.own_instance); True if started here. Ray's notes
+    about itself on the console only when `verbose` (else in `log_file`)."""
     import ray
 
     from launcher.cluster.ray_logs import quiet_ray_driver
 
     if ray.is_initialized():
-        return
+        return False
     quiet_ray_driver(verbose, log_file)
     if os.environ.get("RAY_ADDRESS"):
         join_ray(os.environ["RAY_ADDRESS"], logging_level=logging.WARNING)
-    else:
-        start_local_ray(logging_level=logging.WARNING)
+        return False
+    start_local_ray(logging_level=logging.WARNING, include_dashboard=False)
+    return True
 
 
 def main() -> int:

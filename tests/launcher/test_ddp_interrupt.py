@@ -75,6 +75,20 @@ def listeners(pids: set[int]) -> list[tuple[str, str]]:
     return found
 
 
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+    except OSError:
+        return ""
+
+
+def loaded_torch(pid: int) -> bool:
+    try:
+        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
 @dataclass
 class Ending:
     """How one interrupted `launch train --workers 2` ended, and its run as it was left."""
@@ -93,6 +107,8 @@ class Job:
     store: str
     run_id: str
     sockets: list[tuple[str, str]]  # while the first command trained
+    processes: dict[int, str]  # the first command's processes while it trained: pid -> command line
+    torch_in: set[int]  # those of them that had loaded torch
     console_log: Path
     endings: dict[str, Ending]
     finished: subprocess.CompletedProcess
@@ -127,6 +143,8 @@ def job(tmp_path_factory, empty_store_template) -> Job:
     proc = launch(tmp_path, store, "--epochs", EPOCHS)
     wait_for_checkpoint(tmp_path, proc)
     sockets = listeners(descendants(proc.pid))
+    processes = {pid: command_line(pid) for pid in descendants(proc.pid)}
+    torch_in = {pid for pid in processes if loaded_torch(pid)}
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     (last,) = (tmp_path / "runs").glob("*/checkpoints/last.pt")
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
@@ -140,7 +158,7 @@ def job(tmp_path_factory, empty_store_template) -> Job:
     endings["sigterm"] = ending(client, run.info.run_id, proc, endings["ctrl-c"].interrupted_at)
 
     finished = subprocess.run(resume(store, run.info.run_id), capture_output=True, text=True, timeout=600, env=env)
-    return Job(store, run.info.run_id, sockets, tmp_path / "runs" / "ray" / "console.log", endings, finished)
+    return Job(store, run.info.run_id, sockets, processes, torch_in, tmp_path / "runs" / "ray" / "console.log", endings, finished)
 
 
 def killed_then_resumed(job: Job, how: str) -> None:
@@ -183,6 +201,19 @@ def test_sigterm_ends_a_two_worker_job_killed_and_resume_finishes_it(job):
     """SIGTERM of the job resumed after the Ctrl-C: it ends KILLED again, later, and resumes again."""
     assert job.endings["sigterm"].interrupted_at > job.endings["ctrl-c"].interrupted_at
     killed_then_resumed(job, "sigterm")
+
+
+def test_a_job_on_its_own_ray_runs_without_cluster_helpers_and_its_controller_without_torch(job):
+    """No dashboard, no autoscaler coordinator, no placement-group cleaner (launcher.cluster.own_instance);
+    Ray Train's controller never imports torch (launcher.cluster.loopback_backend): each was ~1.3-1.6 s."""
+    names = {pid: line.split()[0].split(".")[0] for pid, line in job.processes.items() if line}  # ray::Actor.method
+    by_name = {name: pid for pid, name in names.items()}
+    assert {"ray::TrainController", "ray::RayTrainWorker", "ray::SynchronizationActor"} <= set(by_name), names
+    assert not {"ray::PlacementGroupCleaner", "ray::_AutoscalingCoordinatorActor"} & set(by_name), names
+    assert not [line for line in job.processes.values() if "ray-dashboard-" in line or "NodeHead" in line]
+    workers = {pid for pid, name in names.items() if name == "ray::RayTrainWorker"}
+    assert len(workers) == 2 and workers <= job.torch_in  # the check sees torch where it is
+    assert by_name["ray::TrainController"] not in job.torch_in
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a machine without GPUs")

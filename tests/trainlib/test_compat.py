@@ -118,8 +118,9 @@ def test_private_apis_are_reached_only_through_compat():
 def test_ray_train_pieces_the_ddp_driver_builds_on_are_there():
     import importlib
 
-    backend, set_env_vars = compat.ray_torch_backend()
-    assert callable(backend.on_start) and callable(set_env_vars)
+    steps = compat.ray_torch_worker_steps()
+    assert callable(steps.set_env_vars) and callable(steps.shutdown) and steps.framework.value == "torch"
+    assert callable(steps.context().__enter__)
     from ray.train.torch import TorchTrainer
 
     trainer = type("Trainer", (TorchTrainer,), {})
@@ -143,6 +144,38 @@ def test_ray_train_starts_its_dataset_manager_only_for_ray_datasets(datasets, ke
     callbacks = {type(c).__name__ for c in trainer(lambda config: None, datasets=datasets)._create_default_callbacks()}
     assert ("DatasetsCallback" in callbacks) == kept
     assert "BackendSetupCallback" in callbacks  # the others stay
+
+
+def test_a_trainer_adjusts_what_its_controller_starts_with():
+    from ray.train.torch import TorchTrainer
+
+    seen = []
+    trainer = type("Trainer", (TorchTrainer,), {"_initialize_and_run_controller": lambda self, **kw: seen.append(kw)})
+    compat.adjust_ray_train_controller(trainer, lambda self, kwargs: kwargs.update(callbacks=["adjusted"]))
+    trainer._initialize_and_run_controller(object(), callbacks=["default"], scaling_policy="policy")
+    assert seen == [{"callbacks": ["adjusted"], "scaling_policy": "policy"}]
+    with pytest.raises(compat.PrivateApiMoved, match="has no TorchTrainer._initialize_and_run_controller"):
+        compat.adjust_ray_train_controller(object, lambda self, kwargs: None)
+
+
+def test_ray_trains_default_callbacks_hold_the_placement_group_cleaner():
+    from ray.train.torch import TorchTrainer
+
+    callbacks = TorchTrainer(lambda config: None)._create_default_callbacks()
+    assert any(isinstance(c, compat.ray_train_placement_group_cleaner()) for c in callbacks)
+
+
+def test_fixed_scaling_without_autoscaler_sends_no_request_and_cancels_none():
+    from ray.train import ScalingConfig
+
+    policy_class = compat.ray_train_fixed_scaling_without_autoscaler(__name__, "Policy")
+    assert (policy_class.__module__, policy_class.__qualname__) == (__name__, "Policy")
+    policy = policy_class(ScalingConfig(num_workers=2))
+    policy.after_controller_start(None)  # Ray's would start the coordinator actor and wait for it
+    assert getattr(policy, "_coordinator_client", None) is None
+    decision = policy.make_decision_for_non_running_worker_group()
+    assert decision.num_workers == 2  # Ray's fixed decision, without the request Ray's would send first
+    policy.before_controller_abort()  # nothing was requested, nothing to cancel
 
 
 def test_ray_processes_in_own_session_start_a_session_inside_and_not_after():
