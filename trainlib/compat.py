@@ -180,7 +180,6 @@ def drop_ray_train_datasets_callback_without_datasets(trainer_class: type) -> No
 class RayTorchWorkerSteps(NamedTuple):
     """Ray Train's torch pieces that run on the workers (and the driver's wrapper of their function)."""
     context: type  # wraps the workers' function (the driver passes it with the function)
-    framework: Any  # TrainingFramework.TORCH, for Ray's run state
     set_env_vars: Callable[[], None]  # RANK, WORLD_SIZE, LOCAL_RANK... as torchrun sets them
     shutdown: Callable[..., None]  # destroy_process_group=...: the process group destroyed, CUDA cache emptied
 
@@ -189,9 +188,13 @@ def ray_torch_worker_steps() -> RayTorchWorkerSteps:
     """What Ray's torch backend does on each worker, for a backend of our own (importing it imports torch)."""
     module = "ray.train.torch.config"
     return RayTorchWorkerSteps(private("ray", module, "TorchConfigContextManager"),
-                               private("ray", "ray.train.v2._internal.util", "TrainingFramework").TORCH,
                                private("ray", module, "_set_torch_distributed_env_vars"),
                                private("ray", module, "_shutdown_torch"))
+
+
+def ray_train_torch_framework() -> Any:
+    """Ray Train's name for the torch framework (its run state records it), without importing torch."""
+    return private("ray", "ray.train.v2._internal.util", "TrainingFramework").TORCH
 
 
 def adjust_ray_train_controller(trainer_class: type, adjust: Callable[[Any, dict[str, Any]], None]) -> None:

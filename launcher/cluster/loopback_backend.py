@@ -21,7 +21,7 @@ from ray.exceptions import GetTimeoutError
 from ray.train.backend import Backend, BackendConfig
 
 from launcher.cluster.local_ray import LOOPBACK
-from trainlib.compat import ray_torch_worker_steps
+from trainlib.compat import ray_torch_worker_steps, ray_train_torch_framework
 
 LOOPBACK_INTERFACE = "lo"
 SHUTDOWN_TIMEOUT_ENV = "TORCH_PROCESS_GROUP_SHUTDOWN_TIMEOUT_S"  # Ray's setting, honoured as Ray does
@@ -47,7 +47,7 @@ class LoopbackTorchConfig(BackendConfig):
 
     @property
     def framework(self):
-        return ray_torch_worker_steps().framework
+        return ray_train_torch_framework()
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "init_method": self.init_method, "timeout_s": self.timeout_s}
