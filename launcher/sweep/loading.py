@@ -99,11 +99,11 @@ def _resolve_base(base_doc: YamlDocument, layers: list[dict[str, Any]]) -> Train
 def pin_source(base: TrainConfig, base_doc: YamlDocument) -> TrainConfig:
     """Every trial finetunes the same weights: `latest` becomes that run's id now, and a source
     that cannot be found fails here, before Ray starts."""
-    from trainlib.sources import LATEST, locate_checkpoint, split_choice
-
     source = base.finetune.source
     if not source:
         return base
+    from trainlib.sources import LATEST, locate_checkpoint, split_choice  # imports torch: only for a source
+
     try:
         found = locate_checkpoint(source, base.tracking.uri)
     except UserError as exc:

@@ -184,3 +184,18 @@ space:
     assert cfg.optimizer["clip_grad_norm"] == 1.0
     with pytest.raises(ConfigError, match="train.precision"):
         load_sweep(write(tmp_path, "name: t\nspace:\n  train.precision: {choice: [fp32, fp64]}\n", "bad.yaml"))
+
+
+def test_a_sweep_without_a_finetune_source_is_loaded_without_torch(tmp_path):
+    """The driver only checks the file: torch (~1.2 s) waits for the trials' processes (and the
+    summary's background imports); a `finetune.source` is looked up in its checkpoints, with torch."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from launcher.sweep.loading import load_sweep; "
+             "load_sweep(sys.argv[1]); print('torch' in sys.modules)")
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nspace:\n  seed: {grid: [0, 1]}\n  optimizer.lr: {loguniform: [0.001, 0.1]}\n"
+                    "tune: {search: random, num_samples: 2}\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False"], done.stderr[-2000:]
