@@ -149,13 +149,19 @@ def torch_scheduler_parts(scheduler: Any) -> tuple[Any, ...]:
 RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
+def private_method(cls: type, name: str, owner: str = "TorchTrainer") -> Callable[..., Any]:
+    """Ray's private method `name` of `cls` (a subclass of Ray's `owner`), or PrivateApiMoved naming Ray's version."""
+    method = getattr(cls, name, None)
+    if not callable(method):
+        raise PrivateApiMoved(f"ray {version('ray')} has no {owner}.{name}: trainlib/compat.py needs updating for it")
+    return method
+
+
 def override_ray_train_sigint_hook(trainer_class: type, handler: Callable[[Any, Any], None]) -> None:
     """Make `handler(trainer, controller)` what a TorchTrainer subclass runs where Ray Train installs its
     SIGINT handler in the driver (its private `_register_sigint_handler` hook)."""
     hook = "_register_sigint_handler"
-    if not callable(getattr(trainer_class, hook, None)):
-        raise PrivateApiMoved(f"ray {version('ray')} has no TorchTrainer.{hook}: trainlib/compat.py needs updating "
-                              f"for it")
+    private_method(trainer_class, hook)
     setattr(trainer_class, hook, handler)
 
 
@@ -165,10 +171,7 @@ def drop_ray_train_datasets_callback_without_datasets(trainer_class: type) -> No
     process of its own (~1.4 CPU-s here) while the workers start."""
     hook = "_create_default_callbacks"
     datasets_callback = private("ray", "ray.train.v2._internal.callbacks.datasets", "DatasetsCallback")
-    defaults = getattr(trainer_class, hook, None)
-    if not callable(defaults):
-        raise PrivateApiMoved(f"ray {version('ray')} has no TorchTrainer.{hook}: trainlib/compat.py needs updating "
-                              f"for it")
+    defaults = private_method(trainer_class, hook)
 
     def without_unused_datasets_callback(trainer: Any) -> list:
         callbacks = defaults(trainer)
@@ -201,10 +204,7 @@ def adjust_ray_train_controller(trainer_class: type, adjust: Callable[[Any, dict
     """Let `adjust(trainer, kwargs)` change what a TorchTrainer subclass starts Ray Train's controller with
     (its private `_initialize_and_run_controller(**kwargs)`: `scaling_policy`, `callbacks`, ...)."""
     hook = "_initialize_and_run_controller"
-    start = getattr(trainer_class, hook, None)
-    if not callable(start):
-        raise PrivateApiMoved(f"ray {version('ray')} has no TorchTrainer.{hook}: trainlib/compat.py needs updating "
-                              f"for it")
+    start = private_method(trainer_class, hook)
 
     def adjusted_start(trainer: Any, **kwargs: Any) -> Any:
         adjust(trainer, kwargs)
@@ -225,10 +225,8 @@ def ray_train_fixed_scaling_without_autoscaler(module: str, name: str) -> type:
     workers), as class `name` of `module`: Ray pickles it to the controller by reference."""
     base = private("ray", "ray.train.v2._internal.execution.scaling_policy.fixed", "FixedScalingPolicy")
     requests = ("after_controller_start", "_maybe_send_resource_request")  # the cancel skips a request never sent
-    missing = [hook for hook in requests if not callable(getattr(base, hook, None))]
-    if missing:
-        raise PrivateApiMoved(f"ray {version('ray')} has no FixedScalingPolicy.{missing[0]}: trainlib/compat.py "
-                              f"needs updating for it")
+    for hook in requests:
+        private_method(base, hook, "FixedScalingPolicy")
     return type(name, (base,), {"__module__": module, "__qualname__": name,
                                 **{hook: _no_request for hook in requests}})
 
