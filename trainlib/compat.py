@@ -240,6 +240,27 @@ def ray_worker_output_dispatcher() -> Any:
     return private("ray", "ray._private.ray_logging", "global_worker_stdstream_dispatcher")
 
 
+# Ray's raylet setting (read from RAY_<name> when it starts; an unknown name is ignored, not an error)
+RAY_PRESTART_FOR_FIRST_DRIVER = "RAY_prestart_worker_first_driver"
+
+
+@contextlib.contextmanager
+def ray_without_prestarted_workers() -> Iterator[None]:
+    """The raylet ray.init starts inside prestarts no idle workers for its first driver. Tune's trials and
+    Ray Train's actors each carry a runtime env, so they never take those workers: each imported Ray
+    (~0.4 CPU-s) and was killed idle a second or two later, while the job's own actors were starting.
+    A user's own setting of the variable is kept."""
+    import os
+
+    before = os.environ.get(RAY_PRESTART_FOR_FIRST_DRIVER)
+    os.environ.setdefault(RAY_PRESTART_FOR_FIRST_DRIVER, "0")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RAY_PRESTART_FOR_FIRST_DRIVER, None)
+
+
 @contextlib.contextmanager
 def ray_processes_in_own_session() -> Iterator[None]:
     """The processes ray.init starts inside (GCS, raylet, dashboard; the workers the raylet starts later)

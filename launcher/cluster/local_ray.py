@@ -42,12 +42,13 @@ def start_local_ray(**options: Any):
     """`ray.init` of a new local instance bound to 127.0.0.1 (node IP and, if included, dashboard),
     whose processes end with this one however it ends (launcher.cluster.ray_reaper). They run in a
     session of their own: a terminal's Ctrl-C reached Ray's dashboard, which died of it, and Ray
-    Train's abort then waited ~8 s on its State API; this process handles Ctrl-C and ends them."""
+    Train's abort then waited ~8 s on its State API; this process handles Ctrl-C and ends them.
+    The raylet prestarts no idle workers (compat.ray_without_prestarted_workers): no actor of ours used them."""
     import ray
 
-    from trainlib.compat import ray_processes_in_own_session
+    from trainlib.compat import ray_processes_in_own_session, ray_without_prestarted_workers
 
-    with loopback_node(), ray_processes_in_own_session():  # a terminal's Ctrl-C is ours to handle
+    with loopback_node(), ray_processes_in_own_session(), ray_without_prestarted_workers():
         context = ray.init(address="local", _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **options)
     reap_at_exit()
     return context

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import train_args
+from tests.processes import command_line, descendants, loaded_torch
 from tests.trainlib.test_distributed import EXACT
 
 pytestmark = pytest.mark.slow
@@ -48,21 +49,6 @@ def wait_for_checkpoint(tmp_path: Path, proc: subprocess.Popen, written: Callabl
     assert proc.poll() is None, "the job ended before it could be interrupted"
 
 
-def descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        found.add(todo[-1])
-        todo.extend(children.get(todo.pop(), []))
-    return found
-
-
 def listeners(pids: set[int]) -> list[tuple[str, str]]:
     """(local address, process) of every TCP socket `pids` listen on, from `ss -ltnpH`."""
     out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
@@ -73,20 +59,6 @@ def listeners(pids: set[int]) -> list[tuple[str, str]]:
         if owners & pids:
             found.append((fields[3].rsplit(":", 1)[0], fields[-1]))
     return found
-
-
-def command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
-    except OSError:
-        return ""
-
-
-def loaded_torch(pid: int) -> bool:
-    try:
-        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
-    except OSError:
-        return False
 
 
 @dataclass

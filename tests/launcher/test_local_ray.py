@@ -28,3 +28,26 @@ def test_a_driver_joins_a_loopback_head_through_ray_address(local_ray):
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-2:] == ["127.0.0.1", "1"]  # the head's one node, not a second
+
+
+@pytest.mark.slow
+def test_a_local_ray_prestarts_no_idle_workers():
+    """Tune's trials and Ray Train's actors never take a prestarted worker (each has a runtime env):
+    start_local_ray's raylet starts none. Without the setting, two `ray::IDLE` are there at once."""
+    probe = ("import os, time; from launcher.cluster.local_ray import start_local_ray; "
+             "from tests.processes import command_line, descendants; "
+             "start_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False); time.sleep(1); "
+             "print('\\n'.join(command_line(pid) for pid in descendants(os.getpid())))")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-2000:]
+    processes = done.stdout.splitlines()
+    assert any("raylet" in line for line in processes), processes  # the check sees Ray's processes
+    assert not [line for line in processes if is_ray_worker(line)], processes
+
+
+def is_ray_worker(command: str) -> bool:
+    """A Ray worker process: named ray::IDLE once it is up, default_worker.py (or setup_worker.py) before."""
+    program = command.split()[:2]
+    return command.startswith("ray::IDLE") or any(part.endswith(("/default_worker.py", "/setup_worker.py"))
+                                                  for part in program)
