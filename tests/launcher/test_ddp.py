@@ -133,11 +133,12 @@ def test_a_job_on_one_machine_gets_ray_train_settings_unless_the_user_set_them(l
 
 
 @pytest.mark.slow
-def test_the_job_started_neither_a_preemption_watcher_nor_a_dataset_manager(tuned):
-    """Each is an actor process of its own (~1.3 CPU-s each here, while the workers start)."""
+def test_the_job_started_neither_a_preemption_watcher_nor_a_dataset_manager(tuned, local_ray):
+    """Each is an actor process of its own (~1.3 CPU-s each here, while the workers start). The query
+    names the session's Ray: with no address, Ray refuses when another Ray runs on the machine."""
     from ray.util.state import list_actors
 
-    started = {actor.class_name for actor in list_actors(limit=10_000)}
+    started = {actor.class_name for actor in list_actors(address=local_ray, limit=10_000)}
     assert {"TrainController", "RayTrainWorker"} <= started  # the query sees the job's actors, dead ones too
     assert not started & {"PreemptionWatcher", "DatasetManager"}
 
