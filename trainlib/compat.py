@@ -240,6 +240,24 @@ def ray_worker_output_dispatcher() -> Any:
     return private("ray", "ray._private.ray_logging", "global_worker_stdstream_dispatcher")
 
 
+def stop_ray_autoscaler_monitor() -> int | None:
+    """SIGKILL the autoscaler monitor of the Ray this process started (before ray.shutdown); its pid, or None
+    without one. ray.shutdown stops the GCS first, then sends the monitor SIGTERM: its handler reports to
+    the gone GCS until Ray kills it a second later, a second at the end of every job. A local Ray has
+    nothing for it to scale."""
+    node = private("ray", "ray._private.worker", "_global_node")
+    kind = private("ray", "ray._private.ray_constants", "PROCESS_TYPE_MONITOR")
+    if node is None:
+        return None
+    if not isinstance(getattr(node, "all_processes", None), dict):
+        raise PrivateApiMoved(f"ray {version('ray')} has no Node.all_processes: trainlib/compat.py needs updating for it")
+    for info in node.all_processes.get(kind, []):
+        info.process.kill()
+        info.process.wait(timeout=5)
+        return info.process.pid
+    return None
+
+
 # Ray's raylet setting (read from RAY_<name> when it starts; an unknown name is ignored, not an error)
 RAY_PRESTART_FOR_FIRST_DRIVER = "RAY_prestart_worker_first_driver"
 

@@ -207,7 +207,7 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
 
     from launcher.guard import raise_interrupt
     from launcher.cluster.job_failure import job_error, new_job_id, runs_end_failed
-    from launcher.cluster.local_ray import ensure_ray
+    from launcher.cluster.local_ray import ensure_ray, shutdown_own_ray
     from launcher.cluster.ray_logs import workers_console
     from trainlib.output_location import is_remote
     from trainlib.tracking import NullTracker
@@ -226,12 +226,15 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
         with runs_end_failed(uri, job):
             result = make_trainer(cfg, resume=resume, command=command, tags={tag.JOB_ID: job},
                                   own_instance=own_instance).fit()
+        out = result.return_value
+        for line in RunHandle(NullTracker(), out["run_id"], Path(out["run_dir"]), out["tracking_uri"]).summary():
+            echo(line)
+        return out["metrics"]
     except WorkerGroupError as exc:
         raise job_error(exc) from None
-    out = result.return_value
-    for line in RunHandle(NullTracker(), out["run_id"], Path(out["run_dir"]), out["tracking_uri"]).summary():
-        echo(line)
-    return out["metrics"]
+    finally:
+        if own_instance:  # now: at exit, Ray's own hook first sleeps 0.5 s "to print extra error messages"
+            shutdown_own_ray()
 
 
 def check_resources(cfg, started: bool, cpus_per_worker: float = 1) -> None:

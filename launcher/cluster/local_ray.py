@@ -54,6 +54,17 @@ def start_local_ray(**options: Any):
     return context
 
 
+def shutdown_own_ray() -> None:
+    """ray.shutdown() of the Ray start_local_ray started here, without the second Ray waits on its
+    autoscaler monitor (compat.stop_ray_autoscaler_monitor)."""
+    import ray
+
+    from trainlib.compat import stop_ray_autoscaler_monitor
+
+    stop_ray_autoscaler_monitor()
+    ray.shutdown()
+
+
 @functools.lru_cache(maxsize=1)
 def reap_at_exit() -> None:
     """One reaper per process (it watches every process this one starts); Linux only (/proc)."""
