@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import subprocess
 import threading
 from importlib.metadata import version
 from typing import Any, Callable, Iterator, NamedTuple
@@ -253,7 +254,8 @@ def stop_ray_autoscaler_monitor() -> int | None:
         raise PrivateApiMoved(f"ray {version('ray')} has no Node.all_processes: trainlib/compat.py needs updating for it")
     for info in node.all_processes.get(kind, []):
         info.process.kill()
-        info.process.wait(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # not reaped yet: ray.shutdown waits on it as before
+            info.process.wait(timeout=5)
         return info.process.pid
     return None
 

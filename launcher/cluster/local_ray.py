@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -59,9 +59,10 @@ def shutdown_own_ray() -> None:
     autoscaler monitor (compat.stop_ray_autoscaler_monitor)."""
     import ray
 
-    from trainlib.compat import stop_ray_autoscaler_monitor
+    from trainlib.compat import PrivateApiMoved, stop_ray_autoscaler_monitor
 
-    stop_ray_autoscaler_monitor()
+    with suppress(PrivateApiMoved):  # Ray moved it: its own shutdown, a second slower
+        stop_ray_autoscaler_monitor()
     ray.shutdown()
 
 
