@@ -19,6 +19,7 @@ from tests.conftest import train_args
 from tests.trainlib.test_distributed import EXACT
 from trainlib.checkpoint import LAST, load_safely
 from trainlib.errors import ConfigError
+from trainlib.lease import LEASE_FILE
 
 
 def invoke(*args: str):
@@ -28,6 +29,18 @@ def invoke(*args: str):
 def only_run(client):
     (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
     return run
+
+
+def held(lease_file: Path) -> bool:
+    """Whether a process holds the run's lease (trainlib.lease: an flock the kernel drops when its holder ends)."""
+    import fcntl
+
+    with open(lease_file) as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False  # closing the file drops the lock taken here
 
 
 def logged_epochs(client) -> int:
@@ -157,9 +170,12 @@ def test_sigkill_of_the_driver_then_resume_with_two_workers_continues_the_run(lo
     assert driver.poll() is None, "the job ended before it could be killed"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
-    # Ray reaps its workers
+    # Ray reaps its workers; rank 0 may still be ending after its CPUs are back, holding the run's lease
     while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"] and time.time() < deadline:
         time.sleep(0.5)
+    (lease_file,) = (tmp_path / "runs").glob(f"*/{LEASE_FILE}")
+    while held(lease_file) and time.time() < deadline:
+        time.sleep(0.2)
     killed = only_run(client)
     # the driver could not close it; rank 0, its peers gone, may have ended it FAILED before Ray reaped it
     assert killed.info.status in ("RUNNING", "FAILED")
