@@ -252,12 +252,14 @@ def stop_ray_autoscaler_monitor() -> int | None:
         return None
     if not isinstance(getattr(node, "all_processes", None), dict):
         raise PrivateApiMoved(f"ray {version('ray')} has no Node.all_processes: trainlib/compat.py needs updating for it")
-    for info in node.all_processes.get(kind, []):
-        info.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):  # not reaped yet: ray.shutdown waits on it as before
-            info.process.wait(timeout=5)
-        return info.process.pid
-    return None
+    monitors = node.all_processes.get(kind)
+    if not monitors:
+        return None
+    process = monitors[0].process
+    process.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):  # not reaped yet: ray.shutdown waits on it as before
+        process.wait(timeout=5)
+    return process.pid
 
 
 # Ray's raylet setting (read from RAY_<name> when it starts; an unknown name is ignored, not an error)

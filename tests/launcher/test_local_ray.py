@@ -52,6 +52,7 @@ def test_a_local_ray_prestarts_no_idle_workers_and_its_monitor_is_stopped_before
     monitor, alive = stopped.split()
     assert "/autoscaler/_private/monitor.py" in processes[monitor] and alive == "False", (stopped, processes)
 
+
 def is_ray_worker(command: str) -> bool:
     """A Ray worker process: named ray::IDLE once it is up, default_worker.py (or setup_worker.py) before."""
     program = command.split()[:2]
