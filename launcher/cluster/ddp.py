@@ -203,11 +203,12 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     rank 0's lines; Ray's own output goes to `output.dir`/ray/console.log (`verbose`: the console)."""
     import signal
 
+    import ray
     from ray.train import WorkerGroupError
 
     from launcher.guard import raise_interrupt
     from launcher.cluster.job_failure import job_error, new_job_id, runs_end_failed
-    from launcher.cluster.local_ray import ensure_ray, shutdown_own_ray
+    from launcher.cluster.local_ray import ensure_ray
     from launcher.cluster.ray_logs import workers_console
     from trainlib.output_location import is_remote
     from trainlib.tracking import NullTracker
@@ -234,7 +235,7 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
         raise job_error(exc) from None
     finally:
         if own_instance:  # now: at exit, Ray's own hook first sleeps 0.5 s "to print extra error messages"
-            shutdown_own_ray()
+            ray.shutdown()
 
 
 def check_resources(cfg, started: bool, cpus_per_worker: float = 1) -> None:

@@ -43,27 +43,19 @@ def start_local_ray(**options: Any):
     whose processes end with this one however it ends (launcher.cluster.ray_reaper). They run in a
     session of their own: a terminal's Ctrl-C reached Ray's dashboard, which died of it, and Ray
     Train's abort then waited ~8 s on its State API; this process handles Ctrl-C and ends them.
-    The raylet prestarts no idle workers (compat.ray_without_prestarted_workers): no actor of ours used them."""
+    The raylet prestarts no idle workers (compat.ray_without_prestarted_workers): no actor of ours used
+    them; and the node runs no autoscaler monitor, nor a log monitor unless workers' output goes to this
+    driver (compat.ray_node_without_monitors)."""
     import ray
 
-    from trainlib.compat import ray_processes_in_own_session, ray_without_prestarted_workers
+    from trainlib.compat import (ray_node_without_monitors, ray_processes_in_own_session,
+                                 ray_without_prestarted_workers)
 
-    with loopback_node(), ray_processes_in_own_session(), ray_without_prestarted_workers():
+    with loopback_node(), ray_processes_in_own_session(), ray_without_prestarted_workers(), \
+            ray_node_without_monitors(log_monitor=options.get("log_to_driver", True)):
         context = ray.init(address="local", _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **options)
     reap_at_exit()
     return context
-
-
-def shutdown_own_ray() -> None:
-    """ray.shutdown() of the Ray start_local_ray started here, without the second Ray waits on its
-    autoscaler monitor (compat.stop_ray_autoscaler_monitor)."""
-    import ray
-
-    from trainlib.compat import PrivateApiMoved, stop_ray_autoscaler_monitor
-
-    with suppress(PrivateApiMoved):  # Ray moved it: its own shutdown, a second slower
-        stop_ray_autoscaler_monitor()
-    ray.shutdown()
 
 
 @functools.lru_cache(maxsize=1)

@@ -69,7 +69,6 @@ def ray_log_file(output_dir: str) -> Path | None:
 def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, verbose: bool,
               trial_callbacks=(), probe=None) -> None:
     from launcher.cluster import reachability
-    from launcher.cluster.local_ray import shutdown_own_ray
     from launcher.sweep import cluster
     from launcher.sweep.console import summary
     from launcher.sweep.state_digest import check_state
@@ -104,7 +103,9 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
                              trial_callbacks=trial_callbacks)
     finally:
         if started:
-            shutdown_own_ray()
+            import ray
+
+            ray.shutdown()
     rows = collect_rows(record, swept.metric, swept.mode)
     best = write_summary(record, swept, workspace.dir, rows, "KILLED" if outcome.unfinished else "FINISHED")
     for line in summary(swept, rows, best, record, workspace.dir, workspace.storage):

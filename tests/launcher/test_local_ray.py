@@ -31,26 +31,25 @@ def test_a_driver_joins_a_loopback_head_through_ray_address(local_ray):
 
 
 @pytest.mark.slow
-def test_a_local_ray_prestarts_no_idle_workers_and_its_monitor_is_stopped_before_its_shutdown():
+def test_a_local_ray_prestarts_no_idle_workers_and_runs_no_monitors():
     """Tune's trials and Ray Train's actors never take a prestarted worker (each has a runtime env):
     start_local_ray's raylet starts none (without the setting, two `ray::IDLE` are there at once).
-    At the end, the autoscaler monitor is killed first: Ray's shutdown would wait a second on it."""
+    Nor does it start the autoscaler monitor (Ray's shutdown waited a second on it) or, when workers'
+    output does not go to the driver, the log monitor."""
     probe = ("import os, time, ray; from launcher.cluster.local_ray import start_local_ray; "
              "from tests.processes import command_line, descendants; "
-             "from trainlib.compat import stop_ray_autoscaler_monitor; "
              "start_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False); time.sleep(1); "
              "print('\\n'.join(f'{pid} {command_line(pid)}' for pid in descendants(os.getpid()))); "
-             "monitor = stop_ray_autoscaler_monitor(); print(monitor, os.path.exists(f'/proc/{monitor}')); "
              "ray.shutdown()")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr[-2000:]
-    *listed, stopped = done.stdout.splitlines()
-    processes = dict(line.split(" ", 1) for line in listed if " " in line)
+    processes = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
     assert any("raylet" in line for line in processes.values()), processes  # the check sees Ray's processes
+    assert any("ray::RuntimeEnvAgent" in line for line in processes.values()), processes  # and its Python ones
     assert not [line for line in processes.values() if is_ray_worker(line)], processes
-    monitor, alive = stopped.split()
-    assert "/autoscaler/_private/monitor.py" in processes[monitor] and alive == "False", (stopped, processes)
+    assert not [line for line in processes.values() if "/autoscaler/_private/monitor.py" in line], processes
+    assert not [line for line in processes.values() if "/_private/log_monitor.py" in line], processes
 
 
 def is_ray_worker(command: str) -> bool:
