@@ -28,7 +28,6 @@ def pytest_configure(config: pytest.Config) -> None:
 # process with its own local Ray), by node id prefix.
 OWN_RAY = ("tests/launcher/test_cluster.py", "tests/launcher/sweep/test_sweep_ray.py",
            "tests/launcher/sweep/test_sweep_faults.py", "tests/launcher/test_ddp_interrupt.py",
-           "tests/launcher/test_bad_input.py::test_sweep_resume_refuses_a_planted_tuner_pkl",
            "tests/launcher/test_local_ray.py::test_a_local_ray_prestarts_no_idle_workers_and_runs_no_monitors")
 # Session set-ups that start a Ray: the session's Ray, and the demo store's `launch sweep`.
 RAY_FIXTURES = {"local_ray", "demo_store", "mlflow_service"}

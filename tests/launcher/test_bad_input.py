@@ -431,13 +431,15 @@ class PlantedPickle:
 
 
 @pytest.mark.slow
-def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client):
+def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client, local_ray):
     """The sweep records the sha256 of its Tune state files in its MLflow parent run; a resume of a folder whose
-    tuner.pkl was replaced is refused before anything unpickles it, and the state as the sweep left it resumes."""
+    tuner.pkl was replaced is refused before anything unpickles it, and the state as the sweep left it resumes.
+    (On the session's Ray: the check is the driver's, before Ray is joined or started.)"""
     path = tmp_path / "planted.yaml"
     path.write_text("name: planted\nbase: {epochs: 1}\nspace:\n  seed: {grid: [0]}\ntune: {search: grid, num_samples: 1}\n")
     args = [sys.executable, "-m", "launcher", "sweep", str(path), "--tracking-uri", store, "--experiment", "test",
-            "--output-dir", str(tmp_path / "runs"), "-s", "batch_size=256", "-s", "tracking.log_model=false"]
+            "--output-dir", str(tmp_path / "runs"), "--address", local_ray, "-s", "batch_size=256",
+            "-s", "tracking.log_model=false"]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
