@@ -114,7 +114,7 @@ def test_a_broken_link_is_found(tmp_path):
     (tmp_path / "a.md").write_text("# Title here\n\n[ok](#title-here) [file](b.md#nowhere) [gone](c.md)\n")
     (tmp_path / "b.md").write_text("# B\n")
     assert ex.broken_links(tmp_path / "a.md") == [
-        f"b.md#nowhere: no heading with anchor #nowhere in b.md", f"c.md: no file {tmp_path / 'c.md'}"]
+        "b.md#nowhere: no heading with anchor #nowhere in b.md", f"c.md: no file {tmp_path / 'c.md'}"]
 
 
 def test_anchors_are_githubs():

@@ -1,7 +1,6 @@
 """`launch train` on every dataset kind, and bad data that stops it before any MLflow run exists."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
