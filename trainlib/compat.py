@@ -10,7 +10,7 @@ import contextlib
 import importlib
 import threading
 from importlib.metadata import version
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 # torch LR schedulers keep their last learning rates per param group under this attribute
 TORCH_LAST_LR = "_last_lr"
@@ -240,23 +240,23 @@ def ray_worker_output_dispatcher() -> Any:
     return private("ray", "ray._private.ray_logging", "global_worker_stdstream_dispatcher")
 
 
+# The services of a Ray node that a job on a Ray of its own can do without: the Node method starting each
+RAY_NODE_SERVICES = {"autoscaler monitor": "start_monitor", "log monitor": "start_log_monitor",
+                     "API server": "start_api_server"}
+
+
 @contextlib.contextmanager
-def ray_node_without_monitors(log_monitor: bool) -> Iterator[None]:
-    """The Ray node ray.init starts inside runs no autoscaler monitor and, unless `log_monitor`, no log
-    monitor. A local instance has nothing to scale, and ray.shutdown waited a second on the monitor's
-    SIGTERM handler, which reported to the GCS it had just stopped; the log monitor only forwards
-    workers' output to drivers that asked for it (ray.init's log_to_driver). Together ~0.8 CPU-s and
-    0.2 s of a job's start, and the second at its end."""
+def ray_node_without(services: Iterable[str]) -> Iterator[None]:
+    """The Ray node ray.init starts inside starts none of `services` (keys of RAY_NODE_SERVICES)."""
     node = private("ray", "ray._private.node", "Node")
-    skipped = ["start_monitor"] + ([] if log_monitor else ["start_log_monitor"])
-    originals = {name: private_method(node, name, owner="Node") for name in skipped}
-    for name in skipped:
-        setattr(node, name, lambda self: None)
+    originals = {name: private_method(node, RAY_NODE_SERVICES[name], owner="Node") for name in services}
+    for name in originals:
+        setattr(node, RAY_NODE_SERVICES[name], lambda self, *args, **kwargs: None)
     try:
         yield
     finally:
         for name, method in originals.items():
-            setattr(node, name, method)
+            setattr(node, RAY_NODE_SERVICES[name], method)
 
 
 # Ray's raylet setting (read from RAY_<name> when it starts; an unknown name is ignored, not an error)

@@ -44,18 +44,33 @@ def start_local_ray(**options: Any):
     session of their own: a terminal's Ctrl-C reached Ray's dashboard, which died of it, and Ray
     Train's abort then waited ~8 s on its State API; this process handles Ctrl-C and ends them.
     The raylet prestarts no idle workers (compat.ray_without_prestarted_workers): no actor of ours used
-    them; and the node runs no autoscaler monitor, nor a log monitor unless workers' output goes to this
-    driver (compat.ray_node_without_monitors)."""
+    them; and the node starts only the services the job uses (`unused_services`)."""
     import ray
 
-    from trainlib.compat import (ray_node_without_monitors, ray_processes_in_own_session,
-                                 ray_without_prestarted_workers)
+    from trainlib.compat import ray_node_without, ray_processes_in_own_session, ray_without_prestarted_workers
 
     with loopback_node(), ray_processes_in_own_session(), ray_without_prestarted_workers(), \
-            ray_node_without_monitors(log_monitor=options.get("log_to_driver", True)):
+            ray_node_without(unused_services(options)):
         context = ray.init(address="local", _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **options)
     reap_at_exit()
     return context
+
+
+def unused_services(options: dict[str, Any]) -> list[str]:
+    """What a Ray of its own, started with ray.init `options`, does without (compat.RAY_NODE_SERVICES):
+    - the autoscaler monitor: a Ray on one machine has nothing to scale (and ray.shutdown waited a
+      second on its SIGTERM handler, which reported to the GCS just stopped);
+    - the log monitor, unless workers' output goes to the driver (`log_to_driver`): forwarding it is its job;
+    - without the dashboard, Ray's API server: Ray still starts it for its job and state APIs, and
+      ray.init waits for it (~0.85 s, ~0.9 CPU-s). Nothing of a job on its own Ray asks them: Ray Train's
+      placement-group cleaner, their one user, is left out there (launcher.cluster.own_instance).
+    Each costs ~0.3-0.9 CPU-s at the start of every job on two cores."""
+    unused = ["autoscaler monitor"]
+    if not options.get("log_to_driver", True):
+        unused.append("log monitor")
+    if options.get("include_dashboard") is False:
+        unused.append("API server")
+    return unused
 
 
 @functools.lru_cache(maxsize=1)

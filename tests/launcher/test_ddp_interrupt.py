@@ -176,14 +176,16 @@ def test_sigterm_ends_a_two_worker_job_killed_and_resume_finishes_it(job):
 
 
 def test_a_job_on_its_own_ray_runs_without_cluster_helpers_and_its_controller_without_torch(job):
-    """No dashboard, no autoscaler coordinator or monitor, no placement-group cleaner (launcher.cluster.own_instance,
-    compat.ray_node_without_monitors); the log monitor, which brings rank 0's lines to the console;
-    Ray Train's controller never imports torch (launcher.cluster.loopback_backend): each was ~1.3-1.6 s."""
+    """No dashboard or API server, no autoscaler coordinator or monitor, no placement-group cleaner
+    (launcher.cluster.own_instance, local_ray.unused_services), but the log monitor, which brings rank 0's
+    lines to the console. Ray Train's controller never imports torch (launcher.cluster.loopback_backend).
+    Each left out was ~0.3-1.6 CPU-s of the job's start."""
     names = {pid: line.split()[0].split(".")[0] for pid, line in job.processes.items() if line}  # ray::Actor.method
     by_name = {name: pid for pid, name in names.items()}
     assert {"ray::TrainController", "ray::RayTrainWorker", "ray::SynchronizationActor"} <= set(by_name), names
     assert not {"ray::PlacementGroupCleaner", "ray::_AutoscalingCoordinatorActor"} & set(by_name), names
     assert not [line for line in job.processes.values() if "ray-dashboard-" in line or "NodeHead" in line]
+    assert not [line for line in job.processes.values() if "/dashboard/dashboard.py" in line]
     assert not [line for line in job.processes.values() if "/autoscaler/_private/monitor.py" in line]
     assert [line for line in job.processes.values() if "/_private/log_monitor.py" in line]  # rank 0's lines pass it
     workers = {pid for pid, name in names.items() if name == "ray::RayTrainWorker"}

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from launcher.cluster.local_ray import on_loopback
+from launcher.cluster.local_ray import on_loopback, unused_services
 
 
 @pytest.mark.parametrize("address, loopback", [
@@ -16,6 +16,16 @@ from launcher.cluster.local_ray import on_loopback
 ])
 def test_loopback_addresses_are_recognised(address, loopback):
     assert on_loopback(address) is loopback
+
+
+@pytest.mark.parametrize("options, unused", [
+    ({}, ["autoscaler monitor"]),  # ray.init's defaults: workers' output to the driver, the dashboard if it can
+    ({"include_dashboard": False}, ["autoscaler monitor", "API server"]),  # a DDP job (launch train --workers)
+    ({"include_dashboard": False, "log_to_driver": False}, ["autoscaler monitor", "log monitor", "API server"]),
+    ({"include_dashboard": True, "log_to_driver": False}, ["autoscaler monitor", "log monitor"]),  # DDP trials
+])
+def test_a_ray_of_its_own_leaves_out_what_its_options_do_not_use(options, unused):
+    assert unused_services(options) == unused
 
 
 @pytest.mark.slow
@@ -34,8 +44,8 @@ def test_a_driver_joins_a_loopback_head_through_ray_address(local_ray):
 def test_a_local_ray_prestarts_no_idle_workers_and_runs_no_monitors():
     """Tune's trials and Ray Train's actors never take a prestarted worker (each has a runtime env):
     start_local_ray's raylet starts none (without the setting, two `ray::IDLE` are there at once).
-    Nor does it start the autoscaler monitor (Ray's shutdown waited a second on it) or, when workers'
-    output does not go to the driver, the log monitor."""
+    Nor does it start the autoscaler monitor (Ray's shutdown waited a second on it), the log monitor
+    when workers' output does not go to the driver, or Ray's API server without the dashboard."""
     probe = ("import os, time, ray; from launcher.cluster.local_ray import start_local_ray; "
              "from tests.processes import command_line, descendants; "
              "start_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False); time.sleep(1); "
@@ -50,6 +60,7 @@ def test_a_local_ray_prestarts_no_idle_workers_and_runs_no_monitors():
     assert not [line for line in processes.values() if is_ray_worker(line)], processes
     assert not [line for line in processes.values() if "/autoscaler/_private/monitor.py" in line], processes
     assert not [line for line in processes.values() if "/_private/log_monitor.py" in line], processes
+    assert not [line for line in processes.values() if "/dashboard/dashboard.py" in line], processes
 
 
 def is_ray_worker(command: str) -> bool:

@@ -192,17 +192,17 @@ def test_ray_processes_in_own_session_start_a_session_inside_and_not_after():
     assert not session_of_a_child()
 
 
-@pytest.mark.parametrize("log_monitor, skipped", [(True, {"start_monitor"}),
-                                                   (False, {"start_monitor", "start_log_monitor"})])
-def test_ray_node_without_monitors_skips_them_inside_and_restores_them_after(log_monitor, skipped):
+@pytest.mark.parametrize("services", [["autoscaler monitor"], ["autoscaler monitor", "log monitor", "API server"]])
+def test_ray_node_without_services_skips_them_inside_and_restores_them_after(services):
     node = compat.private("ray", "ray._private.node", "Node")
-    names = ("start_monitor", "start_log_monitor", "start_raylet")
-    before = {name: getattr(node, name) for name in names}
-    with compat.ray_node_without_monitors(log_monitor):
-        inside = {name: getattr(node, name) for name in names}
-        assert {name for name in names if inside[name] is not before[name]} == skipped
-        assert all(inside[name](object()) is None for name in skipped)  # a no-op on any node
-    assert {name: getattr(node, name) for name in names} == before
+    methods = [*compat.RAY_NODE_SERVICES.values(), "start_raylet"]
+    before = {name: getattr(node, name) for name in methods}
+    with compat.ray_node_without(services):
+        inside = {name: getattr(node, name) for name in methods}
+        skipped = {name for name in methods if inside[name] is not before[name]}
+        assert skipped == {compat.RAY_NODE_SERVICES[service] for service in services}
+        assert all(inside[name](object(), include_dashboard=False) is None for name in skipped)  # no-ops
+    assert {name: getattr(node, name) for name in methods} == before
 
 
 def test_mlflow_requirement_check_is_skipped_inside_and_restored_after():
