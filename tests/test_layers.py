@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", (
         "trainlib", "trainlib.errors", "trainlib.validation", "trainlib.registry", "trainlib.yaml_reader",
         "trainlib.tags", "trainlib.compat", "trainlib.sections", "trainlib.diskspace", "trainlib.output_location",
-        "trainlib.threads", "trainlib.lease", "trainlib.metrics", "trainlib.ema", "trainlib.precision",
+        "trainlib.threads", "trainlib.heap", "trainlib.lease", "trainlib.metrics", "trainlib.ema", "trainlib.precision",
         "trainlib.device_transforms", "trainlib.checkpoint", "trainlib.reproduce", "trainlib.cache",
     )),
     ("registries and config", (

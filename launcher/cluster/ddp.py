@@ -174,17 +174,21 @@ def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     """One Ray Train worker: `trainlib.run` on the device Ray gave it (its process group is
     already up), reporting every epoch. Rank 0's return value reaches `Result.return_value`."""
     import click
-    import ray.train.torch
 
-    from launcher.cluster.epoch_relay import EpochRelay
-    from launcher.cluster.ray_logs import quiet_train_console
-    from trainlib.run import run
+    from trainlib.heap import collection_paused
 
-    quiet_train_console()
-    config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
-    point = locate_resume(loop_config.get("resume"), config["tracking"]["uri"])
-    relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
-    tags = {**loop_config.get("tags", {}), **placement_tags()}
+    with collection_paused():  # imports (torch, MLflow) and a resume's checkpoint: see trainlib.heap
+        import ray.train.torch
+
+        from launcher.cluster.epoch_relay import EpochRelay
+        from launcher.cluster.ray_logs import quiet_train_console
+        from trainlib.run import run
+
+        quiet_train_console()
+        config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
+        point = locate_resume(loop_config.get("resume"), config["tracking"]["uri"])
+        relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
+        tags = {**loop_config.get("tags", {}), **placement_tags()}
     # click.echo, not print: Ray Train's patched print would show every line twice; the driver prints the summary
     metrics = run(config, resume=point, observers=[*loop_config.get("observers", ()), relay], progress=False,
                   echo=click.echo, tags=tags, command=loop_config.get("command"), summary=False)

@@ -22,6 +22,7 @@ from ray.train.backend import Backend, BackendConfig
 
 from launcher.cluster.local_ray import LOOPBACK
 from trainlib.compat import ray_torch_worker_steps, ray_train_torch_framework
+from trainlib.heap import collection_paused
 
 LOOPBACK_INTERFACE = "lo"
 SHUTDOWN_TIMEOUT_ENV = "TORCH_PROCESS_GROUP_SHUTDOWN_TIMEOUT_S"  # Ray's setting, honoured as Ray does
@@ -71,6 +72,7 @@ class LoopbackTorchBackend(Backend):
             ray.get(done, timeout=int(os.environ.get(SHUTDOWN_TIMEOUT_ENV, SHUTDOWN_TIMEOUT_S)))
 
 
+@collection_paused()  # the worker's first import of torch (trainlib.heap)
 def serve_store(world_size: int, timeout_s: int) -> int:
     """On rank 0: a TCPStore server on a socket bound to 127.0.0.1; its port."""
     import torch.distributed as dist
@@ -96,6 +98,7 @@ def join_group(backend: str, rank: int, world_size: int, port: int, timeout_s: i
     dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
 
 
+@collection_paused()  # the first import of torch on the other ranks
 def set_distributed_env_vars() -> None:
     """On every rank: RANK, WORLD_SIZE, LOCAL_RANK... as torchrun sets them (Ray's own step)."""
     ray_torch_worker_steps().set_env_vars()

@@ -16,14 +16,17 @@ def import_ahead() -> threading.Thread:
 
 
 def _import_reporting() -> None:
-    try:
-        import matplotlib
+    from trainlib.heap import collection_paused
 
-        matplotlib.use("Agg")  # as launcher.sweep.pictures does, before pyplot picks a backend
-        import matplotlib.pyplot  # noqa: F401
-        import optuna.importance  # noqa: F401
-        import tensorboardX.summary  # noqa: F401
+    with collection_paused():  # a few hundred thousand objects: no full collection while they come
+        try:
+            import matplotlib
 
-        import launcher.report.sweep_report  # noqa: F401
-    except Exception:  # noqa: BLE001 - only a head start: the summary's own imports say what is wrong
-        pass
+            matplotlib.use("Agg")  # as launcher.sweep.pictures does, before pyplot picks a backend
+            import matplotlib.pyplot  # noqa: F401
+            import optuna.importance  # noqa: F401
+            import tensorboardX.summary  # noqa: F401
+
+            import launcher.report.sweep_report  # noqa: F401
+        except Exception:  # noqa: BLE001 - only a head start: the summary's own imports say what is wrong
+            pass
