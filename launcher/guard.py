@@ -29,10 +29,12 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from trainlib.diskspace import NO_SPACE, disk_full
         from trainlib.errors import JobFailed, RunStopped, UserError
+        from trainlib.heap import startup
 
         signal.signal(signal.SIGTERM, raise_interrupt)
         try:
-            return fn(*args, **kwargs)
+            with startup():  # the work a command starts up for calls startup_done (trainlib.heap)
+                return fn(*args, **kwargs)
         except UserError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(USER_ERROR_EXIT)

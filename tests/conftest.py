@@ -90,6 +90,22 @@ def isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def collector():
+    """The garbage collector on and nothing frozen, as in a fresh `launch` process; afterwards as it was."""
+    was_enabled, frozen = gc.isenabled(), gc.get_freeze_count()
+    gc.unfreeze()
+    gc.enable()
+    yield
+    gc.unfreeze()
+    if frozen:
+        gc.freeze()
+    if not was_enabled:
+        gc.disable()
+    else:
+        gc.enable()
+
+
 @pytest.fixture(scope="session")
 def empty_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Create (migrate) one empty MLflow SQLite store per session; tests get copies."""

@@ -27,6 +27,7 @@ from trainlib import tags as tag
 from trainlib.config import TrainConfig, flatten
 from trainlib.engine import StepOptions, accumulated_step
 from trainlib.errors import RunStopped
+from trainlib.heap import startup_done
 
 if TYPE_CHECKING:
     from trainlib.run import Parts
@@ -172,6 +173,7 @@ def find_lr(cfg: TrainConfig, start_lr: float, end_lr: float, num_iters: int,
     parts = build_parts(cfg)
     tags = {**run_tags(cfg, parts.device, command), tag.KIND: "lr-find"}
     handle = open_trackers(cfg, tags)
+    startup_done()
     with closing(handle.tracker) as tracker:
         started = time.perf_counter()
         test = parts_range_test(parts, start_lr, end_lr, num_iters)

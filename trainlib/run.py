@@ -24,7 +24,7 @@ from trainlib.distributed import DistContext, connect
 from trainlib.ema import ModelEma
 from trainlib.engine import EvalResult, StepOptions, evaluate, train_one_epoch
 from trainlib.finetune import Finetune, prepare as prepare_finetune
-from trainlib.heap import SetupPause
+from trainlib.heap import startup, startup_done
 from trainlib.inits import apply_init
 from trainlib.losses import build_loss
 from trainlib.metrics import confusion_matrix, per_class_report, plot_confusion_matrix
@@ -93,7 +93,7 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observ
     `command` is the command line that started it (the `launch.command` tag), given by the launcher.
     `observers` watch it after the config's visuals and diagnosis (e.g. the Ray reporter, on every rank).
     `summary=False` leaves the closing lines (run id, folder, UI hints) to a caller that prints them itself."""
-    with SetupPause() as pause:
+    with startup():
         cfg = config if isinstance(config, TrainConfig) else validate(config)
         dist = connect(cfg.distributed.backend, pick_device(cfg.device))
         cfg = dist.record_world(cfg)
@@ -104,7 +104,7 @@ def run(config: TrainConfig | dict, *, resume: ResumePoint | None = None, observ
         if not dist.is_main:
             echo, progress = (lambda _: None), False
         handle = dist.open_on_main(lambda: open_run(parts, resume, state.epoch, tags or {}, command))
-        pause.setup_done()
+        startup_done()
         try:
             with closing(handle.tracker, checkpoint_files(handle.run_dir)):
                 final = fit(parts, state, handle, progress, echo)

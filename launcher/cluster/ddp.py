@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from trainlib import tags as tag
+from trainlib.heap import startup, startup_done
 
 CONSOLE_LOG = "console.log"  # under `output.dir`/ray: Ray's output a DDP driver keeps off the console
 # Ray Train's controller polls its workers every 2 s by default, and a worker's report of an epoch
@@ -170,25 +171,22 @@ def placement_tags() -> dict[str, str]:
     return {tag.PLACEMENT: json.dumps(everyone)}
 
 
+@startup()  # until the run's training starts: see trainlib.heap
 def ddp_train_loop(loop_config: dict[str, Any]) -> dict[str, Any]:
     """One Ray Train worker: `trainlib.run` on the device Ray gave it (its process group is
     already up), reporting every epoch. Rank 0's return value reaches `Result.return_value`."""
     import click
+    import ray.train.torch
 
-    from trainlib.heap import collection_paused
+    from launcher.cluster.epoch_relay import EpochRelay
+    from launcher.cluster.ray_logs import quiet_train_console
+    from trainlib.run import run
 
-    with collection_paused():  # imports (torch, MLflow) and a resume's checkpoint: see trainlib.heap
-        import ray.train.torch
-
-        from launcher.cluster.epoch_relay import EpochRelay
-        from launcher.cluster.ray_logs import quiet_train_console
-        from trainlib.run import run
-
-        quiet_train_console()
-        config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
-        point = locate_resume(loop_config.get("resume"), config["tracking"]["uri"])
-        relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
-        tags = {**loop_config.get("tags", {}), **placement_tags()}
+    quiet_train_console()
+    config = {**loop_config["config"], "device": str(ray.train.torch.get_device())}
+    point = locate_resume(loop_config.get("resume"), config["tracking"]["uri"])
+    relay = EpochRelay(config["epochs"], report_to_train, loop_config.get("fail_on_nonfinite", False))
+    tags = {**loop_config.get("tags", {}), **placement_tags()}
     # click.echo, not print: Ray Train's patched print would show every line twice; the driver prints the summary
     metrics = run(config, resume=point, observers=[*loop_config.get("observers", ()), relay], progress=False,
                   echo=click.echo, tags=tags, command=loop_config.get("command"), summary=False)
@@ -227,6 +225,7 @@ def train_ddp(cfg, *, resume: str | None = None, echo: Callable[[str], None] = p
     check_resources(cfg, started=True)
     job = new_job_id()
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.mlflow else None
+    startup_done()  # this process now waits on the job for as long as it trains (trainlib.heap)
     try:
         with runs_end_failed(uri, job):
             result = make_trainer(cfg, resume=resume, command=command, tags={tag.JOB_ID: job},

@@ -61,10 +61,7 @@ def train(config_file, overrides, resume, finetune, reproduce, print_config, pro
         click.echo(cfg.to_yaml(), nl=False)
         return
     from launcher.cluster import reachability
-    from trainlib.heap import collection_paused
-
-    with collection_paused():  # it imports torch: ~300k objects the collector would rescan 3 times
-        from trainlib.distributed import launched_as_worker
+    from trainlib.distributed import launched_as_worker
 
     ddp = cfg.distributed.workers > 1 and not launched_as_worker()
     if original and ddp:

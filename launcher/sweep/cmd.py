@@ -75,40 +75,39 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     from launcher.sweep.summary import write_summary
     from launcher.sweep.tracking import client_for, collect_rows, open_parent
     from launcher.sweep.workspace import label_of, latest_workspace, new_workspace
-    from trainlib.heap import SetupPause, collection_paused
+    from trainlib.heap import collection_paused, startup_done
 
-    with SetupPause() as pause:  # imports and set-up: nothing for the collector to find (trainlib.heap)
+    if resume:
+        workspace = latest_workspace(swept)
+        swept, record = workspace.load()
+    storage = preflight_args(swept.base)
+    if probe is None:
+        probe = reachability.ClusterProbe.start(address)
+    reachability.before_start(**storage, probe=probe, what="the sweep")
+    client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
+    if resume:  # before anything unpickles the sweep folder's Tune state
+        check_state(record, workspace.dir, workspace.tune_dir)
+    started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1,
+                              log_file=ray_log_file(swept.base["output"]["dir"]))
+    try:
+        reachability.after_connect(**storage, what="the sweep")
+        resources = cluster.fit_resources(swept.file.resources, click.echo)  # before anything is written
         if resume:
-            workspace = latest_workspace(swept)
-            swept, record = workspace.load()
-        storage = preflight_args(swept.base)
-        if probe is None:
-            probe = reachability.ClusterProbe.start(address)
-        reachability.before_start(**storage, probe=probe, what="the sweep")
-        client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
-        if resume:  # before anything unpickles the sweep folder's Tune state
-            check_state(record, workspace.dir, workspace.tune_dir)
-        started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1,
-                                  log_file=ray_log_file(swept.base["output"]["dir"]))
-        try:
-            reachability.after_connect(**storage, what="the sweep")
-            resources = cluster.fit_resources(swept.file.resources, click.echo)  # before anything is written
-            if resume:
-                record.set_status("RUNNING")
-                click.echo(f"resuming {workspace.dir} as it was started (later edits and options do not apply)")
-            else:
-                workspace, swept = new_workspace(swept)
-                record = open_parent(swept, label_of(swept), workspace.dir)
-                workspace.save(swept, record)
-            click.echo(f"sweep folder: {workspace.storage}\nMLflow parent run: {record.parent_run_id}")
-            pause.setup_done()
-            outcome = run_trials(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
-                                 trial_callbacks=trial_callbacks)
-        finally:
-            if started:
-                import ray
+            record.set_status("RUNNING")
+            click.echo(f"resuming {workspace.dir} as it was started (later edits and options do not apply)")
+        else:
+            workspace, swept = new_workspace(swept)
+            record = open_parent(swept, label_of(swept), workspace.dir)
+            workspace.save(swept, record)
+        click.echo(f"sweep folder: {workspace.storage}\nMLflow parent run: {record.parent_run_id}")
+        startup_done()  # the collector is back for Tune's loop (trainlib.heap)
+        outcome = run_trials(swept, workspace, record, resources, resume=resume, retry_errored=retry_errored,
+                             trial_callbacks=trial_callbacks)
+    finally:
+        if started:
+            import ray
 
-                ray.shutdown()
+            ray.shutdown()
     with collection_paused():  # a few seconds that leave no garbage cycles: no full pass over the driver's heap
         rows = collect_rows(record, swept.metric, swept.mode)
         best = write_summary(record, swept, workspace.dir, rows, "KILLED" if outcome.unfinished else "FINISHED")

@@ -20,6 +20,7 @@ from launcher.sweep import tracking
 from launcher.sweep.loading import Sweep
 from launcher.sweep.schema import Resources
 from trainlib import tags as tag
+from trainlib.heap import startup
 
 
 @dataclass(frozen=True)
@@ -75,22 +76,20 @@ def start_over(context: TrialContext, start: TrialStart) -> None:
         context.record.discard(start.earlier, "started over: this attempt left no checkpoint")
 
 
+@startup()  # the first trial of a process imports torch and MLflow: see trainlib.heap
 def train_trial(sample: dict[str, Any], context: TrialContext, callbacks: Sequence[Callable] = ()) -> None:
     from ray import tune
 
-    from trainlib.heap import collection_paused
+    from launcher.cluster.epoch_relay import EpochRelay
+    from trainlib.observers import EpochObserver
+    from trainlib.run import run
 
-    with collection_paused():  # the first trial of a process imports torch and MLflow here
-        from launcher.cluster.epoch_relay import EpochRelay
-        from trainlib.observers import EpochObserver
-        from trainlib.run import run
-
-        start = start_trial(sample, context, ddp=False)
-        if start is None:
-            return
-        point = trial_resume_point(tune.get_checkpoint(), start.earlier, start.cfg)
-        if point is None:
-            start_over(context, start)
+    start = start_trial(sample, context, ddp=False)
+    if start is None:
+        return
+    point = trial_resume_point(tune.get_checkpoint(), start.earlier, start.cfg)
+    if point is None:
+        start_over(context, start)
     relay = EpochRelay(start.cfg.epochs, send, fail_on_nonfinite=True)
     observers = [*map(EpochObserver, callbacks), relay]
     final = run(start.cfg, resume=point, observers=observers, progress=False, tags=start.tags)

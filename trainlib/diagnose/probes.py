@@ -30,6 +30,7 @@ import torch
 
 from trainlib.config import TrainConfig, merge
 from trainlib.engine import StepOptions
+from trainlib.heap import startup_done
 
 REFERENCE = {"name": "adam", "lr": 1e-3}
 OVERFIT_STEPS = 150
@@ -237,6 +238,7 @@ PROBES: dict[str, Callable[[Bench], ProbeResult]] = {
 def run_probes(cfg: TrainConfig, names: tuple[str, ...] = PROBE_NAMES,
                echo: Callable[[str], None] = lambda _: None) -> list[ProbeResult]:
     """Run the named probes (seconds each are recorded; the controls share their real-data training)."""
+    startup_done()
     bench = Bench(cfg)
     results = []
     for name in names:
