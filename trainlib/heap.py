@@ -8,10 +8,11 @@ more has come: a default `launch train` made 9 full collections (1.3 s of CPU, o
 
 So a command (launcher.guard), a Tune trial and a Ray Train worker start up inside `startup()`,
 without the collector, and the work they start up for calls `startup_done()`: a run's training, a
-range test, the probes, a sweep's trials, a DDP driver's wait on its job. What the start-up left
-alive is then frozen (`gc.freeze`: left out of later collections) and the collector runs again, as
-it always did; the block's end thaws and restores it. A short command that trains nothing (`launch
-eval`, `runs`, `report`) runs to its end without it. Nested blocks leave it all to the outermost one.
+range test, the probes, a sweep's trials, a DDP driver's wait on its job, `launch ui` watching its
+servers. What the start-up left alive is then frozen (`gc.freeze`: left out of later collections)
+and the collector runs again, as it always did; the block's end thaws and restores it. A short
+command that trains nothing (`launch eval`, `runs`, `report`) runs to its end without it. Nested
+blocks leave it all to the outermost one.
 """
 from __future__ import annotations
 

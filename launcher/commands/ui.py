@@ -25,6 +25,7 @@ from launcher.tracking_reads import tracking_uri_option
 def ui(tool, host, port, logdir, tracking_uri):
     """Browse runs: the MLflow UI on this project's store (Ctrl-C stops it)."""
     from launcher import servers
+    from trainlib.heap import startup_done
     from trainlib.tracking.mlflow_tracker import is_server, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
@@ -48,6 +49,7 @@ def ui(tool, host, port, logdir, tracking_uri):
             if server.hint:
                 click.echo(f"  {server.hint}", err=True)
         click.echo("Ctrl-C stops", err=True)
+        startup_done()  # watching the servers until Ctrl-C, with the collector on (trainlib.heap)
         servers.watch(planned)
     except KeyboardInterrupt:
         click.echo("stopping", err=True)
