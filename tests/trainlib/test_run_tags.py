@@ -28,3 +28,17 @@ def test_system_exit_ends_killed_and_tags_follow_the_run_when_resumed(run_config
     assert resumed.info.status == "FINISHED"
     assert resumed.data.tags["launch.attempt"] == "2" and resumed.data.tags["launch.sweep"] == "s"
     assert [m.step for m in client.get_metric_history(stopped.info.run_id, "train/loss")] == [1, 2]
+
+
+def test_a_run_ended_from_outside_keeps_that_end_when_its_process_fails_after(run_config, client):
+    """A sweep's scheduler ends a trial's run KILLED while its last epoch runs; the rank whose DDP peers
+    then vanish fails, and its own end must not overwrite the scheduler's."""
+    def stopped_then_fails(report) -> None:
+        client.set_terminated(report.run_id, status="KILLED")
+        raise RuntimeError("Connection closed by peer")
+
+    with pytest.raises(RuntimeError):
+        run(run_config(epochs=2, batch_size=256), observers=[EpochObserver(stopped_then_fails)], progress=False,
+            echo=lambda _: None)
+    (ended,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert ended.info.status == "KILLED"

@@ -12,6 +12,7 @@ MAX_PARAMS_PER_CALL = 100
 MAX_PARAM_LEN = 6000
 MODEL_NAME = "model"  # runs:/<run id>/model
 RETRY_PAUSE_S = 2.0  # between tries of a tracking server that stopped answering
+ENDED = ("FINISHED", "FAILED", "KILLED")  # MLflow run statuses that end a run
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -194,6 +195,12 @@ class MlflowTracker:
             raise
 
     def close(self, status: str) -> None:
+        """End the run `status`, unless it has ended already: a sweep's scheduler stopped it (KILLED, with
+        the reason) while its last epoch ran, and a DDP rank whose peers went down with the stopped trial
+        must not overwrite that end with its own error. A run's first end stands."""
+        run = self.send(self.client.get_run, self.run_id)
+        if run is not None and run.info.status in ENDED:
+            return
         self.send(self.client.set_terminated, self.run_id, status=status)
 
     def send(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
