@@ -99,12 +99,13 @@ class ImportsAhead(Callback):
 
 class StateDigest(Callback):
     """Record on the parent run each version of the Tune state that Tune writes (in its staging
-    folder and in the sweep folder), so a resume restores only files the sweep wrote (see
-    launcher.sweep.state_digest)."""
+    folder and in the sweep folder) and keep copies of the newest, so a resume restores only files
+    the sweep wrote (see launcher.sweep.state_digest)."""
 
-    def __init__(self, record: SweepRun, tune_dir: str):
+    def __init__(self, record: SweepRun, tune_dir: str, copies_dir: str):
         self.record = record
         self.tune_dir = tune_dir
+        self.copies_dir = copies_dir
         self.accepted: dict | None = {}
         self.memo: dict = {}
 
@@ -115,15 +116,17 @@ class StateDigest(Callback):
         self.update(trials)
 
     def update(self, trials: list) -> None:
-        from launcher.sweep.state_digest import accept, load_accepted, save_accepted, state_hashes
+        from launcher.sweep.state_digest import accept, keep_copies, load_accepted, save_accepted, state_hashes
 
         if self.accepted is None:  # restored by a resume: continue the recorded versions
             self.accepted = load_accepted(self.record)
-        changed = accept(self.accepted, state_hashes(self.tune_dir, self.memo))
+        read: dict[str, bytes] = {}
+        changed = accept(self.accepted, state_hashes(self.tune_dir, self.memo, read))
         if trials:  # what Tune just saved (trials' files below it), before its background copy reaches the sweep folder
-            changed |= accept(self.accepted, state_hashes(trials[0].local_experiment_path, self.memo))
+            changed |= accept(self.accepted, state_hashes(trials[0].local_experiment_path, self.memo, read))
         if changed:
             save_accepted(self.record, self.accepted)
+            keep_copies(self.copies_dir, self.accepted, read)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "accepted": None, "memo": {}}  # a restored sweep reads the store's record

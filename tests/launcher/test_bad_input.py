@@ -432,9 +432,10 @@ class PlantedPickle:
 
 @pytest.mark.slow
 def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client, local_ray):
-    """The sweep records the sha256 of its Tune state files in its MLflow parent run; a resume of a folder whose
-    tuner.pkl was replaced is refused before anything unpickles it, and the state as the sweep left it resumes.
-    (On the session's Ray: the check is the driver's, before Ray is joined or started.)"""
+    """The sweep records the sha256 of its Tune state files in its MLflow parent run and keeps copies of them; a
+    resume of a folder whose tuner.pkl was replaced is refused before anything unpickles it when no recorded copy is
+    left, and with the copies, the planted file is moved aside and the recorded one resumes. (On the session's Ray:
+    the check is the driver's, before Ray is joined or started.)"""
     path = tmp_path / "planted.yaml"
     path.write_text("name: planted\nbase: {epochs: 1}\nspace:\n  seed: {grid: [0]}\ntune: {search: grid, num_samples: 1}\n")
     args = [sys.executable, "-m", "launcher", "sweep", str(path), "--tracking-uri", store, "--experiment", "test",
@@ -445,8 +446,10 @@ def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client, local
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "runs" / "sweeps").iterdir()
     tuner_pkl = sweep_dir / "tune" / "tuner.pkl"
-    original = tuner_pkl.read_bytes()
-    tuner_pkl.write_bytes(pickle.dumps(PlantedPickle(tmp_path / "pwned")))
+    planted = pickle.dumps(PlantedPickle(tmp_path / "pwned"))
+    tuner_pkl.write_bytes(planted)
+    copies = sweep_dir / "tune-recorded"
+    copies.rename(tmp_path / "copies")
 
     refused = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2, refused.stderr
@@ -456,7 +459,11 @@ def test_sweep_resume_refuses_a_planted_tuner_pkl(tmp_path, store, client, local
     assert not (tmp_path / "pwned").exists()
     assert "RUNNING" not in run_statuses(store) and escaped(tmp_path) == []
 
-    tuner_pkl.write_bytes(original)
+    (tmp_path / "copies").rename(copies)
     resumed = subprocess.run([*args, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    assert (f"tune/tuner.pkl is not a version this sweep recorded: moved to {sweep_dir}/tune-unrecorded/tuner.pkl; "
+            "resuming from the last version it recorded") in resumed.stdout
+    assert (sweep_dir / "tune-unrecorded" / "tuner.pkl").read_bytes() == planted
+    assert not (tmp_path / "pwned").exists()
     assert sorted(run_statuses(store)) == ["FINISHED", "FINISHED"]  # the parent and its trial
