@@ -130,3 +130,6 @@ class StateDigest(Callback):
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "accepted": None, "memo": {}}  # a restored sweep reads the store's record
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"copies_dir": state["tune_dir"] + "-recorded", **state})  # a sweep saved without copies

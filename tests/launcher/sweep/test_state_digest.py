@@ -1,5 +1,6 @@
 """The sweep's record of its Tune state (launcher.sweep.state_digest) on a real MLflow store: what a resume
 restores after a driver killed between Tune's save and the record, and what it refuses."""
+import pickle
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,13 @@ def test_a_file_the_sweep_never_recorded_is_moved_aside(record, folder):
 def test_a_sweep_that_recorded_nothing_is_refused(record, folder):
     with pytest.raises(ConfigError, match="tune/tuner.pkl is not a file this sweep wrote"):
         resume_check(record, folder)
+
+
+def test_a_recorder_restored_from_a_sweep_saved_before_the_copies_keeps_them_beside_its_state(record, folder):
+    """Tune restores the callbacks from tuner.pkl: one pickled by an earlier version has no copies folder."""
+    digest = recorder(record, folder)
+    del digest.copies_dir
+    restored = pickle.loads(pickle.dumps(digest))
+    restored.update([])
+    assert restored.copies_dir == str(folder / "tune-recorded")
+    assert len(list((folder / "tune-recorded").iterdir())) == 3
