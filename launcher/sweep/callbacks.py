@@ -102,10 +102,9 @@ class StateDigest(Callback):
     folder and in the sweep folder) and keep copies of the newest, so a resume restores only files
     the sweep wrote (see launcher.sweep.state_digest)."""
 
-    def __init__(self, record: SweepRun, tune_dir: str, copies_dir: str):
+    def __init__(self, record: SweepRun, tune_dir: str):
         self.record = record
         self.tune_dir = tune_dir
-        self.copies_dir = copies_dir
         self.accepted: dict | None = {}
         self.memo: dict = {}
 
@@ -126,10 +125,7 @@ class StateDigest(Callback):
             changed |= accept(self.accepted, state_hashes(trials[0].local_experiment_path, self.memo, read))
         if changed:
             save_accepted(self.record, self.accepted)
-            keep_copies(self.copies_dir, self.accepted, read)
+            keep_copies(self.tune_dir, self.accepted, read)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "accepted": None, "memo": {}}  # a restored sweep reads the store's record
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"copies_dir": state["tune_dir"] + "-recorded", **state})  # a sweep saved without copies

@@ -86,8 +86,7 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     reachability.before_start(**storage, probe=probe, what="the sweep")
     client_for(swept.base["tracking"]["uri"])  # a store that cannot be used is refused before Ray starts
     if resume:  # before anything unpickles the sweep folder's Tune state
-        for line in check_state(record, workspace.dir, workspace.tune_dir, workspace.state_copies_dir,
-                                workspace.set_aside_dir):
+        for line in check_state(record, workspace.dir, workspace.tune_dir):
             click.echo(line)
     started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1,
                               log_file=ray_log_file(swept.base["output"]["dir"]))

@@ -33,6 +33,16 @@ Accepted = dict[str, list[str]]
 Memo = dict[tuple[str, int, int], str]  # (path, size, mtime) -> sha256: a file unchanged is not read again
 
 
+def copies_dir(tune_dir: str) -> str:
+    """Where the sweep keeps copies of the state versions it recorded: beside tune/."""
+    return tune_dir + "-recorded"
+
+
+def aside_dir(tune_dir: str) -> str:
+    """Where a resume moves the state files the sweep did not record."""
+    return tune_dir + "-unrecorded"
+
+
 def filesystem_of(folder: str):
     """(pyarrow filesystem, path in it) of a folder given as a path or a URI."""
     import pyarrow.fs as pafs
@@ -89,12 +99,12 @@ def load_accepted(record: SweepRun) -> Accepted:
             return {}
 
 
-def keep_copies(copies_dir: str, accepted: Accepted, read: dict[str, bytes]) -> None:
+def keep_copies(tune_dir: str, accepted: Accepted, read: dict[str, bytes]) -> None:
     """After a record: copy the versions just read among the last COPIES recorded of each file into
-    `copies_dir`, each named by its sha256, and drop the copies of older versions."""
+    copies_dir, each named by its sha256, and drop the copies of older versions."""
     import pyarrow.fs as pafs
 
-    filesystem, root = filesystem_of(copies_dir)
+    filesystem, root = filesystem_of(copies_dir(tune_dir))
     filesystem.create_dir(root, recursive=True)
     wanted = {sha for versions in accepted.values() for sha in versions[-COPIES:]}
     for sha in wanted & read.keys():
@@ -105,20 +115,20 @@ def keep_copies(copies_dir: str, accepted: Accepted, read: dict[str, bytes]) -> 
             filesystem.delete_file(info.path)
 
 
-def recorded_copy(copies_dir: str, sha: str) -> bytes | None:
+def recorded_copy(tune_dir: str, sha: str) -> bytes | None:
     """The copy of version `sha`, if it is there and still holds that version."""
-    filesystem, root = filesystem_of(copies_dir)
+    filesystem, root = filesystem_of(copies_dir(tune_dir))
     try:
         with filesystem.open_input_stream(f"{root}/{sha}") as stream:
             content = stream.readall()
-    except (FileNotFoundError, OSError):
+    except OSError:  # no such copy
         return None
     return content if hashlib.sha256(content).hexdigest() == sha else None
 
 
-def check_state(record: SweepRun, sweep_dir: Path, tune_dir: str, copies_dir: str, aside_dir: str) -> list[str]:
+def check_state(record: SweepRun, sweep_dir: Path, tune_dir: str) -> list[str]:
     """Before a restore: every state file is one the sweep recorded. A file that is not (a driver killed
-    between Tune's save and its record, or a change from outside) is moved to `aside_dir` and replaced by
+    between Tune's save and its record, or a change from outside) is moved to aside_dir and replaced by
     the newest recorded copy; a file with no copy to fall back to is a ConfigError (nothing was
     unpickled). A file the sweep never recorded under that name is only moved aside. One line per file."""
     hashes = state_hashes(tune_dir, {})
@@ -127,31 +137,31 @@ def check_state(record: SweepRun, sweep_dir: Path, tune_dir: str, copies_dir: st
     accepted = load_accepted(record)
     unrecorded = sorted((relative for relative, sha in hashes.items() if sha not in accepted.get(relative, [])),
                         key=lambda relative: relative != TUNER_STATE)
-    fallbacks = {relative: fallback_of(accepted, relative, copies_dir) for relative in unrecorded}
+    fallbacks = {relative: fallback_of(accepted, relative, tune_dir) for relative in unrecorded}
     for relative, content in fallbacks.items():
         if content is None and (relative in accepted or relative == TUNER_STATE):
             raise ConfigError(f"refusing to resume {sweep_dir}: tune/{relative} is not a file this sweep wrote "
                               f"(its sha256 is not among those recorded in MLflow parent run "
                               f"{record.parent_run_id[:8]}) and no recorded copy of it is left; restoring it would "
                               f"unpickle it. Start the sweep again without --resume")
-    return [set_aside(relative, content, tune_dir, aside_dir) for relative, content in fallbacks.items()]
+    return [set_aside(relative, content, tune_dir) for relative, content in fallbacks.items()]
 
 
-def fallback_of(accepted: Accepted, relative: str, copies_dir: str) -> bytes | None:
+def fallback_of(accepted: Accepted, relative: str, tune_dir: str) -> bytes | None:
     """The newest recorded version of `relative` that has an intact copy."""
     for sha in reversed(accepted.get(relative, [])):
-        content = recorded_copy(copies_dir, sha)
+        content = recorded_copy(tune_dir, sha)
         if content is not None:
             return content
     return None
 
 
-def set_aside(relative: str, content: bytes | None, tune_dir: str, aside_dir: str) -> str:
+def set_aside(relative: str, content: bytes | None, tune_dir: str) -> str:
     filesystem, tune_root = filesystem_of(tune_dir)
-    _, aside_root = filesystem_of(aside_dir)
+    _, aside_root = filesystem_of(aside_dir(tune_dir))
     filesystem.create_dir(f"{aside_root}/{relative}".rsplit("/", 1)[0], recursive=True)
     filesystem.move(f"{tune_root}/{relative}", f"{aside_root}/{relative}")
-    line = f"tune/{relative} is not a version this sweep recorded: moved to {aside_dir}/{relative}"
+    line = f"tune/{relative} is not a version this sweep recorded: moved to {aside_dir(tune_dir)}/{relative}"
     if content is None:
         return line
     with filesystem.open_output_stream(f"{tune_root}/{relative}") as out:

@@ -52,8 +52,7 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
         tuner = restore_tuner(workspace, trainable, retry_errored)
     else:
         callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record),
-                     StateDigest(record, workspace.tune_dir, workspace.state_copies_dir), ImportsAhead(),
-                     *trial_result_files()]
+                     StateDigest(record, workspace.tune_dir), ImportsAhead(), *trial_result_files()]
         tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
     with no_default_loggers(not resume):
         results = tuner.fit()

@@ -50,16 +50,6 @@ class Workspace:
         return child(self.storage, "tune")
 
     @property
-    def state_copies_dir(self) -> str:
-        """Copies of the Tune state versions the sweep recorded (launcher.sweep.state_digest)."""
-        return child(self.storage, "tune-recorded")
-
-    @property
-    def set_aside_dir(self) -> str:
-        """Where a resume moves state files the sweep did not record."""
-        return child(self.storage, "tune-unrecorded")
-
-    @property
     def state_file(self) -> Path:
         return self.dir / "sweep.json"
 

@@ -29,12 +29,11 @@ def folder(tmp_path: Path) -> Path:
 
 
 def recorder(record: SweepRun, folder: Path) -> StateDigest:
-    return StateDigest(record, str(folder / "tune"), str(folder / "tune-recorded"))
+    return StateDigest(record, str(folder / "tune"))
 
 
 def resume_check(record: SweepRun, folder: Path) -> list[str]:
-    return check_state(record, folder, str(folder / "tune"), str(folder / "tune-recorded"),
-                       str(folder / "tune-unrecorded"))
+    return check_state(record, folder, str(folder / "tune"))
 
 
 def test_a_state_saved_after_the_last_record_is_set_aside_and_the_recorded_one_resumes(record, folder):
@@ -104,10 +103,9 @@ def test_a_sweep_that_recorded_nothing_is_refused(record, folder):
 
 
 def test_a_recorder_restored_from_a_sweep_saved_before_the_copies_keeps_them_beside_its_state(record, folder):
-    """Tune restores the callbacks from tuner.pkl: one pickled by an earlier version has no copies folder."""
-    digest = recorder(record, folder)
-    del digest.copies_dir
-    restored = pickle.loads(pickle.dumps(digest))
+    """Tune restores the callbacks from tuner.pkl, one pickled by an earlier version too: it holds the same
+    attributes (the copies' folder follows from tune/), and a restored one records and keeps copies."""
+    restored = pickle.loads(pickle.dumps(recorder(record, folder)))
+    assert set(vars(restored)) == {"record", "tune_dir", "accepted", "memo"}
     restored.update([])
-    assert restored.copies_dir == str(folder / "tune-recorded")
     assert len(list((folder / "tune-recorded").iterdir())) == 3
