@@ -97,8 +97,9 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
     are summed on the device and read once, at the end (no host sync per batch).
 
     `deadline` (a time.monotonic() value) ends the epoch after the step that passes it.
-    `time_first_step` times the first step apart (e.g. torch.compile's compilation): it is left out
-    of `seconds` and img/s and reported as `warmup_seconds`."""
+    `time_first_step` times the steps up to the first one the model calls warm apart (torch.compile's
+    compilation; a model without `warm` is warm at once): they are left out of `seconds` and img/s
+    and reported as `warmup_seconds`."""
     options = options or StepOptions()
     model.train()
     total_loss = torch.zeros((), device=device)
@@ -125,7 +126,7 @@ def train_one_epoch(model: nn.Module, loader, loss_fn: nn.Module, optimizer: tor
             seen += n
         micro = []
         schedule.after_batch()
-        if time_first_step and not warmup_samples:
+        if time_first_step and not warmup_samples and getattr(model, "warm", True):
             synchronize(device)
             warmup_samples, warmup_seconds = seen, time.perf_counter() - start
             start = time.perf_counter()

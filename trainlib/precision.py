@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,8 +76,35 @@ def to_memory_format(model: nn.Module, channels_last: bool) -> nn.Module:
 
 
 def compiled(model: nn.Module, mode: str | bool) -> nn.Module:
-    """`torch.compile(model, mode=mode)`, or `model` when mode is false. The compiled wrapper shares
-    `model`'s parameters: checkpoints are written from `model` itself, without `_orig_mod.` prefixes."""
+    """`model` compiled with `torch.compile(mode=mode)` (CompiledUnlessHooked), or `model` when mode is
+    false. The wrapper shares `model`'s parameters: checkpoints are written from `model` itself."""
     if not mode:
         return model
-    return torch.compile(model, mode=mode)
+    return CompiledUnlessHooked(model, mode=mode)
+
+
+class CompiledUnlessHooked(nn.Module):
+    """`torch.compile(model)`, except for a forward pass while a module of `model` has a forward hook:
+    that one runs `model` eagerly. The live checks arm hooks for a sampled batch (step 0, then one in
+    `diagnose.every_batches`); dynamo traces the hooks present into the graph and guards on their
+    number, so arming and disarming them compiled a whole second graph (forward and backward) for
+    the hooked steps. `warm`: a compiled forward pass has run (the engine's warm-up ends there)."""
+
+    def __init__(self, model: nn.Module, **compile_options: Any):
+        super().__init__()
+        self.model = model
+        self.compiled = torch.compile(model, **compile_options)
+        self.hook_tables = [table for m in model.modules() for table in (m._forward_hooks, m._forward_pre_hooks)]
+        self.warm = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if any(self.hook_tables):
+            return self.model(x)
+        self.warm = True
+        return self.compiled(x)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:  # what the wrapped model has (DistributedDataParallel's no_sync)
+            return getattr(super().__getattr__("model"), name)

@@ -114,7 +114,8 @@ def test_compiled_training_checkpoints_plain_state_dict_keys(tmp_path):
     """torch.compile wraps the training model only: checkpoints load into an uncompiled model."""
     cfg = validate(local(tmp_path, epochs=1, train={"compile": "default"}))
     parts = build_parts(cfg)
-    assert type(parts.train_model).__name__ == "OptimizedModule" and parts.train_model._orig_mod is parts.model
+    assert type(parts.train_model.compiled).__name__ == "OptimizedModule"
+    assert parts.train_model.model is parts.model and parts.train_model.compiled._orig_mod is parts.model
     assert not any(k.startswith("_orig_mod.") for k in parts.eval_model.state_dict())
 
 
