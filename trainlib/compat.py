@@ -219,6 +219,61 @@ def ray_train_placement_group_cleaner() -> type:
                    "PlacementGroupCleanerCallback")
 
 
+def ray_train_controller_callback(module: str, name: str, hooks: dict[str, Callable[..., Any]]) -> type:
+    """A callback of Ray Train's controller (its ControllerCallback and WorkerGroupCallback hooks: `hooks`),
+    as class `name` of `module`: Ray pickles it to the controller by reference."""
+    callbacks = "ray.train.v2._internal.execution.callback"
+    bases = (private("ray", callbacks, "ControllerCallback"), private("ray", callbacks, "WorkerGroupCallback"))
+    for hook in hooks:
+        if not any(callable(getattr(base, hook, None)) for base in bases):
+            raise PrivateApiMoved(f"ray {version('ray')} has no controller callback hook {hook}: trainlib/compat.py "
+                                  f"needs updating for it")
+    return type(name, bases, {"__module__": module, "__qualname__": name, **hooks})
+
+
+def ray_train_worker_group_placement_group(worker_group: Any) -> Any:
+    """The placement group a started Ray Train worker group runs in."""
+    try:
+        return worker_group.get_worker_group_state().placement_group_handle.placement_group
+    except AttributeError:
+        raise PrivateApiMoved(f"ray {version('ray')} keeps no placement group in a worker group's state: "
+                              f"trainlib/compat.py needs updating for it") from None
+
+
+def ray_placement_group(id_hex: str) -> Any:
+    """A handle on the placement group with this id (what ray.util.remove_placement_group takes)."""
+    group_id = private("ray", "ray._raylet", "PlacementGroupID")
+    return private("ray", "ray.util.placement_group", "PlacementGroup")(group_id(bytes.fromhex(id_hex)))
+
+
+def ray_actor_dead(actor_id_hex: str) -> bool:
+    """The actor is dead (or unknown) by the GCS's actor table: no dashboard or state API needed."""
+    info = private("ray", "ray._private.state", "actors")(actor_id=actor_id_hex)
+    return not info or info.get("State") == "DEAD"
+
+
+class RayKeyValue(NamedTuple):
+    """The GCS's key-value store (ray.experimental.internal_kv), in this project's namespace."""
+    put: Callable[[str, str], Any]
+    get: Callable[[str], str | None]
+    keys: Callable[[str], list[str]]
+    delete: Callable[[str], Any]  # a key, or with by_prefix=True every key under it
+
+
+def ray_key_value(namespace: str = "launch") -> RayKeyValue:
+    module = "ray.experimental.internal_kv"
+    put, get = private("ray", module, "_internal_kv_put"), private("ray", module, "_internal_kv_get")
+    keys, delete = private("ray", module, "_internal_kv_list"), private("ray", module, "_internal_kv_del")
+
+    def read(key: str) -> str | None:
+        value = get(key, namespace=namespace)
+        return None if value is None else value.decode()
+
+    return RayKeyValue(lambda key, value: put(key, value, overwrite=True, namespace=namespace), read,
+                       lambda prefix: [k.decode() for k in keys(prefix, namespace=namespace)],
+                       lambda key, by_prefix=False: delete(key, del_by_prefix=by_prefix, namespace=namespace))
+
+
 def ray_train_fixed_scaling_without_autoscaler(module: str, name: str) -> type:
     """Ray Train's fixed scaling policy without its resource requests to the cluster autoscaler's
     coordinator (an actor process of its own, which the controller waits for before it starts the

@@ -5,7 +5,8 @@
   command exits as an interrupted single run does. Ray Train's own SIGINT handler aborts, then
   exits 1 with nothing said; Ray's SIGTERM handler exits mid-call and its C++ one dumps a stack.
 - On a Ray instance of its own (`own_instance`), the controller starts without Ray Train's helpers
-  for a lasting, autoscaled cluster (launcher.cluster.own_instance).
+  for a lasting, autoscaled cluster (launcher.cluster.own_instance); in a sweep, without Ray Train's
+  placement-group cleaner when the sweep's driver frees the groups (launcher.cluster.placement_groups).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ray.train.torch import TorchTrainer
 
 from launcher.cluster.local_ray import on_loopback
 from launcher.cluster.own_instance import for_own_instance
+from launcher.cluster.placement_groups import for_sweep
 from launcher.guard import raise_interrupt
 from trainlib.compat import (adjust_ray_train_controller, drop_ray_train_datasets_callback_without_datasets,
                              override_ray_train_sigint_hook)
@@ -53,9 +55,16 @@ class InterruptibleTrainer(TorchTrainer):
             pass
 
 
+def adjust_controller(trainer: InterruptibleTrainer, controller_args: dict) -> None:
+    if trainer.own_instance:
+        for_own_instance(trainer, controller_args)
+    else:
+        for_sweep(controller_args)
+
+
 override_ray_train_sigint_hook(InterruptibleTrainer, InterruptibleTrainer.register_signal_handlers)
 drop_ray_train_datasets_callback_without_datasets(InterruptibleTrainer)  # our workers load their own data
-adjust_ray_train_controller(InterruptibleTrainer, for_own_instance)
+adjust_ray_train_controller(InterruptibleTrainer, adjust_controller)
 
 
 def single_machine() -> bool:

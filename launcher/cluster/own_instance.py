@@ -21,8 +21,10 @@ FixedScalingWithoutAutoscaler = ray_train_fixed_scaling_without_autoscaler(__nam
 
 def for_own_instance(trainer: Any, controller_args: dict[str, Any]) -> None:
     """What the controller of `trainer` (an InterruptibleTrainer) starts with, when its Ray is its own."""
-    if not trainer.own_instance:
-        return
     controller_args["scaling_policy"] = FixedScalingWithoutAutoscaler(trainer.scaling_config)
+    without_cleaner(controller_args)
+
+
+def without_cleaner(controller_args: dict[str, Any]) -> None:
     cleaner = ray_train_placement_group_cleaner()
     controller_args["callbacks"] = [c for c in controller_args["callbacks"] if not isinstance(c, cleaner)]

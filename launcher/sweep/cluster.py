@@ -17,8 +17,8 @@ from trainlib.errors import ConfigError
 def connect(address: str | None, verbose: bool, dashboard: bool = False, log_file: Path | None = None) -> bool:
     """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray; True if started here.
 
-    `dashboard` (for DDP trials): Ray Train frees the workers' placement group of a trial that Tune
-    stopped through the dashboard's state API (on a `ray start` cluster the dashboard runs anyway)."""
+    `dashboard`: for Ray Train's placement-group cleaner, which asks the dashboard's state API (on a
+    `ray start` cluster the dashboard runs anyway); a new sweep's driver frees the groups itself."""
     import ray
 
     if ray.is_initialized():

@@ -88,7 +88,9 @@ def run_sweep(swept, *, resume: bool, retry_errored: bool, address: str | None, 
     if resume:  # before anything unpickles the sweep folder's Tune state
         for line in check_state(record, workspace.dir, workspace.tune_dir):
             click.echo(line)
-    started = cluster.connect(address, verbose, dashboard=swept.file.resources.workers > 1,
+    # a DDP sweep resumed from a Tune state saved before the driver freed placement groups keeps
+    # Ray Train's cleaner, which asks the dashboard (launcher.cluster.placement_groups)
+    started = cluster.connect(address, verbose, dashboard=resume and swept.file.resources.workers > 1,
                               log_file=ray_log_file(swept.base["output"]["dir"]))
     try:
         reachability.after_connect(**storage, what="the sweep")

@@ -41,7 +41,8 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
             retry_errored: bool, echo: Callable[[str], None], trial_callbacks: Sequence[Callable] = ()) -> Outcome:
     """Run (or resume) the sweep's trials on the connected Ray cluster."""
     from launcher.cluster.ray_logs import warn_once_per_sweep
-    from launcher.sweep.callbacks import ImportsAhead, LiveConsole, StateDigest, StopReasons, TrialFailures
+    from launcher.sweep.callbacks import (FreesPlacementGroups, ImportsAhead, LiveConsole, StateDigest, StopReasons,
+                                          TrialFailures)
     from launcher.sweep.trainable import TrialContext, trainable_for
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our console replaces Tune's, which prints even at verbose=0
@@ -53,6 +54,8 @@ def execute(sweep: Sweep, workspace: Workspace, record: SweepRun, resources: Res
     else:
         callbacks = [LiveConsole(sweep, echo=echo), StopReasons(sweep, record), TrialFailures(record),
                      StateDigest(record, workspace.tune_dir), ImportsAhead(), *trial_result_files()]
+        if resources.workers > 1:
+            callbacks.append(FreesPlacementGroups())
         tuner = build_tuner(sweep, workspace, trainable, callbacks, reuse_actors=resources.workers == 1)
     with no_default_loggers(not resume):
         results = tuner.fit()

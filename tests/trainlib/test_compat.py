@@ -1,6 +1,8 @@
 """Each private API in trainlib/compat.py, used for real: an upgrade that moves one fails here."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from trainlib import compat
@@ -213,3 +215,45 @@ def test_mlflow_requirement_check_is_skipped_inside_and_restored_after():
     with compat.mlflow_without_requirement_check():
         assert requirements_utils._check_requirement_satisfied("torch==0.0.1") is None
     assert requirements_utils._check_requirement_satisfied is check
+
+
+def test_the_gcs_key_value_store_and_actor_table_and_a_placement_group_by_id(local_ray):
+    import ray
+    from ray.util import placement_group, placement_group_table
+
+    store = compat.ray_key_value("launch-test")
+    store.put("a/1", "one")
+    store.put("a/2", "two")
+    assert store.get("a/1") == "one" and store.get("missing") is None
+    assert sorted(store.keys("a/")) == ["a/1", "a/2"]
+    store.delete("a/1")
+    assert store.keys("a/") == ["a/2"]
+    store.delete("a/", by_prefix=True)
+    assert store.keys("a/") == []
+
+    @ray.remote(num_cpus=0)
+    class Idle:
+        def ping(self) -> str:
+            return ray.get_runtime_context().get_actor_id()
+
+    actor = Idle.remote()
+    actor_id = ray.get(actor.ping.remote())
+    assert not compat.ray_actor_dead(actor_id)
+    ray.kill(actor)
+    deadline = time.monotonic() + 30
+    while not compat.ray_actor_dead(actor_id):
+        assert time.monotonic() < deadline, "the killed actor never showed dead"
+        time.sleep(0.05)
+    group = placement_group([{"CPU": 0.01}])
+    ray.get(group.ready())
+    ray.util.remove_placement_group(compat.ray_placement_group(group.id.hex()))
+    assert placement_group_table(group)["state"] == "REMOVED"
+
+
+def test_a_controller_callback_names_only_hooks_ray_train_has():
+    callback = compat.ray_train_controller_callback(__name__, "Probe", {"after_worker_group_start": lambda *_: None})
+    assert callback.__module__ == __name__ and callable(callback().after_worker_group_start)
+    with pytest.raises(compat.PrivateApiMoved, match="no controller callback hook after_the_moon"):
+        compat.ray_train_controller_callback(__name__, "Probe", {"after_the_moon": lambda *_: None})
+    with pytest.raises(compat.PrivateApiMoved, match="keeps no placement group"):
+        compat.ray_train_worker_group_placement_group(object())

@@ -74,6 +74,7 @@ failure: {max_failures: 1}
     markers.mkdir()
     hooks = [functools.partial(weak_waits_for_strong, str(tmp_path / "runs")),
              functools.partial(fail_once_at_epoch_2, str(markers))]
+    cleaners = cleaner_actors()
     run_sweep(load_sweep(path, [layer(tmp_path, store)]), resume=False, retry_errored=False, address=None,
               verbose=False, trial_callbacks=hooks)
 
@@ -97,8 +98,18 @@ failure: {max_failures: 1}
     assert steps(client, weak)[0] == 1 and 3 not in steps(client, weak)
     assert "test/acc" not in weak.data.metrics
 
-    # the stopped trial's Ray Train job went down with it: every CPU is free again
+    # the stopped trial's Ray Train job went down with it: every CPU is free again, its placement group
+    # removed by the sweep's driver (launcher.cluster.placement_groups), with no cleaner actor per trial
     wait_for(lambda: ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"], 30, "free CPUs")
+    assert cleaner_actors() == cleaners
+    assert {group["state"] for group in ray.util.placement_group_table().values()} <= {"REMOVED"}
+
+
+def cleaner_actors() -> set[str]:
+    """Ray Train's placement-group cleaners this Ray ever started (the GCS's actor table)."""
+    from ray._private.state import actors
+
+    return {actor_id for actor_id, actor in actors().items() if actor["ActorClassName"] == "PlacementGroupCleaner"}
 
 
 def test_ddp_trials_that_the_cluster_cannot_host_are_refused_before_anything_is_written(local_ray, tmp_path, store,
