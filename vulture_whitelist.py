@@ -4,7 +4,7 @@ Each is used by something outside our code: a library that calls it by name, a f
 reads, a module attribute a library reads. Add a name here only with such a reason.
 """
 # Ray Tune calls its Callback hooks by name, with these keyword arguments
-on_step_end, on_trial_start, on_trial_complete, on_trial_error, on_trial_recover, on_trial_result, on_experiment_end  # noqa
+setup, on_step_end, on_trial_start, on_trial_complete, on_trial_error, on_trial_recover, on_trial_result, on_experiment_end  # noqa
 iteration  # noqa
 # Ray Train calls a Backend's on_start and on_shutdown by name and reads share_cuda_visible_devices
 on_start, on_shutdown, share_cuda_visible_devices  # noqa

@@ -44,7 +44,7 @@ def swept_by_driver() -> bool:
     return ray_key_value().get(current_job_records() + SWEEPER) is not None
 
 
-def _start(callback: Any, train_run_context: Any) -> None:
+def _start(callback: Any, *_: Any) -> None:
     import ray
 
     callback.key = current_job_records() + ray.get_runtime_context().get_actor_id()
