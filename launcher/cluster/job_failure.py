@@ -65,14 +65,18 @@ def one_line(exc: BaseException) -> str:
 
 
 def mark_failed(tracking_uri: str, job_id: str, rank: str, error: str) -> list[str]:
-    """End the job's RUNNING runs FAILED with the failing rank and error as tags; their ids."""
+    """End the job's RUNNING runs FAILED with the failing rank and error as tags; their ids. A run its
+    rank 0 already ended FAILED gets the same tags, its end standing: rank 0 fails of the job's end when
+    Ray Train tears its process group down under it (its own error, a consequence, is replaced)."""
     client = mlflow_client(tracking_uri)
-    running = running_runs(client, job_id)
-    for run in running:
+    runs = [run for run in job_runs(client, job_id, "RUNNING", "FAILED")
+            if run.info.status == "RUNNING" or tag.FAILED_RANK not in run.data.tags]
+    for run in runs:
         client.set_tag(run.info.run_id, tag.FAILED_RANK, rank)
         client.set_tag(run.info.run_id, tag.ERROR, f"rank {rank}: {error}")
-        client.set_terminated(run.info.run_id, status="FAILED")
-    return [r.info.run_id for r in running]
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, status="FAILED")
+    return [r.info.run_id for r in runs]
 
 
 def mark_killed(tracking_uri: str, job_id: str) -> list[str]:
@@ -81,7 +85,7 @@ def mark_killed(tracking_uri: str, job_id: str) -> list[str]:
     from trainlib.run import checkpoint_files
 
     client = mlflow_client(tracking_uri)
-    running = running_runs(client, job_id)
+    running = job_runs(client, job_id, "RUNNING")
     for run in running:
         run_dir = run.data.tags.get(tag.RUN_DIR)
         for path in checkpoint_files(Path(run_dir)) if run_dir else []:
@@ -100,7 +104,8 @@ def mlflow_client(tracking_uri: str):
     return MlflowClient(tracking_uri)
 
 
-def running_runs(client, job_id: str) -> list:
+def job_runs(client, job_id: str, *statuses: str) -> list:
     experiments = [e.experiment_id for e in client.search_experiments()]
-    return client.search_runs(experiments, max_results=100, filter_string=(
-        f"tags.`{tag.JOB_ID}` = '{job_id}' and attributes.status = 'RUNNING'")) if experiments else []
+    runs = client.search_runs(experiments, max_results=100, filter_string=f"tags.`{tag.JOB_ID}` = '{job_id}'"
+                              ) if experiments else []
+    return [run for run in runs if run.info.status in statuses]
