@@ -140,6 +140,11 @@ def mlflow_create_tables(sqlite_uri: str) -> None:
         engine.dispose()
 
 
+def torch_module_hook_tables(model: Any) -> list[dict]:
+    """The forward and forward-pre hook tables of `model` and its submodules (torch mutates them in place)."""
+    return [table for module in model.modules() for table in (module._forward_hooks, module._forward_pre_hooks)]
+
+
 def torch_scheduler_parts(scheduler: Any) -> tuple[Any, ...]:
     """The scheduler and the schedulers it chains (SequentialLR / ChainedScheduler keep them privately)."""
     return (scheduler, *getattr(scheduler, "_schedulers", ()))

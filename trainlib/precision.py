@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainlib.compat import torch_module_hook_tables
 from trainlib.errors import ConfigError
 
 DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -94,7 +95,7 @@ class CompiledUnlessHooked(nn.Module):
         super().__init__()
         self.model = model
         self.compiled = torch.compile(model, **compile_options)
-        self.hook_tables = [table for m in model.modules() for table in (m._forward_hooks, m._forward_pre_hooks)]
+        self.hook_tables = torch_module_hook_tables(model)
         self.warm = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

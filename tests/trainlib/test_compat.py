@@ -257,3 +257,15 @@ def test_a_controller_callback_names_only_hooks_ray_train_has():
         compat.ray_train_controller_callback(__name__, "Probe", {"after_the_moon": lambda *_: None})
     with pytest.raises(compat.PrivateApiMoved, match="keeps no placement group"):
         compat.ray_train_worker_group_placement_group(object())
+
+
+def test_torch_module_hook_tables_show_a_hook_while_it_is_registered():
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    tables = compat.torch_module_hook_tables(model)
+    assert not any(tables)
+    handle = model[1].register_forward_pre_hook(lambda module, inputs: None)
+    assert any(tables)
+    handle.remove()
+    assert not any(tables)
